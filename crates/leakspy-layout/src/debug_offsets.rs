@@ -1,0 +1,1 @@
+pub struct DebugOffsets; pub struct Mismatch;

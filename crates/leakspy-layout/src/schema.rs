@@ -1,0 +1,376 @@
+//! The layout schema: the x86_64 offsets and constants leakspy reads, for one CPython version.
+//!
+//! Every value here comes from a file in `python-layouts/`, produced by `tools/layoutgen` from real
+//! headers (`offsetof` compiled against the interpreter's own include directory). Fields that do not
+//! exist in a version are `None`. Code above this crate branches on which fields exist (features), never
+//! on the version number.
+//!
+//! All offsets are in bytes relative to the start of the named struct.
+
+use serde::{Deserialize, Serialize};
+
+/// One layout file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    pub python: Meta,
+    pub runtime: Runtime,
+    pub interp: Interp,
+    pub gil: Gil,
+    pub tstate: ThreadState,
+    pub gc: Gc,
+    pub object: Object,
+    #[serde(rename = "type")]
+    pub type_: TypeObject,
+    pub frame_object: FrameObject,
+    pub iframe: Option<InterpreterFrame>,
+    pub code: Code,
+    pub unicode: Unicode,
+    pub bytes: Bytes,
+    pub long: Long,
+    pub tuple: Tuple,
+    pub list: List,
+    pub dict: Dict,
+    pub dictkeys: DictKeys,
+    pub set: Set,
+    pub misc: Misc,
+}
+
+/// Which interpreter builds this file describes, and where its numbers came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// "3.12"
+    pub minor: String,
+    /// "default" for upstream builds; otherwise the name of the variant (e.g. "debian" for Debian's
+    /// 3.13 `PyGC_Head` alignment patch, "generational" for 3.14.5+).
+    pub variant: String,
+    /// Lowest patch release this file applies to (inclusive).
+    pub min_patch: u32,
+    /// Highest patch release this file applies to (inclusive); `None` = no upper bound.
+    pub max_patch: Option<u32>,
+    /// How the variant is recognised at run time, in words (for humans and error messages).
+    pub detect: String,
+    /// Where each value came from: header set, tool, and cross-checks.
+    pub provenance: Vec<String>,
+}
+
+/// `_PyRuntimeState`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// `interpreters.head`
+    pub interpreters_head: u64,
+    /// `interpreters.main`
+    pub interpreters_main: u64,
+    /// `gilstate.tstate_current` (3.9–3.11): tstate holding the GIL.
+    pub gilstate_tstate_current: Option<u64>,
+    /// `ceval.gil` (3.9–3.11): the `struct _gil_runtime_state` embedded in the runtime.
+    pub ceval_gil: Option<u64>,
+    /// `tracemalloc` (3.12+): `struct _tracemalloc_runtime_state`.
+    pub tracemalloc: Option<u64>,
+}
+
+/// `PyInterpreterState`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Interp {
+    pub next: u64,
+    /// `tstate_head` (3.9/3.10) or `threads.head` (3.11+).
+    pub threads_head: u64,
+    /// `threads.main` (3.13+).
+    pub threads_main: Option<u64>,
+    /// `gc` (the embedded `struct _gc_runtime_state`).
+    pub gc: u64,
+    /// `modules` (≤3.11) or `imports.modules` (3.12+): the `sys.modules` dict.
+    pub modules: u64,
+    /// `ceval.gil` (3.12+): pointer to the `struct _gil_runtime_state` in use.
+    pub ceval_gil_ptr: Option<u64>,
+    /// `obmalloc` (3.12: embedded struct; 3.13+: pointer, see `obmalloc_is_pointer`).
+    pub obmalloc: Option<u64>,
+    pub obmalloc_is_pointer: Option<bool>,
+}
+
+/// `struct _gil_runtime_state`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Gil {
+    pub last_holder: u64,
+    pub locked: u64,
+}
+
+/// `PyThreadState`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadState {
+    pub size: u64,
+    pub next: u64,
+    pub interp: u64,
+    /// pthread_t of the thread (`threading.get_ident()`).
+    pub thread_id: u64,
+    /// Kernel TID in the target's pid namespace (3.11+).
+    pub native_thread_id: Option<u64>,
+    /// `frame` (3.9/3.10): newest `PyFrameObject*`.
+    pub frame: Option<u64>,
+    /// `cframe` (3.11/3.12): pointer to `_PyCFrame`.
+    pub cframe: Option<u64>,
+    /// `_PyCFrame.current_frame` (3.11/3.12).
+    pub cframe_current_frame: Option<u64>,
+    /// `current_frame` (3.13+): newest `_PyInterpreterFrame*`.
+    pub current_frame: Option<u64>,
+    /// `_status` word (3.13) with `holds_gil` at bit `status_holds_gil_bit`.
+    pub status: Option<u64>,
+    pub status_holds_gil_bit: Option<u32>,
+    /// `holds_gil` int (3.14+).
+    pub holds_gil: Option<u64>,
+    /// `datastack_chunk` (3.11+).
+    pub datastack_chunk: Option<u64>,
+    /// `base_frame` (3.15+): sentinel at the bottom of each stack.
+    pub base_frame: Option<u64>,
+}
+
+/// `struct _gc_runtime_state` and `PyGC_Head`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Gc {
+    /// sizeof(struct _gc_runtime_state); also `_Py_DebugOffsets.gc.size` (3.13+).
+    pub size: u64,
+    /// Offsets (within the gc state) of every list-head `PyGC_Head` holding tracked objects: the
+    /// generations (or young/old spaces) followed by the permanent generation, in that order.
+    pub list_heads: Vec<u64>,
+    /// Names for `list_heads`, same order ("generation0", ..., "permanent").
+    pub list_names: Vec<String>,
+    /// Offset of `permanent_generation` (also the last entry of `list_heads`).
+    pub permanent_generation: u64,
+    pub collecting: u64,
+    /// sizeof(PyGC_Head); the header sits right before the object.
+    pub head_size: u64,
+    /// Mask of flag bits in `_gc_next`/`_gc_prev` (pointer = word & !flag_mask).
+    pub flag_mask: u64,
+}
+
+/// `PyObject` / `PyVarObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Object {
+    pub refcnt: u64,
+    pub ob_type: u64,
+    /// `PyVarObject.ob_size`.
+    pub ob_size: u64,
+    /// sizeof(PyObject)
+    pub size: u64,
+}
+
+/// `PyTypeObject` and `PyHeapTypeObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TypeObject {
+    pub tp_name: u64,
+    pub tp_basicsize: u64,
+    pub tp_itemsize: u64,
+    pub tp_flags: u64,
+    pub tp_base: u64,
+    pub tp_dict: u64,
+    pub tp_dictoffset: u64,
+    pub tp_mro: u64,
+    pub tp_members: u64,
+    pub tp_weaklistoffset: u64,
+    /// sizeof(PyTypeObject)
+    pub size: u64,
+    pub ht_name: u64,
+    pub ht_qualname: u64,
+    pub ht_cached_keys: u64,
+    pub ht_module: Option<u64>,
+    /// sizeof(PyHeapTypeObject)
+    pub heap_size: u64,
+}
+
+/// `PyFrameObject` (exists in every version; the executing frame itself up to 3.10).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FrameObject {
+    /// `f_back` (3.9/3.10)
+    pub f_back: Option<u64>,
+    /// `f_code` (3.9/3.10)
+    pub f_code: Option<u64>,
+    /// `f_lasti` (3.9: bytes; 3.10: code units)
+    pub f_lasti: Option<u64>,
+    /// `f_lineno`
+    pub f_lineno: u64,
+    /// `f_trace`
+    pub f_trace: u64,
+    /// `f_frame` (3.11+): pointer to the `_PyInterpreterFrame`.
+    pub f_frame: Option<u64>,
+    /// `f_lasti` unit: 1 (bytes, 3.9) or 2 (code units, 3.10). None for 3.11+.
+    pub lasti_unit: Option<u64>,
+    /// sizeof(PyFrameObject) (tp_basicsize of frame).
+    pub size: u64,
+}
+
+/// `_PyInterpreterFrame` (3.11+).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InterpreterFrame {
+    /// `f_code` (3.11/3.12) or `f_executable` (3.13+).
+    pub executable: u64,
+    pub previous: u64,
+    /// `prev_instr` (3.11/3.12) or `instr_ptr` (3.13+).
+    pub instr_ptr: u64,
+    /// true when `instr_ptr` is `prev_instr` (points at the code unit before the next instruction).
+    pub instr_is_prev: bool,
+    pub owner: u64,
+    pub localsplus: u64,
+    pub stackpointer: Option<u64>,
+    /// Bits to mask off `f_executable` (`_PyStackRef` tags; 3 in 3.14+, 0 before).
+    pub executable_tag_mask: u64,
+    /// `FRAME_OWNED_BY_GENERATOR`
+    pub owner_generator: u8,
+    /// Owners that are not Python frames (CSTACK/INTERPRETER entry frames): skip.
+    pub owner_skip: Vec<u8>,
+    /// sizeof(_PyInterpreterFrame)
+    pub size: u64,
+}
+
+/// `PyCodeObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Code {
+    pub co_filename: u64,
+    pub co_name: u64,
+    pub co_qualname: Option<u64>,
+    /// `co_lnotab` (3.9) or `co_linetable` (3.10+).
+    pub co_linetable: u64,
+    /// "lnotab" (3.9), "pep626" (3.10), "pep657" (3.11+).
+    pub linetable_format: String,
+    /// `co_firstlineno` (int)
+    pub co_firstlineno: u64,
+    /// `co_code_adaptive` (3.11+): inline bytecode.
+    pub co_code_adaptive: Option<u64>,
+    /// `_co_firsttraceable` (3.11+, int)
+    pub co_firsttraceable: Option<u64>,
+}
+
+/// `PyASCIIObject` / `PyCompactUnicodeObject` / `PyUnicodeObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Unicode {
+    pub length: u64,
+    pub state: u64,
+    /// sizeof(PyASCIIObject): compact ASCII data starts here.
+    pub ascii_size: u64,
+    /// sizeof(PyCompactUnicodeObject): compact non-ASCII data starts here.
+    pub compact_size: u64,
+    /// `PyUnicodeObject.data.any` (legacy strings).
+    pub data_any: u64,
+    /// Bit position and width of `kind` in the 32-bit state word.
+    pub kind_shift: u32,
+    pub kind_bits: u32,
+    pub compact_bit: u32,
+    pub ascii_bit: u32,
+    /// `ready` bit (≤3.11).
+    pub ready_bit: Option<u32>,
+}
+
+/// `PyBytesObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Bytes {
+    pub ob_sval: u64,
+}
+
+/// `PyLongObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Long {
+    /// `ob_size` (≤3.11, signed digit count) or `long_value.lv_tag` (3.12+).
+    pub size_or_tag: u64,
+    /// true for the 3.12+ `lv_tag` encoding (ndigits = tag >> 3, sign = tag & 3).
+    pub lv_tag: bool,
+    pub ob_digit: u64,
+    /// bits per digit (PyLong_SHIFT)
+    pub shift: u32,
+    /// sizeof(digit)
+    pub digit_size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tuple {
+    pub ob_item: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct List {
+    pub ob_item: u64,
+    pub allocated: u64,
+}
+
+/// `PyDictObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Dict {
+    pub ma_used: u64,
+    pub ma_keys: u64,
+    pub ma_values: u64,
+}
+
+/// `PyDictKeysObject` (`struct _dictkeysobject`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DictKeys {
+    pub dk_refcnt: u64,
+    /// `dk_size` (≤3.10, Py_ssize_t)
+    pub dk_size: Option<u64>,
+    /// `dk_log2_size` (3.11+, uint8)
+    pub dk_log2_size: Option<u64>,
+    /// `dk_log2_index_bytes` (3.11+, uint8)
+    pub dk_log2_index_bytes: Option<u64>,
+    /// `dk_kind` (3.11+, uint8): 0 general, 1 unicode, 2 split
+    pub dk_kind: Option<u64>,
+    pub dk_usable: u64,
+    pub dk_nentries: u64,
+    pub dk_indices: u64,
+    /// sizeof(PyDictKeysObject) as used by `_PyDict_KeysSize`
+    pub size: u64,
+    /// sizeof(PyDictKeyEntry) {hash, key, value}
+    pub entry_size: u64,
+    /// sizeof(PyDictUnicodeEntry) {key, value} (3.11+)
+    pub unicode_entry_size: Option<u64>,
+}
+
+/// `PySetObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Set {
+    pub fill: u64,
+    pub used: u64,
+    pub mask: u64,
+    pub table: u64,
+    pub smalltable: u64,
+    /// sizeof(setentry)
+    pub entry_size: u64,
+}
+
+/// Constants and object-layout rules that are not struct offsets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Misc {
+    /// `Py_TPFLAGS_HEAPTYPE`
+    pub tpflags_heaptype: u64,
+    /// `Py_TPFLAGS_HAVE_GC`
+    pub tpflags_have_gc: u64,
+    /// Flags whose presence adds the 16-byte managed pre-header (dict/weakref) before the GC header:
+    /// 0 before 3.11, `MANAGED_DICT` in 3.11, `MANAGED_DICT|MANAGED_WEAKREF` in 3.12+.
+    pub tpflags_preheader: u64,
+    /// Size of that managed pre-header.
+    pub preheader_size: u64,
+    /// `Py_TPFLAGS_MANAGED_DICT` (0 before 3.11).
+    pub tpflags_managed_dict: u64,
+    /// `Py_TPFLAGS_INLINE_VALUES` (3.13+, else 0).
+    pub tpflags_inline_values: u64,
+    /// How `sys.getsizeof` adds the pre-header: "gc_only" (3.9/3.10: +GC head if the object is GC),
+    /// "preheader" (3.11/3.12: +`_PyType_PreHeaderSize`), "preheader_not_static_type" (3.13+: same, but
+    /// nothing for static type objects).
+    pub getsizeof_rule: String,
+}

@@ -1,0 +1,1 @@
+//! Pure decoders of target bytes.

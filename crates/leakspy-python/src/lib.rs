@@ -1,0 +1,3 @@
+//! The CPython model.
+#![forbid(unsafe_code)]
+pub mod decode;
