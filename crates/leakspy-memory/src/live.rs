@@ -1,0 +1,85 @@
+//! Reading a live process: `process_vm_readv`, falling back to `/proc/PID/mem` where the syscall is
+//! unavailable (ENOSYS, some seccomp profiles).
+
+use crate::{maps, Mapping, Memory, ReadError};
+use nix::errno::Errno;
+use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::unistd::Pid;
+use std::cell::Cell;
+use std::fs::File;
+use std::io::IoSliceMut;
+use std::os::unix::fs::FileExt;
+
+/// A running process, read without stopping it (see [`crate::PauseGuard`] for that).
+#[derive(Debug)]
+pub struct LiveProcess {
+    pid: i32,
+    mem_file: Option<File>,
+    use_mem_file: Cell<bool>,
+    syscalls: Cell<u64>,
+}
+
+impl LiveProcess {
+    /// Open a process for reading. Fails only if the process does not exist.
+    pub fn open(pid: i32) -> std::io::Result<LiveProcess> {
+        std::fs::metadata(format!("/proc/{pid}"))?;
+        Ok(LiveProcess {
+            pid,
+            mem_file: File::open(format!("/proc/{pid}/mem")).ok(),
+            use_mem_file: Cell::new(false),
+            syscalls: Cell::new(0),
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Current memory map of the process.
+    pub fn maps(&self) -> std::io::Result<Vec<Mapping>> {
+        Ok(maps::parse_maps(&std::fs::read_to_string(format!("/proc/{}/maps", self.pid))?))
+    }
+
+    /// Number of read syscalls issued so far.
+    pub fn syscalls(&self) -> u64 {
+        self.syscalls.get()
+    }
+
+    fn read_mem_file(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        let f = self.mem_file.as_ref().ok_or(ReadError::PermissionDenied)?;
+        f.read_exact_at(buf, addr).map_err(|e| match e.raw_os_error() {
+            Some(libc_eio) if libc_eio == Errno::EIO as i32 => ReadError::Unmapped { addr, len: buf.len() },
+            Some(e) if e == Errno::EPERM as i32 || e == Errno::EACCES as i32 => ReadError::PermissionDenied,
+            Some(e) if e == Errno::ESRCH as i32 => ReadError::ProcessGone,
+            Some(e) => ReadError::Io { errno: e },
+            None => ReadError::Unmapped { addr, len: buf.len() },
+        })
+    }
+}
+
+impl Memory for LiveProcess {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.syscalls.set(self.syscalls.get() + 1);
+        if self.use_mem_file.get() {
+            return self.read_mem_file(addr, buf);
+        }
+        let len = buf.len();
+        let remote = [RemoteIoVec { base: addr as usize, len }];
+        let mut local = [IoSliceMut::new(buf)];
+        match process_vm_readv(Pid::from_raw(self.pid), &mut local, &remote) {
+            Ok(n) if n == len => Ok(()),
+            Ok(_) => Err(ReadError::Unmapped { addr, len }),
+            Err(Errno::EFAULT) | Err(Errno::EINVAL) => Err(ReadError::Unmapped { addr, len }),
+            Err(Errno::EPERM) | Err(Errno::EACCES) => Err(ReadError::PermissionDenied),
+            Err(Errno::ESRCH) => Err(ReadError::ProcessGone),
+            Err(Errno::ENOSYS) => {
+                self.use_mem_file.set(true);
+                self.read_mem_file(addr, local[0].as_mut())
+            }
+            Err(e) => Err(ReadError::Io { errno: e as i32 }),
+        }
+    }
+}

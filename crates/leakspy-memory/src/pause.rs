@@ -1,0 +1,134 @@
+//! Pausing a live target for a consistent walk.
+//!
+//! Every thread is attached with `PTRACE_SEIZE` and stopped with `PTRACE_INTERRUPT`. Unlike
+//! `PTRACE_ATTACH` (what `remoteprocess`'s lock uses), this sends no `SIGSTOP`: if leakspy dies for any
+//! reason — panic, SIGINT, SIGTERM, even SIGKILL — the kernel detaches the tracees and they simply run
+//! on. A signal that arrives for a thread while it is paused is re-delivered on detach, never swallowed.
+
+use log::{debug, warn};
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Why a pause failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PauseError {
+    #[error("permission denied attaching to pid {pid} with ptrace")]
+    PermissionDenied { pid: i32 },
+    #[error("process {pid} does not exist")]
+    NoSuchProcess { pid: i32 },
+    #[error("thread {tid} of pid {pid} did not stop within {timeout:?}")]
+    Timeout { pid: i32, tid: i32, timeout: Duration },
+    #[error("ptrace failed on thread {tid}: {errno}")]
+    Ptrace { tid: i32, errno: Errno },
+}
+
+/// While alive, every thread of the target is stopped. Dropping it resumes them.
+#[derive(Debug)]
+pub struct PauseGuard {
+    pid: i32,
+    /// Paused threads and the signal (if any) to re-deliver when resuming.
+    threads: HashMap<i32, Option<Signal>>,
+    paused_at: Instant,
+}
+
+const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl PauseGuard {
+    /// Stop every thread of `pid`, including threads created while attaching.
+    pub fn pause(pid: i32) -> Result<PauseGuard, PauseError> {
+        let mut guard = PauseGuard { pid, threads: HashMap::new(), paused_at: Instant::now() };
+        // Threads can be created while we attach: repeat until a pass finds no new thread (bounded).
+        for _round in 0..64 {
+            let tids = crate::proc::threads(pid).map_err(|_| PauseError::NoSuchProcess { pid })?;
+            let new: Vec<i32> = tids.into_iter().filter(|t| !guard.threads.contains_key(t)).collect();
+            if new.is_empty() {
+                break;
+            }
+            for tid in new {
+                match guard.stop_thread(tid) {
+                    Ok(sig) => {
+                        guard.threads.insert(tid, sig);
+                    }
+                    // The thread exited between listing and attaching: nothing to pause.
+                    Err(PauseError::Ptrace { errno: Errno::ESRCH, .. }) => {}
+                    Err(e) => return Err(e), // guard's Drop resumes the threads already stopped
+                }
+            }
+        }
+        guard.paused_at = Instant::now();
+        debug!("paused {} threads of pid {pid}", guard.threads.len());
+        Ok(guard)
+    }
+
+    fn stop_thread(&self, tid: i32) -> Result<Option<Signal>, PauseError> {
+        let t = Pid::from_raw(tid);
+        ptrace::seize(t, ptrace::Options::empty()).map_err(|errno| match errno {
+            Errno::EPERM | Errno::EACCES => PauseError::PermissionDenied { pid: self.pid },
+            errno => PauseError::Ptrace { tid, errno },
+        })?;
+        if let Err(errno) = ptrace::interrupt(t) {
+            let _ = ptrace::detach(t, None);
+            return Err(PauseError::Ptrace { tid, errno });
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match waitpid(t, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {
+                    if Instant::now() > deadline {
+                        let _ = ptrace::detach(t, None);
+                        return Err(PauseError::Timeout { pid: self.pid, tid, timeout: STOP_TIMEOUT });
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                // Our interrupt (or a group-stop): nothing to re-deliver.
+                Ok(WaitStatus::PtraceEvent(..)) => return Ok(None),
+                // A signal arrived first: remember it so detach delivers it.
+                Ok(WaitStatus::Stopped(_, sig)) => return Ok(Some(sig)),
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                    return Err(PauseError::Ptrace { tid, errno: Errno::ESRCH })
+                }
+                Ok(other) => {
+                    debug!("unexpected wait status for {tid}: {other:?}");
+                    return Ok(None);
+                }
+                Err(Errno::EINTR) => continue,
+                Err(errno) => {
+                    let _ = ptrace::detach(t, None);
+                    return Err(PauseError::Ptrace { tid, errno });
+                }
+            }
+        }
+    }
+
+    /// How many threads are stopped.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Time since every thread was stopped.
+    pub fn elapsed(&self) -> Duration {
+        self.paused_at.elapsed()
+    }
+
+    /// Resume now (same as dropping the guard).
+    pub fn resume(self) {}
+}
+
+impl Drop for PauseGuard {
+    fn drop(&mut self) {
+        for (&tid, &sig) in &self.threads {
+            if let Err(e) = ptrace::detach(Pid::from_raw(tid), sig) {
+                // ESRCH: the thread died while paused (e.g. killed); nothing left to resume.
+                if e != Errno::ESRCH {
+                    warn!("failed to resume thread {tid}: {e}");
+                }
+            }
+        }
+        debug!("resumed pid {}", self.pid);
+    }
+}

@@ -1,0 +1,91 @@
+//! Small readers of `/proc/PID/...` (threads, states, names, namespaces).
+
+use std::collections::HashMap;
+use std::io;
+
+/// Kernel TIDs (host pid namespace) of every thread of `pid`.
+pub fn threads(pid: i32) -> io::Result<Vec<i32>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        if let Some(t) = e?.file_name().to_str().and_then(|s| s.parse().ok()) {
+            out.push(t);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Scheduler state letter of a thread (`R` running, `S` sleeping, `D`, `T`, `Z`, ...).
+pub fn thread_state(pid: i32, tid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    parse_stat_state(&stat)
+}
+
+/// State letter from the text of a `stat` file (the comm field may contain spaces and parentheses).
+pub fn parse_stat_state(stat: &str) -> Option<char> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.trim_start().chars().next()
+}
+
+/// The kernel's name of a thread (`comm`, at most 15 bytes).
+pub fn thread_comm(pid: i32, tid: i32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
+    Some(s.trim_end_matches('\n').to_string())
+}
+
+/// For each thread: its TID in the target's own (innermost) pid namespace -> its host TID.
+/// Identity when the target shares our pid namespace.
+pub fn ns_tids(pid: i32) -> HashMap<i64, i32> {
+    let mut out = HashMap::new();
+    for tid in threads(pid).unwrap_or_default() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap_or_default();
+        let ns = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|v| v.split_whitespace().last())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(i64::from(tid));
+        out.insert(ns, tid);
+    }
+    out
+}
+
+/// Whether the target runs in another mount namespace than leakspy.
+pub fn other_mount_namespace(pid: i32) -> bool {
+    match (std::fs::read_link("/proc/self/ns/mnt"), std::fs::read_link(format!("/proc/{pid}/ns/mnt"))) {
+        (Ok(a), Ok(b)) => a != b,
+        _ => false,
+    }
+}
+
+/// Path under which leakspy can open a file the target sees at `path` (its root may differ: chroot,
+/// containers).
+pub fn target_path(pid: i32, path: &str) -> String {
+    format!("/proc/{pid}/root{path}")
+}
+
+/// Whether the process is a zombie (exited, not yet reaped).
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| parse_stat_state(&s)) == Some('Z')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_state_survives_odd_comm() {
+        assert_eq!(parse_stat_state("123 (a) b) c) S 1 2 3"), Some('S'));
+        assert_eq!(parse_stat_state("123 (python3) R 1"), Some('R'));
+        assert_eq!(parse_stat_state("garbage"), None);
+    }
+
+    #[test]
+    fn own_process_is_visible() {
+        let me = std::process::id() as i32;
+        assert!(threads(me).unwrap().contains(&me));
+        assert!(thread_state(me, me).is_some());
+        assert!(!other_mount_namespace(me));
+        assert_eq!(ns_tids(me).get(&i64::from(me)), Some(&me));
+    }
+}
