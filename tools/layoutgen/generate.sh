@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Regenerate python-layouts/*.toml from real CPython header sets.
+#
+#   tools/layoutgen/generate.sh           # (re)write python-layouts/*.toml
+#   tools/layoutgen/generate.sh --check   # regenerate into a temp dir, diff against the committed files
+#                                         # (exit 1 on any difference)
+#
+# Needs: gcc, the pyenv interpreters (/root/.pyenv/versions/...) and the Debian chroots made by
+# scripts/setup-pythons.sh ($LEAKSPY_CACHE, default /var/cache/leakspy/{sid,bullseye}), plus the
+# host's libpython3.11-dev.
+#
+# Each header set is compiled into tools/layoutgen/layoutgen.c, which names its output file
+# (3.X.toml or 3.X-<variant>.toml) and prints the layout. Header sets that land in the same file must
+# produce byte-identical layouts; they then share the file and are all listed in [python].provenance.
+# If two of them differ, this script stops: the difference needs a named variant (and a run-time
+# detection rule) in layoutgen.c.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+CACHE=${LEAKSPY_CACHE:-/var/cache/leakspy}
+PYENV_ROOT=${PYENV_ROOT:-/root/.pyenv}
+CC=${CC:-gcc}
+
+check=0
+case "${1:-}" in
+  --check) check=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# label | include dir | root whose usr/include holds x86_64-linux-gnu/python3.X/pyconfig.h ("" = host)
+# | dpkg package to report the version of ("" = pyenv)
+sets=(
+  "pyenv 3.9.18|$PYENV_ROOT/versions/3.9.18/include/python3.9||"
+  "Debian bullseye|$CACHE/bullseye/usr/include/python3.9|$CACHE/bullseye|libpython3.9-dev"
+  "pyenv 3.10.13|$PYENV_ROOT/versions/3.10.13/include/python3.10||"
+  "pyenv 3.11.7|$PYENV_ROOT/versions/3.11.7/include/python3.11||"
+  "Debian host|/usr/include/python3.11|/|libpython3.11-dev"
+  "pyenv 3.12.1|$PYENV_ROOT/versions/3.12.1/include/python3.12||"
+  "pyenv 3.13.0|$PYENV_ROOT/versions/3.13.0/include/python3.13||"
+  "Debian sid|$CACHE/sid/usr/include/python3.13|$CACHE/sid|libpython3.13-dev"
+  "Debian sid|$CACHE/sid/usr/include/python3.14|$CACHE/sid|libpython3.14-dev"
+  "Debian sid|$CACHE/sid/usr/include/python3.15|$CACHE/sid|libpython3.15-dev"
+)
+
+names=()   # output file per set, same index as sets
+provs=()   # provenance line per set
+i=0
+for entry in "${sets[@]}"; do
+  IFS='|' read -r label inc root pkg <<<"$entry"
+  if [ ! -f "$inc/Python.h" ]; then
+    echo "generate.sh: missing header set $inc ($label); run scripts/setup-pythons.sh" >&2
+    exit 1
+  fi
+  flags=(-std=gnu11 -O0 -DPy_BUILD_CORE=1 -I"$inc" -I"$inc/internal")
+  if [ -n "$root" ] && [ "$root" != / ]; then
+    # the Debian pyconfig.h does #include <x86_64-linux-gnu/python3.X/pyconfig.h>; point only that
+    # directory into the chroot (not the chroot's glibc headers, which are newer than the host gcc's)
+    shim="$work/shim$i/x86_64-linux-gnu"
+    mkdir -p "$shim"
+    ln -s "$root/usr/include/x86_64-linux-gnu/$(basename "$inc")" "$shim/"
+    flags+=(-I"$work/shim$i")
+  fi
+  bin="$work/layoutgen$i"
+  if ! "$CC" "${flags[@]}" -o "$bin" "$here/layoutgen.c" 2>"$work/cc$i.log"; then
+    cat "$work/cc$i.log" >&2
+    echo "generate.sh: compiling against $inc failed" >&2
+    exit 1
+  fi
+  pyver=$(sed -n 's/^#define PY_VERSION[[:space:]]*"\(.*\)".*/\1/p' "$inc/patchlevel.h")
+  if [ -n "$pkg" ]; then
+    admin=/var/lib/dpkg
+    [ "$root" != / ] && admin="$root/var/lib/dpkg"
+    debver=$(dpkg-query --admindir="$admin" -W -f '${Version}' "$pkg" 2>/dev/null || echo unknown)
+    shown_inc=$inc
+    provs+=("headers: $label $pkg $debver (PY_VERSION $pyver), $shown_inc + $( [ "$root" = / ] && echo "" || echo "$root")/usr/include/x86_64-linux-gnu/$(basename "$inc")/pyconfig.h")
+  else
+    provs+=("headers: $label (PY_VERSION $pyver), $inc")
+  fi
+  names+=("$("$bin" --name)")
+  "$bin" >"$work/body$i"
+  i=$((i + 1))
+done
+
+outdir="$repo/python-layouts"
+[ $check = 1 ] && outdir="$work/out" && mkdir -p "$outdir"
+
+tool_line="values: offsetof/sizeof/header macros from tools/layoutgen/layoutgen.c compiled with the host gcc (-DPy_BUILD_CORE=1) against each header set above; str state and tstate._status bits measured on zeroed structs; behaviour constants cited in layoutgen.c"
+
+written=()
+for ((a = 0; a < ${#names[@]}; a++)); do
+  name=${names[$a]}
+  case " ${written[*]-} " in *" $name "*) continue ;; esac
+  members=()
+  for ((c = 0; c < ${#names[@]}; c++)); do
+    [ "${names[$c]}" = "$name" ] && members+=("$c")
+  done
+  first=${members[0]}
+  args=()
+  for m in "${members[@]}"; do
+    if ! cmp -s "$work/body$first" "$work/body$m"; then
+      echo "generate.sh: header sets of $name disagree:" >&2
+      echo "  ${provs[$first]}" >&2
+      echo "  ${provs[$m]}" >&2
+      diff -u "$work/body$first" "$work/body$m" >&2 || true
+      echo "generate.sh: give one of them a named variant in layoutgen.c" >&2
+      exit 1
+    fi
+    args+=("${provs[$m]}")
+  done
+  args+=("$tool_line")
+  {
+    echo "# generated by tools/layoutgen/generate.sh — do not edit"
+    echo "# schema: crates/leakspy-layout/src/schema.rs; regenerate with tools/layoutgen/generate.sh,"
+    echo "# verify with tools/layoutgen/generate.sh --check and tools/layoutgen/crosscheck.py"
+    "$work/layoutgen$first" "${args[@]}"
+  } >"$outdir/$name"
+  written+=("$name")
+done
+
+if [ $check = 1 ]; then
+  status=0
+  for name in "${written[@]}"; do
+    if ! diff -u "$repo/python-layouts/$name" "$outdir/$name"; then
+      status=1
+    fi
+  done
+  for f in "$repo"/python-layouts/*.toml; do
+    n=$(basename "$f")
+    case " ${written[*]} " in *" $n "*) ;; *) echo "generate.sh: $n is not produced by any header set" >&2; status=1 ;; esac
+  done
+  [ $status = 0 ] && echo "generate.sh --check: ${#written[@]} layout files up to date"
+  exit $status
+fi
+echo "generate.sh: wrote ${written[*]}" >&2

@@ -1,0 +1,618 @@
+/*
+ * layoutgen: print one leakspy layout file (python-layouts/*.toml, schema in
+ * crates/leakspy-layout/src/schema.rs) for the CPython header set it is compiled against.
+ *
+ *   gcc -DPy_BUILD_CORE=1 -I<inc> -I<inc>/internal [-I<dir holding x86_64-linux-gnu/python3.X>] \
+ *       -o layoutgen layoutgen.c
+ *   ./layoutgen --name                 -> file name, e.g. "3.13-debian.toml"
+ *   ./layoutgen [PROVENANCE...]        -> the TOML text; each argument becomes one provenance entry
+ *
+ * Every offset/size is offsetof()/sizeof() on the real structs; flag values and enum constants
+ * are the header's own macros/enumerators; bitfield positions are measured by setting the field in
+ * a zeroed struct and looking at the bytes. The few values that are behaviour rather than layout
+ * (line-table format, units of f_lasti, which frame owners are entry/shim frames, sys.getsizeof
+ * rule, patch ranges, variant detection text) are per-version constants below, each with a comment
+ * citing the CPython source that defines that behaviour (citations: /work/shared/research/
+ * cpython-frames.md and cpython-heap.md, "path@version:Lx-y").
+ *
+ * Run through tools/layoutgen/generate.sh; never edit the generated files by hand.
+ */
+#ifndef Py_BUILD_CORE
+#  define Py_BUILD_CORE 1
+#endif
+#include "Python.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x03100000
+#  error "layoutgen supports CPython 3.9 .. 3.15"
+#endif
+#ifdef Py_GIL_DISABLED
+#  error "free-threaded header sets are not supported yet"
+#endif
+#ifdef Py_DEBUG
+#  error "debug (Py_DEBUG) header sets are not supported"
+#endif
+
+#include "internal/pycore_runtime.h"
+#include "internal/pycore_interp.h"
+#include "internal/pycore_gc.h"
+#if PY_VERSION_HEX < 0x030B0000
+#  include "frameobject.h"
+#  include "longintrepr.h"
+#else
+#  include "internal/pycore_frame.h"
+#  include "internal/pycore_dict.h"
+#  include "internal/pycore_object.h"
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+#  include "internal/pycore_obmalloc.h"
+#  include "internal/pycore_tracemalloc.h"
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#  include "internal/pycore_tstate.h"
+#endif
+#if PY_VERSION_HEX >= 0x030E0000
+#  include "internal/pycore_interpframe.h"
+#  include "internal/pycore_stackref.h"
+#endif
+
+#define MINOR ((PY_VERSION_HEX >> 16) & 0xff)
+
+#if PY_VERSION_HEX < 0x030B0000
+/*
+ * 3.9/3.10: PyDictKeysObject is private to Objects/ and not installed (only the typedef
+ * `struct _dictkeysobject` is in Include/cpython/dictobject.h). Mirror of
+ * Objects/dict-common.h@v3.9.2 (identical in v3.10.x): {Py_ssize_t dk_refcnt; Py_ssize_t dk_size;
+ * dict_lookup_func dk_lookup; Py_ssize_t dk_usable; Py_ssize_t dk_nentries; char dk_indices[];}
+ * and PyDictKeyEntry {Py_hash_t me_hash; PyObject *me_key; PyObject *me_value;}. The member types
+ * come from the headers; only the member list is copied. _PyDict_KeysSize and _PyDict_SizeOf
+ * (Objects/dictobject.c@v3.9.2, @v3.10.5) use sizeof(PyDictKeysObject) (flexible dk_indices
+ * adds nothing) + DK_IXSIZE*DK_SIZE + USABLE_FRACTION(DK_SIZE)*sizeof(PyDictKeyEntry).
+ */
+typedef struct {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+} lg_PyDictKeyEntry;
+typedef Py_ssize_t (*lg_dict_lookup_func)(PyDictObject *mp, PyObject *key, Py_hash_t hash,
+                                          PyObject **value_addr);
+struct lg_dictkeysobject {
+    Py_ssize_t dk_refcnt;
+    Py_ssize_t dk_size;
+    lg_dict_lookup_func dk_lookup;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+};
+#  define LG_DICTKEYS struct lg_dictkeysobject
+#  define LG_DICTKEYENTRY lg_PyDictKeyEntry
+#else
+#  define LG_DICTKEYS PyDictKeysObject
+#  define LG_DICTKEYENTRY PyDictKeyEntry
+#endif
+
+/* ---- output helpers ---------------------------------------------------------------------- */
+#define OFF(T, F) ((unsigned long long)offsetof(T, F))
+#define SZ(T) ((unsigned long long)sizeof(T))
+static void sect(const char *name) { printf("\n[%s]\n", name); }
+static void u(const char *k, unsigned long long v) { printf("%s = %llu\n", k, v); }
+static void b(const char *k, int v) { printf("%s = %s\n", k, v ? "true" : "false"); }
+static void s(const char *k, const char *v) { printf("%s = \"%s\"\n", k, v); }
+static void none(const char *k) { printf("# %s: not in this version\n", k); }
+static void tomlstr(const char *v) {
+    putchar('"');
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\') putchar('\\');
+        putchar(*v);
+    }
+    putchar('"');
+}
+
+/* position of the single set bit in a 32-bit mask, or die */
+static unsigned bitpos(uint32_t m, const char *what) {
+    if (m == 0 || (m & (m - 1))) { fprintf(stderr, "layoutgen: %s mask 0x%x is not one bit\n", what, m); exit(2); }
+    return (unsigned)__builtin_ctz(m);
+}
+
+/* str state bitfield: measured on a zeroed PyASCIIObject */
+static uint32_t state_mask(int which) {
+    PyASCIIObject a;
+    uint32_t raw = 0;
+    memset(&a, 0, sizeof a);
+    switch (which) {
+    case 0: a.state.kind = 7; break;     /* kind:3, all ones */
+    case 1: a.state.compact = 1; break;
+    case 2: a.state.ascii = 1; break;
+#if PY_VERSION_HEX < 0x030C0000
+    case 3: a.state.ready = 1; break;
+#endif
+    }
+    if (sizeof(a.state) != 4) { fprintf(stderr, "layoutgen: str state is %zu bytes\n", sizeof(a.state)); exit(2); }
+    memcpy(&raw, (char *)&a + offsetof(PyASCIIObject, state), 4);
+    return raw;
+}
+
+/* ---- per-version variant: only 3.13 has one, and it is read off the header itself --------- */
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+/* Debian's gchead-alignment.diff (gh-127545) declares `} PyGC_Head Py_ALIGNED(4)` on the typedef,
+ * which lowers its alignment so gc.generations sits at +20 instead of +24. Upstream leaves
+ * PyGC_Head naturally aligned (alignof(uintptr_t)). */
+#  define LG_DEBIAN_GCHEAD (_Alignof(PyGC_Head) < _Alignof(uintptr_t))
+#else
+#  define LG_DEBIAN_GCHEAD 0
+#endif
+
+static const char *variant(void) { return LG_DEBIAN_GCHEAD ? "debian" : "default"; }
+
+static void file_name(void) {
+    if (LG_DEBIAN_GCHEAD) printf("3.%d-debian.toml\n", MINOR);
+    else printf("3.%d.toml\n", MINOR);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--name") == 0) { file_name(); return 0; }
+
+    /* ================================================================ [python] */
+    printf("[python]\n");
+    printf("minor = \"3.%d\"\n", MINOR);
+    s("variant", variant());
+    {
+        /* Patch ranges (decisions, not layout):
+         * - 3.14: 3.14.0-3.14.4 ship the incremental collector (young/old spaces, different
+         *   struct _gc_runtime_state); the generational collector returned in 3.14.5 (NEWS
+         *   "gh-142516 ... 3.14.5rc1"), which is what these headers (3.14.10) describe.
+         * - 3.13: both variants cover every patch; which one applies is decided by probing.
+         * - everything else: one layout for the whole minor (no header set showed drift of a
+         *   schema field; see provenance for what was compared). */
+        unsigned min_patch = 0;
+#if PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030F0000
+        min_patch = 5;
+#endif
+        u("min_patch", min_patch);
+        printf("# max_patch: unset (no upper bound)\n");
+    }
+    {
+        const char *detect;
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+        if (LG_DEBIAN_GCHEAD)
+            detect = "Debian/Ubuntu 3.13 builds carry gchead-alignment.diff (PyGC_Head aligned to 4), "
+                     "moving the gc generations to gc+20. _Py_DebugOffsets cannot tell (gc.size and "
+                     "gc.collecting are unchanged), so probe: the generation-0 list head at "
+                     "interp.gc + list_heads[0] must be a valid sentinel, i.e. the node its _gc_next "
+                     "points to must have (_gc_prev & ~3) == the head's address (for an empty list, "
+                     "_gc_next == _gc_prev == head). Try the default variant first; use this one when "
+                     "the probe fails there and succeeds here.";
+        else
+            detect = "upstream 3.13 (python.org, pyenv, most distros): gc generations at gc+24. "
+                     "Probe: the node the generation-0 head's _gc_next points to must have "
+                     "(_gc_prev & ~3) == head; if not, try the debian variant.";
+#elif PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030F0000
+        detect = "3.14.5+ generational collector: _Py_DebugOffsets.gc.size == gc.size (264); "
+                 "3.14.0-3.14.4 (incremental collector, gc.size 240) are not covered.";
+#else
+        detect = "only layout for this minor: selected by version (Py_Version / PY_VERSION_HEX).";
+#endif
+        printf("detect = ");
+        tomlstr(detect);
+        printf("\n");
+    }
+    printf("provenance = [\n");
+    for (int i = 1; i < argc; i++) {
+        printf("    ");
+        tomlstr(argv[i]);
+        printf(",\n");
+    }
+    printf("]\n");
+
+    /* ================================================================ [runtime] */
+    sect("runtime");
+    u("interpreters_head", OFF(_PyRuntimeState, interpreters.head));
+    u("interpreters_main", OFF(_PyRuntimeState, interpreters.main));
+#if PY_VERSION_HEX < 0x030C0000
+    u("gilstate_tstate_current", OFF(_PyRuntimeState, gilstate.tstate_current));
+    u("ceval_gil", OFF(_PyRuntimeState, ceval.gil));
+    none("tracemalloc");
+#else
+    none("gilstate_tstate_current");
+    none("ceval_gil");
+    u("tracemalloc", OFF(_PyRuntimeState, tracemalloc));
+#endif
+
+    /* ================================================================ [interp] */
+    sect("interp");
+    u("next", OFF(PyInterpreterState, next));
+#if PY_VERSION_HEX < 0x030B0000
+    u("threads_head", OFF(PyInterpreterState, tstate_head));
+#else
+    u("threads_head", OFF(PyInterpreterState, threads.head));
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    u("threads_main", OFF(PyInterpreterState, threads.main));
+#else
+    none("threads_main");
+#endif
+    u("gc", OFF(PyInterpreterState, gc));
+#if PY_VERSION_HEX < 0x030C0000
+    u("modules", OFF(PyInterpreterState, modules));
+    none("ceval_gil_ptr");
+    none("obmalloc");
+    none("obmalloc_is_pointer");
+#else
+    u("modules", OFF(PyInterpreterState, imports.modules));
+    u("ceval_gil_ptr", OFF(PyInterpreterState, ceval.gil));
+    u("obmalloc", OFF(PyInterpreterState, obmalloc));
+    /* pointer vs embedded struct, from the member's declared type */
+    b("obmalloc_is_pointer",
+      _Generic(((PyInterpreterState *)0)->obmalloc, struct _obmalloc_state *: 1, default: 0));
+#endif
+
+    /* ================================================================ [gil] */
+    sect("gil");
+    u("last_holder", OFF(struct _gil_runtime_state, last_holder));
+    u("locked", OFF(struct _gil_runtime_state, locked));
+
+    /* ================================================================ [tstate] */
+    sect("tstate");
+    u("size", SZ(PyThreadState));
+    u("next", OFF(PyThreadState, next));
+    u("interp", OFF(PyThreadState, interp));
+    u("thread_id", OFF(PyThreadState, thread_id));
+#if PY_VERSION_HEX >= 0x030B0000
+    u("native_thread_id", OFF(PyThreadState, native_thread_id));
+#else
+    none("native_thread_id");
+#endif
+#if PY_VERSION_HEX < 0x030B0000
+    u("frame", OFF(PyThreadState, frame));
+#else
+    none("frame");
+#endif
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+    u("cframe", OFF(PyThreadState, cframe));
+    u("cframe_current_frame", OFF(_PyCFrame, current_frame));
+#else
+    none("cframe");
+    none("cframe_current_frame");
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    u("current_frame", OFF(PyThreadState, current_frame));
+#else
+    none("current_frame");
+#endif
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+    {
+        /* 3.13: holds_gil is a bit of the `_status` bitfield word; measure which one */
+        static PyThreadState ts;
+        uint32_t raw = 0;
+        memset(&ts, 0, sizeof ts);
+        ts._status.holds_gil = 1;
+        if (sizeof(ts._status) != 4) { fprintf(stderr, "layoutgen: _status is %zu bytes\n", sizeof(ts._status)); return 2; }
+        memcpy(&raw, (char *)&ts + offsetof(PyThreadState, _status), 4);
+        u("status", OFF(PyThreadState, _status));
+        printf("status_holds_gil_bit = %u\n", bitpos(raw, "_status.holds_gil"));
+    }
+#else
+    none("status");
+    none("status_holds_gil_bit");
+#endif
+#if PY_VERSION_HEX >= 0x030E0000
+    u("holds_gil", OFF(PyThreadState, holds_gil));
+#else
+    none("holds_gil");
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+    u("datastack_chunk", OFF(PyThreadState, datastack_chunk));
+#else
+    none("datastack_chunk");
+#endif
+#if PY_VERSION_HEX >= 0x030F0000
+    u("base_frame", OFF(PyThreadState, base_frame));
+#else
+    none("base_frame");
+#endif
+
+    /* ================================================================ [gc] */
+    sect("gc");
+    {
+        typedef struct _gc_runtime_state GCS;
+        u("size", SZ(GCS));
+#if PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030E0500
+        /* 3.14.0-3.14.4 incremental collector: young + old[2] spaces */
+        printf("list_heads = [%llu, %llu, %llu, %llu]\n", OFF(GCS, young.head), OFF(GCS, old[0].head),
+               OFF(GCS, old[1].head), OFF(GCS, permanent_generation.head));
+        printf("list_names = [\"young\", \"old0\", \"old1\", \"permanent\"]\n");
+#else
+        printf("list_heads = [");
+        for (int i = 0; i < NUM_GENERATIONS; i++)
+            printf("%llu, ", (unsigned long long)(offsetof(GCS, generations) + i * sizeof(struct gc_generation) +
+                                                  offsetof(struct gc_generation, head)));
+        printf("%llu]\n", OFF(GCS, permanent_generation.head));
+        printf("list_names = [");
+        for (int i = 0; i < NUM_GENERATIONS; i++) printf("\"generation%d\", ", i);
+        printf("\"permanent\"]\n");
+#endif
+        u("permanent_generation", OFF(GCS, permanent_generation));
+        u("collecting", OFF(GCS, collecting));
+        u("head_size", SZ(PyGC_Head));
+        /* low bits of _gc_next/_gc_prev used as flags: _PyGC_PREV_MASK == ~(1<<_PyGC_PREV_SHIFT - 1) */
+        u("flag_mask", (unsigned long long)((1u << _PyGC_PREV_SHIFT) - 1));
+    }
+
+    /* ================================================================ [object] */
+    sect("object");
+    u("refcnt", OFF(PyObject, ob_refcnt));
+    u("ob_type", OFF(PyObject, ob_type));
+    u("ob_size", OFF(PyVarObject, ob_size));
+    u("size", SZ(PyObject));
+
+    /* ================================================================ [type] */
+    sect("type");
+    u("tp_name", OFF(PyTypeObject, tp_name));
+    u("tp_basicsize", OFF(PyTypeObject, tp_basicsize));
+    u("tp_itemsize", OFF(PyTypeObject, tp_itemsize));
+    u("tp_flags", OFF(PyTypeObject, tp_flags));
+    u("tp_base", OFF(PyTypeObject, tp_base));
+    u("tp_dict", OFF(PyTypeObject, tp_dict));
+    u("tp_dictoffset", OFF(PyTypeObject, tp_dictoffset));
+    u("tp_mro", OFF(PyTypeObject, tp_mro));
+    u("tp_members", OFF(PyTypeObject, tp_members));
+    u("tp_weaklistoffset", OFF(PyTypeObject, tp_weaklistoffset));
+    u("size", SZ(PyTypeObject));
+    u("ht_name", OFF(PyHeapTypeObject, ht_name));
+    u("ht_qualname", OFF(PyHeapTypeObject, ht_qualname));
+    u("ht_cached_keys", OFF(PyHeapTypeObject, ht_cached_keys));
+    u("ht_module", OFF(PyHeapTypeObject, ht_module));
+    u("heap_size", SZ(PyHeapTypeObject));
+
+    /* ================================================================ [frame_object] */
+    sect("frame_object");
+#if PY_VERSION_HEX < 0x030B0000
+    u("f_back", OFF(PyFrameObject, f_back));
+    u("f_code", OFF(PyFrameObject, f_code));
+    u("f_lasti", OFF(PyFrameObject, f_lasti));
+#else
+    none("f_back (3.11+: lazily filled, the chain is iframe.previous)");
+    none("f_code");
+    none("f_lasti");
+#endif
+    u("f_lineno", OFF(PyFrameObject, f_lineno));
+    u("f_trace", OFF(PyFrameObject, f_trace));
+#if PY_VERSION_HEX < 0x030B0000
+    none("f_frame");
+#  if PY_VERSION_HEX < 0x030A0000
+    /* 3.9: f_lasti is a byte offset: PyFrame_GetLineNumber -> PyCode_Addr2Line(f_code, f_lasti)
+     * (Objects/frameobject.c@v3.9.0:L35-44; Include/cpython/frameobject.h@v3.9.0:L36). */
+    u("lasti_unit", 1);
+#  else
+    /* 3.10: f_lasti counts code units: PyCode_Addr2Line(f->f_code, f->f_lasti*sizeof(_Py_CODEUNIT))
+     * (Objects/frameobject.c@v3.10.0:L42-51). */
+    u("lasti_unit", SZ(_Py_CODEUNIT));
+#  endif
+#else
+    u("f_frame", OFF(PyFrameObject, f_frame));
+    none("lasti_unit");
+#endif
+    u("size", SZ(PyFrameObject));
+
+    /* ================================================================ [iframe] */
+#if PY_VERSION_HEX >= 0x030B0000
+    sect("iframe");
+#  if PY_VERSION_HEX < 0x030D0000
+    u("executable", OFF(_PyInterpreterFrame, f_code));
+    u("previous", OFF(_PyInterpreterFrame, previous));
+    u("instr_ptr", OFF(_PyInterpreterFrame, prev_instr));
+    /* 3.11/3.12 `prev_instr`: "the code unit *prior to* the *next* instruction"
+     * (Include/internal/pycore_frame.h@v3.11.0:L47-67, @v3.12.0:L49-73). */
+    b("instr_is_prev", 1);
+#  else
+    u("executable", OFF(_PyInterpreterFrame, f_executable));
+    u("previous", OFF(_PyInterpreterFrame, previous));
+    u("instr_ptr", OFF(_PyInterpreterFrame, instr_ptr));
+    /* 3.13+ `instr_ptr`: "Instruction currently executing (or about to begin)"
+     * (Include/internal/pycore_frame.h@v3.13.0:L61-75). */
+    b("instr_is_prev", 0);
+#  endif
+    u("owner", OFF(_PyInterpreterFrame, owner));
+    u("localsplus", OFF(_PyInterpreterFrame, localsplus));
+#  if PY_VERSION_HEX >= 0x030E0000
+    u("stackpointer", OFF(_PyInterpreterFrame, stackpointer));
+    /* f_executable is a _PyStackRef; tag bits from pycore_stackref.h */
+    u("executable_tag_mask", (unsigned long long)Py_TAG_BITS);
+#  else
+    none("stackpointer (3.11-3.13 have `int stacktop`, an index)");
+    u("executable_tag_mask", 0);
+#  endif
+    printf("owner_generator = %d\n", (int)FRAME_OWNED_BY_GENERATOR);
+#  if PY_VERSION_HEX < 0x030C0000
+    /* 3.11: no entry/shim frames; C->Python boundaries are marked by `is_entry` on a real Python
+     * frame (Include/internal/pycore_frame.h@v3.11.0:L47-67; owners THREAD/GENERATOR/FRAME_OBJECT
+     * only, L41-45). Nothing to skip. */
+    printf("owner_skip = []\n");
+#  elif PY_VERSION_HEX < 0x030E0000
+    /* 3.12/3.13: each _PyEval_EvalFrameDefault pushes an entry frame owned by the C stack
+     * (Python/ceval.c@v3.12.0:L668-696; @v3.13.5:L704-719). */
+    printf("owner_skip = [%d]\n", (int)FRAME_OWNED_BY_CSTACK);
+#  elif PY_VERSION_HEX < 0x030F0000
+    /* 3.14: _PyFrame_IsIncomplete treats owner >= FRAME_OWNED_BY_INTERPRETER as non-Python
+     * (Include/internal/pycore_interpframe.h@v3.14.10:L259-268); entry frames are INTERPRETER. */
+    printf("owner_skip = [%d, %d]\n", (int)FRAME_OWNED_BY_INTERPRETER, (int)FRAME_OWNED_BY_CSTACK);
+#  else
+    /* 3.15: FRAME_OWNED_BY_CSTACK removed; entry frames and tstate->base_frame are INTERPRETER
+     * (Include/internal/pycore_interpframe_structs.h@v3.15.2:L22-27). */
+    printf("owner_skip = [%d]\n", (int)FRAME_OWNED_BY_INTERPRETER);
+#  endif
+    u("size", SZ(_PyInterpreterFrame));
+#else
+    printf("\n# [iframe]: no _PyInterpreterFrame before 3.11\n");
+#endif
+
+    /* ================================================================ [code] */
+    sect("code");
+    u("co_filename", OFF(PyCodeObject, co_filename));
+    u("co_name", OFF(PyCodeObject, co_name));
+#if PY_VERSION_HEX >= 0x030B0000
+    u("co_qualname", OFF(PyCodeObject, co_qualname));
+#else
+    none("co_qualname");
+#endif
+#if PY_VERSION_HEX < 0x030A0000
+    u("co_linetable", OFF(PyCodeObject, co_lnotab));
+    /* co_lnotab (addr_incr, line_incr) pairs: Objects/lnotab_notes.txt@v3.9.0:L10-59,
+     * PyCode_Addr2Line Objects/codeobject.c@v3.9.0:L983-997 */
+    s("linetable_format", "lnotab");
+#elif PY_VERSION_HEX < 0x030B0000
+    u("co_linetable", OFF(PyCodeObject, co_linetable));
+    /* PEP 626 (sdelta, ldelta) pairs: Objects/lnotab_notes.txt@v3.10.0:L1-80,
+     * Objects/codeobject.c@v3.10.0:L1246-1293 */
+    s("linetable_format", "pep626");
+#else
+    u("co_linetable", OFF(PyCodeObject, co_linetable));
+    /* PEP 657 location table: Objects/locations.md@v3.11.0:L1-69 (unchanged through 3.15,
+     * PY_CODE_LOCATION_INFO_* in Include/internal/pycore_code.h) */
+    s("linetable_format", "pep657");
+#endif
+    u("co_firstlineno", OFF(PyCodeObject, co_firstlineno));
+#if PY_VERSION_HEX >= 0x030B0000
+    u("co_code_adaptive", OFF(PyCodeObject, co_code_adaptive));
+    u("co_firsttraceable", OFF(PyCodeObject, _co_firsttraceable));
+#else
+    none("co_code_adaptive");
+    none("co_firsttraceable");
+#endif
+
+    /* ================================================================ [unicode] */
+    sect("unicode");
+    u("length", OFF(PyASCIIObject, length));
+    u("state", OFF(PyASCIIObject, state));
+    u("ascii_size", SZ(PyASCIIObject));
+    u("compact_size", SZ(PyCompactUnicodeObject));
+    u("data_any", OFF(PyUnicodeObject, data.any));
+    {
+        uint32_t kind = state_mask(0);
+        printf("kind_shift = %u\n", (unsigned)__builtin_ctz(kind));
+        printf("kind_bits = %u\n", (unsigned)__builtin_popcount(kind));
+        if ((kind >> __builtin_ctz(kind)) != 7) { fprintf(stderr, "layoutgen: kind mask 0x%x not contiguous\n", kind); return 2; }
+        printf("compact_bit = %u\n", bitpos(state_mask(1), "compact"));
+        printf("ascii_bit = %u\n", bitpos(state_mask(2), "ascii"));
+#if PY_VERSION_HEX < 0x030C0000
+        printf("ready_bit = %u\n", bitpos(state_mask(3), "ready"));
+#else
+        none("ready_bit");
+#endif
+    }
+
+    /* ================================================================ [bytes] */
+    sect("bytes");
+    u("ob_sval", OFF(PyBytesObject, ob_sval));
+
+    /* ================================================================ [long] */
+    sect("long");
+#if PY_VERSION_HEX < 0x030C0000
+    u("size_or_tag", OFF(PyLongObject, ob_base.ob_size));
+    b("lv_tag", 0);
+    u("ob_digit", OFF(PyLongObject, ob_digit));
+#else
+    u("size_or_tag", OFF(PyLongObject, long_value.lv_tag));
+    b("lv_tag", 1);
+    u("ob_digit", OFF(PyLongObject, long_value.ob_digit));
+#endif
+    printf("shift = %d\n", (int)PyLong_SHIFT);
+    u("digit_size", SZ(digit));
+
+    /* ================================================================ [tuple] [list] [dict] */
+    sect("tuple");
+    u("ob_item", OFF(PyTupleObject, ob_item));
+    sect("list");
+    u("ob_item", OFF(PyListObject, ob_item));
+    u("allocated", OFF(PyListObject, allocated));
+    sect("dict");
+    u("ma_used", OFF(PyDictObject, ma_used));
+    u("ma_keys", OFF(PyDictObject, ma_keys));
+    u("ma_values", OFF(PyDictObject, ma_values));
+
+    /* ================================================================ [dictkeys] */
+    sect("dictkeys");
+    u("dk_refcnt", OFF(LG_DICTKEYS, dk_refcnt));
+#if PY_VERSION_HEX < 0x030B0000
+    u("dk_size", OFF(LG_DICTKEYS, dk_size));
+    none("dk_log2_size");
+    none("dk_log2_index_bytes");
+    none("dk_kind");
+#else
+    none("dk_size");
+    u("dk_log2_size", OFF(LG_DICTKEYS, dk_log2_size));
+    u("dk_log2_index_bytes", OFF(LG_DICTKEYS, dk_log2_index_bytes));
+    u("dk_kind", OFF(LG_DICTKEYS, dk_kind));
+#endif
+    u("dk_usable", OFF(LG_DICTKEYS, dk_usable));
+    u("dk_nentries", OFF(LG_DICTKEYS, dk_nentries));
+    u("dk_indices", OFF(LG_DICTKEYS, dk_indices));
+    u("size", SZ(LG_DICTKEYS));
+    u("entry_size", SZ(LG_DICTKEYENTRY));
+#if PY_VERSION_HEX >= 0x030B0000
+    u("unicode_entry_size", SZ(PyDictUnicodeEntry));
+#else
+    none("unicode_entry_size");
+#endif
+
+    /* ================================================================ [set] */
+    sect("set");
+    u("fill", OFF(PySetObject, fill));
+    u("used", OFF(PySetObject, used));
+    u("mask", OFF(PySetObject, mask));
+    u("table", OFF(PySetObject, table));
+    u("smalltable", OFF(PySetObject, smalltable));
+    u("entry_size", SZ(setentry));
+
+    /* ================================================================ [misc] */
+    sect("misc");
+    u("tpflags_heaptype", (unsigned long long)Py_TPFLAGS_HEAPTYPE);
+    u("tpflags_have_gc", (unsigned long long)Py_TPFLAGS_HAVE_GC);
+    {
+        unsigned long long pre_flags = 0, pre_size = 0;
+#if defined(Py_TPFLAGS_PREHEADER)
+        pre_flags = Py_TPFLAGS_PREHEADER; /* 3.12+: MANAGED_DICT | MANAGED_WEAKREF */
+#elif defined(Py_TPFLAGS_MANAGED_DICT)
+        pre_flags = Py_TPFLAGS_MANAGED_DICT; /* 3.11 */
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+        {
+            /* measure with the header's own _PyType_PreHeaderSize on a non-GC fake type */
+            static PyTypeObject fake;
+            memset(&fake, 0, sizeof fake);
+            fake.tp_flags = (unsigned long)pre_flags;
+            pre_size = (unsigned long long)_PyType_PreHeaderSize(&fake);
+        }
+#endif
+        u("tpflags_preheader", pre_flags);
+        u("preheader_size", pre_size);
+    }
+#ifdef Py_TPFLAGS_MANAGED_DICT
+    u("tpflags_managed_dict", (unsigned long long)Py_TPFLAGS_MANAGED_DICT);
+#else
+    u("tpflags_managed_dict", 0);
+#endif
+#ifdef Py_TPFLAGS_INLINE_VALUES
+    u("tpflags_inline_values", (unsigned long long)Py_TPFLAGS_INLINE_VALUES);
+#else
+    u("tpflags_inline_values", 0);
+#endif
+    /* sys.getsizeof (_PySys_GetSizeOf):
+     * 3.9/3.10: __sizeof__ + sizeof(PyGC_Head) if _PyObject_IS_GC (Python/sysmodule.c@v3.9.2:L1642-1685,
+     *           @v3.10.5:L1656-1699);
+     * 3.11/3.12: __sizeof__ + _PyType_PreHeaderSize(Py_TYPE(o)) (sysmodule.c@v3.11.2:L1666-1706,
+     *           @v3.12.5:L1792-1832);
+     * 3.13+: same, but nothing added for static type objects (sysmodule.c@v3.13.5:L1950-1998,
+     *           @v3.14.7:L1926-1974). */
+#if PY_VERSION_HEX < 0x030B0000
+    s("getsizeof_rule", "gc_only");
+#elif PY_VERSION_HEX < 0x030D0000
+    s("getsizeof_rule", "preheader");
+#else
+    s("getsizeof_rule", "preheader_not_static_type");
+#endif
+    return 0;
+}
