@@ -49,6 +49,7 @@ sets=(
 
 names=()   # output file per set, same index as sets
 provs=()   # provenance line per set
+shorts=()  # short label per set (for drift notes)
 i=0
 for entry in "${sets[@]}"; do
   IFS='|' read -r label inc root pkg <<<"$entry"
@@ -77,8 +78,10 @@ for entry in "${sets[@]}"; do
     [ "$root" != / ] && admin="$root/var/lib/dpkg"
     debver=$(dpkg-query --admindir="$admin" -W -f '${Version}' "$pkg" 2>/dev/null || echo unknown)
     shown_inc=$inc
+    shorts+=("$label $pkg $debver")
     provs+=("headers: $label $pkg $debver (PY_VERSION $pyver), $shown_inc + $( [ "$root" = / ] && echo "" || echo "$root")/usr/include/x86_64-linux-gnu/$(basename "$inc")/pyconfig.h")
   else
+    shorts+=("$label")
     provs+=("headers: $label (PY_VERSION $pyver), $inc")
   fi
   names+=("$("$bin" --name)")
@@ -88,6 +91,28 @@ done
 
 outdir="$repo/python-layouts"
 [ $check = 1 ] && outdir="$work/out" && mkdir -p "$outdir"
+
+# "section.key = value" lines of a generated body, [python] left out
+flatten() {
+  awk '/^\[/ { sec = substr($0, 2, length($0) - 2); next }
+       sec != "python" && /^[a-z_0-9]+ = / { k = $1; sub(/^[a-z_0-9]+ = /, ""); print sec "." k " = " $0 }' "$1"
+}
+minor_of() { sed 's/^\(3\.[0-9]*\).*/\1/' <<<"$1"; }
+
+# Provenance note for header sets of the same minor that went to another file (variants): which
+# schema fields differ, with both values. This is how within-minor drift gets recorded.
+drift_note() { # drift_note INDEX_HERE INDEX_THERE
+  local h=$1 t=$2 keys
+  keys=$(diff <(flatten "$work/body$h") <(flatten "$work/body$t") | sed -n 's/^[<>] \([^ ]*\) = .*/\1/p' | awk '!seen[$0]++')
+  [ -z "$keys" ] && return 0
+  local parts=() k vh vt
+  for k in $keys; do
+    vh=$(flatten "$work/body$h" | sed -n "s/^$k = //p"); vt=$(flatten "$work/body$t" | sed -n "s/^$k = //p")
+    parts+=("$k ${vh:-absent} here vs ${vt:-absent}")
+  done
+  local IFS=';'
+  echo "compared with ${shorts[$t]} (-> ${names[$t]}): ${parts[*]}" | sed 's/;/; /g'
+}
 
 tool_line="values: offsetof/sizeof/header macros from tools/layoutgen/layoutgen.c compiled with the host gcc (-DPy_BUILD_CORE=1) against each header set above; str state and tstate._status bits measured on zeroed structs; behaviour constants cited in layoutgen.c"
 
@@ -111,6 +136,12 @@ for ((a = 0; a < ${#names[@]}; a++)); do
       exit 1
     fi
     args+=("${provs[$m]}")
+  done
+  for ((c = 0; c < ${#names[@]}; c++)); do
+    if [ "${names[$c]}" != "$name" ] && [ "$(minor_of "${names[$c]}")" = "$(minor_of "$name")" ]; then
+      note=$(drift_note "$first" "$c")
+      [ -n "$note" ] && args+=("$note")
+    fi
   done
   args+=("$tool_line")
   {
