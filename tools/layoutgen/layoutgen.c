@@ -1,5 +1,5 @@
 /*
- * layoutgen: print one leakspy layout file (python-layouts/*.toml, schema in
+ * layoutgen: print one leakspy layout file (python-layouts/3.X.toml, schema in
  * crates/leakspy-layout/src/schema.rs) for the CPython header set it is compiled against.
  *
  *   gcc -DPy_BUILD_CORE=1 -I<inc> -I<inc>/internal [-I<dir holding x86_64-linux-gnu/python3.X>] \
@@ -179,25 +179,32 @@ int main(int argc, char **argv) {
         printf("# max_patch: unset (no upper bound)\n");
     }
     {
-        const char *detect;
+        char detect[1024];
 #if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+        unsigned long long gen0 = (unsigned long long)offsetof(struct _gc_runtime_state, generations);
         if (LG_DEBIAN_GCHEAD)
-            detect = "Debian/Ubuntu 3.13 builds carry gchead-alignment.diff (PyGC_Head aligned to 4), "
-                     "moving the gc generations to gc+20. _Py_DebugOffsets cannot tell (gc.size and "
+            snprintf(detect, sizeof detect,
+                     "Debian/Ubuntu 3.13 builds carry gchead-alignment.diff (PyGC_Head aligned to %zu), "
+                     "moving the gc generations to gc+%llu. _Py_DebugOffsets cannot tell (gc.size and "
                      "gc.collecting are unchanged), so probe: the generation-0 list head at "
                      "interp.gc + list_heads[0] must be a valid sentinel, i.e. the node its _gc_next "
                      "points to must have (_gc_prev & ~3) == the head's address (for an empty list, "
                      "_gc_next == _gc_prev == head). Try the default variant first; use this one when "
-                     "the probe fails there and succeeds here.";
+                     "the probe fails there and succeeds here.",
+                     (size_t)_Alignof(PyGC_Head), gen0);
         else
-            detect = "upstream 3.13 (python.org, pyenv, most distros): gc generations at gc+24. "
+            snprintf(detect, sizeof detect,
+                     "upstream 3.13 (python.org, pyenv, most distros): gc generations at gc+%llu. "
                      "Probe: the node the generation-0 head's _gc_next points to must have "
-                     "(_gc_prev & ~3) == head; if not, try the debian variant.";
+                     "(_gc_prev & ~3) == head; if not, try the debian variant.", gen0);
 #elif PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030F0000
-        detect = "3.14.5+ generational collector: _Py_DebugOffsets.gc.size == gc.size (264); "
-                 "3.14.0-3.14.4 (incremental collector, gc.size 240) are not covered.";
+        snprintf(detect, sizeof detect,
+                 "3.14.5+ generational collector: _Py_DebugOffsets.gc.size == %zu (sizeof struct "
+                 "_gc_runtime_state); 3.14.0-3.14.4 (incremental collector) are not covered.",
+                 sizeof(struct _gc_runtime_state));
 #else
-        detect = "only layout for this minor: selected by version (Py_Version / PY_VERSION_HEX).";
+        snprintf(detect, sizeof detect,
+                 "only layout for this minor: selected by version (Py_Version / PY_VERSION_HEX).");
 #endif
         printf("detect = ");
         tomlstr(detect);
