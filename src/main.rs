@@ -1,1 +1,82 @@
-fn main() {}
+//! leakspy: look inside a running CPython process from the outside.
+//!
+//! This binary is the thin layer over the library crates: argument parsing (clap), progress on stderr
+//! (indicatif), errors turned into one line with the fix and a distinct exit code.
+
+mod cli;
+mod exit;
+
+use anyhow::Result;
+use clap::Parser;
+use cli::{Cli, Command, DumpArgs};
+use leakspy_python::dump::{self, DumpOptions};
+use std::io::{IsTerminal, Write};
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => exit::report(&e),
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Dump(args) => cmd_dump(&args),
+    }
+}
+
+fn cmd_dump(args: &DumpArgs) -> Result<i32> {
+    let layout = match &args.layout {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)?;
+            Some(leakspy_layout::parse(&path.display().to_string(), &text)?)
+        }
+        None => None,
+    };
+    let opts = DumpOptions { nonblocking: args.nonblocking, layout, no_heap: args.no_heap };
+    let mut child = None;
+    let pid = match (args.pid, args.command.is_empty()) {
+        (Some(pid), true) => pid,
+        (None, false) => {
+            let c = cli::spawn_and_wait(&args.command, args.after)?;
+            let pid = c.id() as i32;
+            child = Some(c);
+            pid
+        }
+        _ => anyhow::bail!(cli::UsageError("give either --pid PID or -- COMMAND [ARGS...]".into())),
+    };
+    let bar = progress_bar(args.quiet);
+    let result = dump::dump(pid, &opts, &mut |n| bar.set_message(format!("walking the heap: {n} objects")));
+    bar.finish_and_clear();
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let report = result?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.json {
+        leakspy_report::render_json(&report, &mut out)
+    } else {
+        leakspy_report::render_text(&report, args.top, &mut out)
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(if report.partial { exit::PARTIAL } else { 0 })
+}
+
+fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar.set_message("reading the target");
+    bar
+}

@@ -543,6 +543,12 @@ int main(int argc, char **argv) {
     u("ma_used", OFF(PyDictObject, ma_used));
     u("ma_keys", OFF(PyDictObject, ma_keys));
     u("ma_values", OFF(PyDictObject, ma_values));
+#if PY_VERSION_HEX >= 0x030B0000
+    u("values_offset", OFF(PyDictValues, values));
+#else
+    /* <=3.10: ma_values is a plain PyObject** array (Include/cpython/dictobject.h). */
+    u("values_offset", 0);
+#endif
 
     /* ================================================================ [dictkeys] */
     sect("dictkeys");

@@ -313,6 +313,9 @@ pub struct Dict {
     pub ma_used: u64,
     pub ma_keys: u64,
     pub ma_values: u64,
+    /// Offset of `values[0]` inside `PyDictValues` (0 before 3.13; 3.13 added capacity/size/embedded/valid
+    /// bytes in front).
+    pub values_offset: Option<u64>,
 }
 
 /// `PyDictKeysObject` (`struct _dictkeysobject`).

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const BLOCK_SHIFT: u32 = 20;
+#[cfg(test)]
 const BLOCK: u64 = 1 << BLOCK_SHIFT;
 
 /// One copied piece of a block: the block clipped to one mapping.

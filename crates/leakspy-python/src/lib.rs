@@ -1,3 +1,20 @@
-//! The CPython model.
+//! The CPython model over target memory.
+//!
+//! Pipeline: [`process`] identifies the interpreter (image, version, runtime address, layout);
+//! [`stacks`] walks threads and frames; [`heap`] walks the GC lists into a histogram; [`objects`] reads
+//! single objects; [`decode`] holds the pure decoders (line tables, str, int) that turn target bytes into
+//! values. Nothing here prints or pauses: [`dump`] ties the pieces into one report for the binary.
 #![forbid(unsafe_code)]
+
+pub mod binaries;
 pub mod decode;
+pub mod dump;
+pub mod error;
+pub mod heap;
+pub mod objects;
+pub mod process;
+pub mod stacks;
+pub mod threadnames;
+pub mod version;
+
+pub use error::{Error, Result};

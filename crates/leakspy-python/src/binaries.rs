@@ -1,0 +1,170 @@
+//! Finding the interpreter's ELF image(s) in a target and the few symbols leakspy needs.
+//!
+//! The runtime lives either in `libpython3.X*.so*` (shared builds, pyenv) or in the `python3.X`
+//! executable itself (static distro builds such as Debian's, which are also non-PIE). Files are opened
+//! through `/proc/PID/root` (chroots, containers) or `/proc/PID/map_files` (deleted or replaced files).
+
+use crate::error::{Error, Result};
+use goblin::elf::{program_header::PT_LOAD, Elf};
+use leakspy_memory::Mapping;
+use std::collections::HashMap;
+
+/// Symbols looked up in every candidate image.
+const WANTED: &[&str] = &["_PyRuntime", "Py_Version", "_Py_hashtable_hash_ptr", "_Py_hashtable_compare_direct"];
+
+/// One mapped ELF image that may hold the interpreter.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Path as the target sees it.
+    pub path: String,
+    /// Path leakspy opened it through.
+    pub opened: String,
+    /// Load bias: runtime address = bias + ELF virtual address.
+    pub bias: u64,
+    /// Wanted symbols found (runtime addresses).
+    pub symbols: HashMap<String, u64>,
+    /// `.PyRuntime` section (runtime address, size), 3.10+.
+    pub pyruntime_section: Option<(u64, u64)>,
+    /// Writable data sections (`.data`, `.bss`) as runtime (address, size): where `sys.version` lives.
+    pub data_sections: Vec<(u64, u64)>,
+    /// ELF type is a shared object (libpython or PIE executable).
+    pub is_shared: bool,
+}
+
+impl Image {
+    pub fn runtime(&self) -> Option<u64> {
+        self.symbols.get("_PyRuntime").copied().or(self.pyruntime_section.map(|s| s.0))
+    }
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// Whether a mapped file's name looks like a Python interpreter or libpython (`python3.12`,
+/// `python3.13t`, `libpython3.12.so.1.0`, `libpython3.13t.so`, `python3.12d`...).
+pub fn looks_like_python(path: &str) -> bool {
+    let path = path.trim_end_matches(" (deleted)");
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let rest = name.strip_prefix("lib").unwrap_or(name);
+    let Some(rest) = rest.strip_prefix("python") else { return false };
+    // python, python3, python3.12, python3.13t, python3.12d, python3.12.so.1.0 ...
+    rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+}
+
+/// Every python-looking image mapped into `pid`, each parsed (unparseable ones are skipped and
+/// reported in the returned notes).
+pub fn find_images(pid: i32, maps: &[Mapping]) -> (Vec<Image>, Vec<String>) {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut images = Vec::new();
+    let mut notes = Vec::new();
+    for m in maps.iter().filter(|m| m.is_file() && looks_like_python(&m.path)) {
+        if seen.contains(&m.path.as_str()) {
+            continue;
+        }
+        seen.push(&m.path);
+        let Some(base) = maps.iter().filter(|x| x.path == m.path).map(|x| x.start - x.offset).min() else { continue };
+        match open_image(pid, maps, &m.path, base) {
+            Ok(img) => images.push(img),
+            Err(e) => notes.push(format!("{}: {e}", m.path)),
+        }
+    }
+    // libpython first: in shared builds the executable is only a small stub.
+    images.sort_by_key(|i| !i.file_name().starts_with("libpython"));
+    (images, notes)
+}
+
+fn read_file(pid: i32, maps: &[Mapping], path: &str) -> std::io::Result<(Vec<u8>, String)> {
+    let clean = path.trim_end_matches(" (deleted)");
+    let via_root = leakspy_memory::proc::target_path(pid, clean);
+    if !path.ends_with(" (deleted)") {
+        if let Ok(b) = std::fs::read(&via_root) {
+            return Ok((b, via_root));
+        }
+    }
+    // Deleted or unreachable through the root: the kernel still holds the mapped file.
+    let m = maps.iter().find(|m| m.path == path && m.offset == 0).or_else(|| maps.iter().find(|m| m.path == path));
+    match m {
+        Some(m) => {
+            let p = format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end);
+            std::fs::read(&p).map(|b| (b, p))
+        }
+        None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+    }
+}
+
+fn open_image(pid: i32, maps: &[Mapping], path: &str, base: u64) -> Result<Image> {
+    let (bytes, opened) = read_file(pid, maps, path).map_err(|e| Error::Other(format!("cannot open: {e}")))?;
+    parse_image(&bytes, path, opened, base)
+}
+
+/// Parse an ELF image loaded at `base` (start of its offset-0 mapping).
+pub fn parse_image(bytes: &[u8], path: &str, opened: String, base: u64) -> Result<Image> {
+    let elf = Elf::parse(bytes).map_err(|e| Error::Other(format!("not a readable ELF file: {e}")))?;
+    let first_load = elf
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD)
+        .map(|p| p.p_vaddr & !0xfff)
+        .min()
+        .unwrap_or(0);
+    let bias = base.wrapping_sub(first_load);
+    let mut symbols = HashMap::new();
+    for (strtab, syms) in [(&elf.dynstrtab, &elf.dynsyms), (&elf.strtab, &elf.syms)] {
+        for s in syms.iter() {
+            if s.st_value == 0 {
+                continue;
+            }
+            if let Some(name) = strtab.get_at(s.st_name) {
+                if WANTED.contains(&name) && !symbols.contains_key(name) {
+                    symbols.insert(name.to_string(), bias.wrapping_add(s.st_value));
+                }
+            }
+        }
+    }
+    let mut pyruntime_section = None;
+    let mut data_sections = Vec::new();
+    for sh in &elf.section_headers {
+        let name = elf.shdr_strtab.get_at(sh.sh_name).unwrap_or("");
+        let addr = bias.wrapping_add(sh.sh_addr);
+        match name {
+            ".PyRuntime" => pyruntime_section = Some((addr, sh.sh_size)),
+            ".data" | ".bss" => data_sections.push((addr, sh.sh_size)),
+            _ => {}
+        }
+    }
+    Ok(Image {
+        path: path.to_string(),
+        opened,
+        bias,
+        symbols,
+        pyruntime_section,
+        data_sections,
+        is_shared: elf.header.e_type == goblin::elf::header::ET_DYN,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_names() {
+        for yes in [
+            "/usr/bin/python3.12",
+            "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0",
+            "/opt/py/lib/libpython3.13t.so.1.0",
+            "/usr/bin/python3.14 (deleted)",
+            "/usr/local/bin/python3",
+        ] {
+            assert!(looks_like_python(yes), "{yes}");
+        }
+        for no in [
+            "/usr/lib/python3.12/lib-dynload/_json.cpython-312-x86_64-linux-gnu.so",
+            "/usr/lib/libc.so.6",
+            "/usr/lib/libboost_python3.so",
+            "/x/python3.12/site-packages/foo.so",
+        ] {
+            assert!(!looks_like_python(no), "{no}");
+        }
+    }
+}

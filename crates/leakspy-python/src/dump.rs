@@ -1,0 +1,247 @@
+//! `leakspy dump`: one consistent picture of a live target — threads with their stacks, and the GC
+//! heap by type — taken while the target is paused (or not, with `nonblocking`).
+//!
+//! Order of work, chosen to keep the pause short: identify the interpreter and read `/proc` thread
+//! states while the target runs; pause; walk stacks and GC lists through a block [`Snapshot`]; resume;
+//! then name types, map thread ids and look up thread names, which only touch memory that is stable
+//! or already copied.
+
+use crate::error::{Error, Result};
+use crate::heap::{HeapHistogram, HeapWalker};
+use crate::objects::Reader;
+use crate::process::{self, Target};
+use crate::stacks::{self, CodeCache, Frame, RawThread};
+use crate::threadnames;
+use leakspy_layout::LoadedLayout;
+use leakspy_memory::{proc, MemoryExt, PauseError, PauseGuard, Snapshot};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Options of one dump.
+#[derive(Debug, Default, Clone)]
+pub struct DumpOptions {
+    /// Read without pausing the target.
+    pub nonblocking: bool,
+    /// Use this layout instead of the shipped ones.
+    pub layout: Option<LoadedLayout>,
+    /// Skip the heap walk (stacks only).
+    pub no_heap: bool,
+}
+
+/// Where the layout came from, for the header.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayoutInfo {
+    pub file: String,
+    pub source: String,
+    pub version_source: String,
+}
+
+/// One thread in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadReport {
+    pub thread_id: u64,
+    /// TID as the target sees it (`threading.get_native_id()`).
+    pub native_id: Option<i64>,
+    /// TID in leakspy's pid namespace (differs for containerised targets).
+    pub host_native_id: Option<i32>,
+    /// `threading.Thread.name`, else the kernel's thread name.
+    pub name: Option<String>,
+    pub holds_gil: bool,
+    /// Not running on a CPU when the dump started (kernel state other than R).
+    pub idle: bool,
+    pub frames: Vec<Frame>,
+    /// Set when the stack could not be read to the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
+}
+
+/// Read-cost figures for the benchmark and the curious.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadStats {
+    pub bytes_copied: u64,
+    pub copies: u64,
+    pub copy_ms: f64,
+    pub threads_paused: usize,
+}
+
+/// Everything `leakspy dump` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpReport {
+    pub pid: i32,
+    pub python_version: String,
+    pub executable: String,
+    pub layout: LayoutInfo,
+    /// How long the target was stopped (0 with `nonblocking`).
+    pub pause_ms: f64,
+    pub total_ms: f64,
+    pub paused: bool,
+    /// Something could not be read completely; see `warnings`.
+    pub partial: bool,
+    pub warnings: Vec<String>,
+    pub threads: Vec<ThreadReport>,
+    pub heap: HeapHistogram,
+    pub read_stats: ReadStats,
+}
+
+/// Take one dump of `pid`. `progress` receives the running object count during the heap walk.
+pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Result<DumpReport> {
+    let t0 = Instant::now();
+    let (live, maps) = process::open(pid)?;
+    let target = process::identify(pid, &live, &maps, opts.layout.clone())?;
+    let mut warnings = target.warnings.clone();
+
+    // Scheduler states must be read before pausing (a paused thread shows 't').
+    let ns_to_host = proc::ns_tids(pid);
+    let states: HashMap<i32, char> =
+        ns_to_host.values().filter_map(|&t| proc::thread_state(pid, t).map(|s| (t, s))).collect();
+
+    let guard = if opts.nonblocking {
+        warnings.push("--nonblocking: the target ran during the walk; results may be inconsistent".into());
+        None
+    } else {
+        Some(PauseGuard::pause(pid).map_err(|e| match e {
+            PauseError::PermissionDenied { pid } => {
+                Error::PermissionDenied { pid, detail: "ptrace attach was refused".into() }
+            }
+            PauseError::NoSuchProcess { pid } => Error::NoSuchProcess(pid),
+            other => Error::Other(format!("could not pause the target: {other}")),
+        })?)
+    };
+    let threads_paused = guard.as_ref().map_or(0, |g| g.threads());
+    let paused_at = Instant::now();
+    // Maps can change between identify and pause; re-read them for the snapshot.
+    let maps = live.maps().unwrap_or(maps);
+    let snap = Snapshot::new(&live, maps);
+    let r = Reader::new(&snap, &target.layout);
+
+    let walked = walk(&r, &target, opts, progress);
+    let pause_ms = if guard.is_some() { paused_at.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
+    drop(guard); // resume the target before the slower, stable-memory work below
+    let (raw_threads, walker, gil_holders, mut walk_warnings) = walked?;
+    warnings.append(&mut walk_warnings);
+
+    let heap = walker.map(|w| w.finish()).unwrap_or_default();
+    let mut partial = heap.partial;
+    warnings.extend(heap.warnings.iter().cloned());
+
+    let names = threadnames::thread_names(&r, &target, &raw_threads);
+    let native_ids = native_ids(&r, &raw_threads, &ns_to_host);
+    let threads = raw_threads
+        .into_iter()
+        .map(|t| {
+            let native_id = native_ids.get(&t.thread_id).copied().or(t.native_id);
+            let host = native_id.and_then(|n| ns_to_host.get(&n).copied());
+            let idle = host.and_then(|h| states.get(&h)).is_none_or(|&s| s != 'R');
+            let name = names
+                .get(&t.thread_id)
+                .cloned()
+                .or_else(|| host.and_then(|h| proc::thread_comm(pid, h)));
+            let holds_gil = t.holds_gil_flag.unwrap_or(false) || gil_holders.contains(&t.tstate);
+            if t.truncated.is_some() {
+                partial = true;
+            }
+            ThreadReport {
+                thread_id: t.thread_id,
+                native_id,
+                host_native_id: host,
+                name,
+                holds_gil,
+                idle,
+                frames: t.frames,
+                truncated: t.truncated,
+            }
+        })
+        .collect();
+
+    let s = snap.stats();
+    Ok(DumpReport {
+        pid,
+        python_version: target.version.to_string(),
+        executable: target.image.path.clone(),
+        layout: LayoutInfo {
+            file: target.layout_file.clone(),
+            source: target.layout_source.clone(),
+            version_source: target.version_source.to_string(),
+        },
+        pause_ms,
+        total_ms: t0.elapsed().as_secs_f64() * 1e3,
+        paused: !opts.nonblocking,
+        partial: partial || !warnings.is_empty() && opts.nonblocking,
+        warnings,
+        threads,
+        heap,
+        read_stats: ReadStats {
+            bytes_copied: s.bytes_copied,
+            copies: s.copies,
+            copy_ms: s.copy_time.as_secs_f64() * 1e3,
+            threads_paused,
+        },
+    })
+}
+
+type Walked<'r, 'a> = (Vec<RawThread>, Option<HeapWalker<'r, 'a>>, Vec<u64>, Vec<String>);
+
+/// The part of the dump that runs while the target is paused.
+fn walk<'r, 'a>(
+    r: &'r Reader<'a>,
+    target: &Target,
+    opts: &DumpOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Walked<'r, 'a>> {
+    let mut warnings = Vec::new();
+    let interps = stacks::interpreters(r, target.runtime)?;
+    if interps.is_empty() {
+        return Err(Error::NotFound { pid: target.pid, detail: "no interpreter (finalizing?)".into() });
+    }
+    let mut codes = CodeCache::default();
+    let mut threads = Vec::new();
+    let mut holders = Vec::new();
+    for &interp in &interps {
+        match stacks::threads(r, interp, &mut codes) {
+            Ok(mut t) => threads.append(&mut t),
+            Err(e) => warnings.push(format!("threads of interpreter {interp:#x}: {e}")),
+        }
+        holders.extend(stacks::gil_holder(r, target.runtime, interp));
+    }
+    let walker = if opts.no_heap {
+        None
+    } else {
+        let mut w = HeapWalker::new(r);
+        for &interp in &interps {
+            w.walk_interpreter(interp, progress);
+        }
+        Some(w)
+    };
+    Ok((threads, walker, holders, warnings))
+}
+
+/// Native TIDs for versions whose thread state lacks them (3.9/3.10): read the kernel TID out of
+/// glibc's `struct pthread` (pthread_t is its address). The field offset is found by checking which
+/// offset maps every thread to a distinct live TID — 0x2d0 on every x86_64 glibc in use — so a wrong
+/// guess yields no ids rather than wrong ones.
+fn native_ids(r: &Reader<'_>, threads: &[RawThread], ns_to_host: &HashMap<i64, i32>) -> HashMap<u64, i64> {
+    let mut out = HashMap::new();
+    if threads.is_empty() || threads.iter().all(|t| t.native_id.is_some()) {
+        return out;
+    }
+    let candidates = std::iter::once(0x2d0u64).chain((0..0x800).step_by(4));
+    for off in candidates {
+        let mut ids = Vec::with_capacity(threads.len());
+        for t in threads {
+            match r.mem.read_i32(t.thread_id + off) {
+                Ok(v) if ns_to_host.contains_key(&i64::from(v)) && !ids.contains(&i64::from(v)) => {
+                    ids.push(i64::from(v))
+                }
+                _ => break,
+            }
+        }
+        if ids.len() == threads.len() {
+            for (t, id) in threads.iter().zip(ids) {
+                out.insert(t.thread_id, id);
+            }
+            return out;
+        }
+    }
+    out
+}

@@ -1,0 +1,23 @@
+//! Errors of the CPython model, by root cause (the binary maps each to an exit code and a fix).
+
+use leakspy_memory::ReadError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no process with pid {0}")]
+    NoSuchProcess(i32),
+    #[error("permission denied reading pid {pid}: {detail}")]
+    PermissionDenied { pid: i32, detail: String },
+    #[error("pid {pid} is not a Python process ({detail})")]
+    NotPython { pid: i32, detail: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("interpreter structures not found in pid {pid}: {detail}")]
+    NotFound { pid: i32, detail: String },
+    #[error("reading the target failed: {0}")]
+    Read(#[from] ReadError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,229 @@
+//! The GC heap: every object on every generation list and the permanent generation, counted and
+//! sized by type.
+//!
+//! The walker knows nothing about output: it produces a [`HeapHistogram`] (plain data). It is bounded
+//! (an object budget, back-link checks that detect a list being rewritten under it) and reports races
+//! as warnings with a partial result instead of failing.
+
+use crate::error::Result;
+use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
+use leakspy_memory::MemoryExt;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Objects walked at most (per dump), whatever the lists say.
+pub const MAX_OBJECTS: u64 = 200_000_000;
+
+/// Count and bytes of one type.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TypeStat {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// Result of a heap walk.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HeapHistogram {
+    pub objects: u64,
+    pub bytes: u64,
+    /// Sorted by bytes, descending (ties by name).
+    pub types: Vec<TypeStat>,
+    /// Objects per GC list ("generation0", ..., "permanent"), summed over interpreters.
+    pub generations: Vec<(String, u64)>,
+    /// Something went wrong mid-walk; the numbers cover what was read.
+    #[serde(skip)]
+    pub partial: bool,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// Walk the GC lists of interpreter `interp`, adding into `acc`.
+pub struct HeapWalker<'r, 'a> {
+    r: &'r Reader<'a>,
+    types: TypeCache,
+    by_type: HashMap<u64, (u64, u64)>,
+    per_list: Vec<u64>,
+    out: HeapHistogram,
+    budget: u64,
+}
+
+impl<'r, 'a> HeapWalker<'r, 'a> {
+    pub fn new(r: &'r Reader<'a>) -> Self {
+        HeapWalker {
+            r,
+            types: TypeCache::default(),
+            by_type: HashMap::new(),
+            per_list: vec![0; r.l.gc.list_heads.len()],
+            out: HeapHistogram::default(),
+            budget: MAX_OBJECTS,
+        }
+    }
+
+    /// Walk every GC list of one interpreter. `progress` is called now and then with objects so far.
+    pub fn walk_interpreter(&mut self, interp: u64, progress: &mut dyn FnMut(u64)) {
+        let l = self.r.l;
+        let gc = interp + l.interp.gc;
+        match self.r.mem.read_i32(gc + l.gc.collecting) {
+            Ok(0) => {}
+            Ok(_) => {
+                self.out.partial = true;
+                self.out.warnings.push("a garbage collection was running: the GC lists may be torn".into());
+            }
+            Err(e) => self.out.warnings.push(format!("cannot read gc.collecting: {e}")),
+        }
+        for (i, &off) in l.gc.list_heads.clone().iter().enumerate() {
+            let name = l.gc.list_names.get(i).cloned().unwrap_or_default();
+            if let Err(e) = self.walk_list(gc + off, i, progress) {
+                self.out.partial = true;
+                self.out.warnings.push(format!("gc list {name}: {e}"));
+            }
+        }
+    }
+
+    fn walk_list(&mut self, head: u64, list_index: usize, progress: &mut dyn FnMut(u64)) -> Result<()> {
+        let l = self.r.l;
+        let mask = !l.gc.flag_mask;
+        let mut prev = head;
+        let mut node = self.r.ptr(head)? & mask;
+        while node != head {
+            if self.budget == 0 {
+                self.out.partial = true;
+                self.out.warnings.push(format!("stopped after {MAX_OBJECTS} objects"));
+                return Ok(());
+            }
+            self.budget -= 1;
+            if node == 0 {
+                return Err(crate::error::Error::Other("NULL link (list being modified)".into()));
+            }
+            let hdr = self.r.mem.read_array::<16>(node)?;
+            let next = u64::from_le_bytes(hdr[0..8].try_into().unwrap_or_default()) & mask;
+            let back = u64::from_le_bytes(hdr[8..16].try_into().unwrap_or_default()) & mask;
+            if back != prev {
+                return Err(crate::error::Error::Other(format!(
+                    "broken back link at {node:#x} (list modified during the walk)"
+                )));
+            }
+            let obj = node + l.gc.head_size;
+            self.object(obj);
+            self.per_list[list_index] += 1;
+            if self.out.objects % 65536 == 0 {
+                progress(self.out.objects);
+            }
+            prev = node;
+            node = next;
+        }
+        Ok(())
+    }
+
+    fn object(&mut self, obj: u64) {
+        let r = self.r;
+        let Ok(tp) = r.type_of(obj) else {
+            self.out.warnings.push(format!("unreadable object at {obj:#x}"));
+            self.out.partial = true;
+            return;
+        };
+        let size = match self.types.get(r, tp) {
+            Some(info) => getsizeof(r, obj, info).unwrap_or(info.basicsize),
+            None => 0,
+        };
+        let e = self.by_type.entry(tp).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += size;
+        self.out.objects += 1;
+        self.out.bytes += size;
+    }
+
+    /// Finish: name the types and sort.
+    pub fn finish(mut self) -> HeapHistogram {
+        let mut merged: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut unknown = 0u64;
+        for (tp, (count, bytes)) in std::mem::take(&mut self.by_type) {
+            let name = match self.types.get(self.r, tp) {
+                Some(t) => t.name.clone(),
+                None => {
+                    unknown += count;
+                    format!("<unreadable type at {tp:#x}>")
+                }
+            };
+            let e = merged.entry(name).or_insert((0, 0));
+            e.0 += count;
+            e.1 += bytes;
+        }
+        if unknown > 0 {
+            self.out.partial = true;
+            self.out.warnings.push(format!("{unknown} objects have an unreadable type"));
+        }
+        let mut types: Vec<TypeStat> =
+            merged.into_iter().map(|(type_name, (count, bytes))| TypeStat { type_name, count, bytes }).collect();
+        types.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.type_name.cmp(&b.type_name)));
+        self.out.types = types;
+        self.out.generations =
+            self.r.l.gc.list_names.iter().cloned().zip(self.per_list.iter().copied()).collect();
+        self.out
+    }
+}
+
+/// `sys.getsizeof(obj)` as the target would compute it (for types whose `__sizeof__` leakspy models;
+/// others get `object.__sizeof__`).
+pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    let l = r.l;
+    let base = match t.size_kind {
+        SizeKind::Default => {
+            if t.itemsize == 0 {
+                t.basicsize
+            } else {
+                t.basicsize + t.itemsize * r.ob_size(obj)?.unsigned_abs()
+            }
+        }
+        SizeKind::List => t.basicsize + 8 * r.mem.read_u64(obj + l.list.allocated)?,
+        SizeKind::Set => {
+            let table = r.ptr(obj + l.set.table)?;
+            let extra = if table != obj + l.set.smalltable {
+                (r.mem.read_u64(obj + l.set.mask)? + 1) * l.set.entry_size
+            } else {
+                0
+            };
+            t.basicsize + extra
+        }
+        SizeKind::Dict => t.basicsize + dict_extra(r, obj)?,
+        SizeKind::Type => {
+            // type.__sizeof__: heap types add their cached shared keys.
+            if r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype != 0 {
+                let cached = r.ptr(obj + l.type_.ht_cached_keys)?;
+                l.type_.heap_size + if cached != 0 { keys_size(r, cached)? } else { 0 }
+            } else {
+                l.type_.size
+            }
+        }
+        SizeKind::Frame => t.basicsize + t.itemsize * (r.ob_size(obj)?.unsigned_abs().saturating_sub(1)),
+    };
+    // Every object on a GC list is a GC object: sys.getsizeof adds the GC header, plus (3.11+) the
+    // managed dict/weakref pre-header when the type has one.
+    let pre = if t.flags & l.misc.tpflags_preheader != 0 { l.misc.preheader_size } else { 0 };
+    Ok(base + l.gc.head_size + pre)
+}
+
+/// What `dict.__sizeof__` adds to the basic size: split values and (unshared) keys.
+fn dict_extra(r: &Reader<'_>, obj: u64) -> Result<u64> {
+    let l = r.l;
+    let keys = r.ptr(obj + l.dict.ma_keys)?;
+    let values = r.ptr(obj + l.dict.ma_values)?;
+    let t = r.keys_table(keys)?;
+    let mut extra = 0;
+    if values != 0 {
+        // ≤3.10: USABLE_FRACTION(size) slots; 3.11+: shared_keys_usable_size = nentries + usable.
+        extra += 8 * if l.dictkeys.dk_size.is_some() { t.usable_fraction() } else { t.nentries + t.usable };
+    }
+    if t.refcnt == 1 {
+        extra += keys_size(r, keys)?;
+    }
+    Ok(extra)
+}
+
+/// `_PyDict_KeysSize`.
+pub fn keys_size(r: &Reader<'_>, keys: u64) -> Result<u64> {
+    let t = r.keys_table(keys)?;
+    Ok(r.l.dictkeys.size + t.index_bytes + t.usable_fraction() * t.entry_size)
+}

@@ -1,0 +1,298 @@
+//! Reading individual CPython objects out of target memory: strings, bytes, ints, dicts, and the
+//! names and size rules of types.
+//!
+//! Every reader is bounded (lengths are capped before allocating) and returns an error instead of
+//! panicking on garbage. Type information is cached per type address by [`TypeCache`].
+
+use crate::decode::{long, unicode};
+use crate::error::{Error, Result};
+use leakspy_layout::Layout;
+use leakspy_memory::{Memory, MemoryExt};
+use std::collections::HashMap;
+
+/// Longest string leakspy decodes (names, filenames): longer ones are truncated.
+pub const MAX_STR_CHARS: u64 = 4096;
+/// Most entries a dict walk visits.
+pub const MAX_DICT_ENTRIES: u64 = 1 << 20;
+
+/// Object reader over one memory and one layout.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    pub mem: &'a dyn Memory,
+    pub l: &'a Layout,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(mem: &'a dyn Memory, l: &'a Layout) -> Reader<'a> {
+        Reader { mem, l }
+    }
+
+    pub fn ptr(&self, addr: u64) -> Result<u64> {
+        Ok(self.mem.read_ptr(addr)?)
+    }
+
+    pub fn type_of(&self, obj: u64) -> Result<u64> {
+        self.ptr(obj + self.l.object.ob_type)
+    }
+
+    pub fn ob_size(&self, obj: u64) -> Result<i64> {
+        Ok(self.mem.read_i64(obj + self.l.object.ob_size)?)
+    }
+
+    /// Decode a `str` object (at most [`MAX_STR_CHARS`] characters).
+    pub fn str(&self, obj: u64) -> Result<String> {
+        let u = &self.l.unicode;
+        let len = self.mem.read_u64(obj + u.length)?;
+        let state = self.mem.read_u32(obj + u.state)?;
+        let st = unicode::parse_state(state, u.kind_shift, u.kind_bits, u.compact_bit, u.ascii_bit, u.ready_bit)
+            .ok_or_else(|| Error::Other(format!("str at {obj:#x}: bad state word {state:#x}")))?;
+        let n = len.min(MAX_STR_CHARS);
+        let data = if st.compact && st.ascii {
+            obj + u.ascii_size
+        } else if st.compact {
+            obj + u.compact_size
+        } else {
+            self.ptr(obj + u.data_any)?
+        };
+        if data == 0 {
+            return Err(Error::Other(format!("str at {obj:#x} has no data (not ready)")));
+        }
+        let bytes = self.mem.read_vec(data, (n * u64::from(st.kind)) as usize)?;
+        unicode::decode(st.kind, &bytes).ok_or_else(|| Error::Other(format!("str at {obj:#x}: undecodable")))
+    }
+
+    /// Payload of a `bytes` object, at most `max` bytes.
+    pub fn bytes(&self, obj: u64, max: u64) -> Result<Vec<u8>> {
+        let len = self.ob_size(obj)?;
+        if len < 0 {
+            return Err(Error::Other(format!("bytes at {obj:#x}: negative size")));
+        }
+        Ok(self.mem.read_vec(obj + self.l.bytes.ob_sval, (len as u64).min(max) as usize)?)
+    }
+
+    /// Value of an `int` object if it fits in an i128.
+    pub fn int(&self, obj: u64) -> Result<Option<i128>> {
+        let lo = &self.l.long;
+        let raw = self.mem.read_u64(obj + lo.size_or_tag)?;
+        let (neg, n) = if lo.lv_tag {
+            long::sign_and_ndigits_lv_tag(raw).ok_or_else(|| Error::Other("bad int tag".into()))?
+        } else {
+            long::sign_and_ndigits_ob_size(raw as i64)
+        };
+        if n > 8 {
+            return Ok(None);
+        }
+        let bytes = self.mem.read_vec(obj + lo.ob_digit, (n * lo.digit_size) as usize)?;
+        let digits: Vec<u32> = bytes
+            .chunks_exact(lo.digit_size as usize)
+            .map(|c| c.iter().rev().fold(0u32, |a, &b| (a << 8) | u32::from(b)))
+            .collect();
+        Ok(long::to_i128(neg, &digits, lo.shift))
+    }
+
+    /// `(key, value)` pairs of a dict, in insertion order (split, combined and 3.11+ unicode tables).
+    pub fn dict_items(&self, dict: u64) -> Result<Vec<(u64, u64)>> {
+        let keys = self.ptr(dict + self.l.dict.ma_keys)?;
+        let values = self.ptr(dict + self.l.dict.ma_values)?;
+        let t = self.keys_table(keys)?;
+        let mut out = Vec::new();
+        for i in 0..t.nentries {
+            let e = t.entries + i * t.entry_size;
+            let key = self.ptr(e + t.key_off)?;
+            let value = if values != 0 {
+                self.ptr(values + self.values_offset() + 8 * i)?
+            } else {
+                self.ptr(e + t.key_off + 8)?
+            };
+            if key != 0 && value != 0 {
+                out.push((key, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Offset of the first value inside `PyDictValues` (3.13 added a 4-byte header, padded to 8).
+    fn values_offset(&self) -> u64 {
+        self.l.dict.values_offset.unwrap_or(0)
+    }
+
+    /// Look up a `str` key in a dict by comparing decoded key text.
+    pub fn dict_get_str(&self, dict: u64, key: &str) -> Result<Option<u64>> {
+        for (k, v) in self.dict_items(dict)? {
+            if self.str(k).ok().as_deref() == Some(key) {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Shape of a `PyDictKeysObject`.
+    pub fn keys_table(&self, keys: u64) -> Result<KeysTable> {
+        let dk = &self.l.dictkeys;
+        let (size, index_bytes, general) = match (dk.dk_size, dk.dk_log2_size, dk.dk_log2_index_bytes, dk.dk_kind) {
+            (Some(off), _, _, _) => {
+                let size = self.mem.read_u64(keys + off)?;
+                let ix = if size <= 0xff {
+                    1
+                } else if size <= 0xffff {
+                    2
+                } else if size <= 0xffff_ffff {
+                    4
+                } else {
+                    8
+                };
+                (size, size.saturating_mul(ix), true)
+            }
+            (None, Some(l2), Some(l2i), Some(kind)) => {
+                let log2 = u64::from(self.mem.read_u8(keys + l2)?);
+                let log2i = u64::from(self.mem.read_u8(keys + l2i)?);
+                let kind = self.mem.read_u8(keys + kind)?;
+                if log2 > 40 || log2i > 43 {
+                    return Err(Error::Other(format!("dict keys at {keys:#x}: absurd size")));
+                }
+                (1u64 << log2, 1u64 << log2i, kind == 0)
+            }
+            _ => return Err(Error::Other("layout has no dict keys shape".into())),
+        };
+        let nentries = self.mem.read_u64(keys + dk.dk_nentries)?;
+        let usable = self.mem.read_u64(keys + dk.dk_usable)?;
+        if nentries > size || nentries > MAX_DICT_ENTRIES {
+            return Err(Error::Other(format!("dict keys at {keys:#x}: {nentries} entries for size {size}")));
+        }
+        let (entry_size, key_off) = if general {
+            (dk.entry_size, 8)
+        } else {
+            (dk.unicode_entry_size.unwrap_or(16), 0)
+        };
+        Ok(KeysTable {
+            size,
+            index_bytes,
+            nentries,
+            usable,
+            entry_size,
+            key_off,
+            entries: keys + dk.dk_indices + index_bytes,
+            refcnt: self.mem.read_u64(keys + dk.dk_refcnt)?,
+        })
+    }
+}
+
+/// A decoded `PyDictKeysObject` header.
+#[derive(Debug, Clone, Copy)]
+pub struct KeysTable {
+    pub size: u64,
+    pub index_bytes: u64,
+    pub nentries: u64,
+    pub usable: u64,
+    pub entry_size: u64,
+    /// Offset of `me_key` inside an entry (8 for {hash,key,value}, 0 for {key,value}).
+    pub key_off: u64,
+    pub entries: u64,
+    pub refcnt: u64,
+}
+
+impl KeysTable {
+    /// `USABLE_FRACTION(size)` = size*2/3.
+    pub fn usable_fraction(&self) -> u64 {
+        (self.size << 1) / 3
+    }
+}
+
+/// Which `__sizeof__` implementation applies to instances of a type (found by walking `tp_base`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeKind {
+    /// `object.__sizeof__`: basicsize + itemsize * |ob_size|.
+    Default,
+    List,
+    Dict,
+    Set,
+    Type,
+    /// `PyFrameObject` in 3.9/3.10 (the frame holds its own stack: basicsize + itemsize*(ob_size-1)).
+    Frame,
+}
+
+/// What leakspy needs to know about one type object.
+#[derive(Debug, Clone)]
+pub struct TypeInfo {
+    /// `module.qualname`, as Python spells `f"{t.__module__}.{t.__qualname__}"`.
+    pub name: String,
+    pub basicsize: u64,
+    pub itemsize: u64,
+    pub flags: u64,
+    pub size_kind: SizeKind,
+}
+
+/// Types by address, read once.
+#[derive(Debug, Default)]
+pub struct TypeCache {
+    types: HashMap<u64, Option<TypeInfo>>,
+}
+
+impl TypeCache {
+    pub fn get(&mut self, r: &Reader<'_>, tp: u64) -> Option<&TypeInfo> {
+        self.types.entry(tp).or_insert_with(|| read_type(r, tp).ok()).as_ref()
+    }
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+}
+
+/// Read one type object. Fails on anything that does not look like a type.
+pub fn read_type(r: &Reader<'_>, tp: u64) -> Result<TypeInfo> {
+    let t = &r.l.type_;
+    let flags = r.mem.read_u64(tp + t.tp_flags)?;
+    let basicsize = r.mem.read_u64(tp + t.tp_basicsize)?;
+    let itemsize = r.mem.read_u64(tp + t.tp_itemsize)?;
+    if basicsize == 0 || basicsize > 1 << 24 || itemsize > 1 << 16 {
+        return Err(Error::Other(format!("{tp:#x} is not a type object")));
+    }
+    Ok(TypeInfo { name: type_name(r, tp, flags)?, basicsize, itemsize, flags, size_kind: size_kind(r, tp)? })
+}
+
+/// `f"{t.__module__}.{t.__qualname__}"` (typeobject.c `type_module` / `type_qualname`).
+pub fn type_name(r: &Reader<'_>, tp: u64, flags: u64) -> Result<String> {
+    let t = &r.l.type_;
+    if flags & r.l.misc.tpflags_heaptype != 0 {
+        let qualname = r.str(r.ptr(tp + t.ht_qualname)?)?;
+        let dict = r.ptr(tp + t.tp_dict)?;
+        let module = match if dict != 0 { r.dict_get_str(dict, "__module__")? } else { None } {
+            Some(m) => r.str(m).unwrap_or_else(|_| "?".into()),
+            None => "builtins".into(),
+        };
+        Ok(format!("{module}.{qualname}"))
+    } else {
+        let raw = r.mem.read_cstr(r.ptr(tp + t.tp_name)?, 512)?;
+        let name = String::from_utf8_lossy(&raw).into_owned();
+        Ok(if name.contains('.') { name } else { format!("builtins.{name}") })
+    }
+}
+
+fn size_kind(r: &Reader<'_>, tp: u64) -> Result<SizeKind> {
+    let t = &r.l.type_;
+    let mut cur = tp;
+    for _ in 0..64 {
+        if cur == 0 {
+            break;
+        }
+        let flags = r.mem.read_u64(cur + t.tp_flags)?;
+        if flags & r.l.misc.tpflags_heaptype == 0 {
+            let raw = r.mem.read_cstr(r.ptr(cur + t.tp_name)?, 128)?;
+            let kind = match raw.as_slice() {
+                b"list" => Some(SizeKind::List),
+                b"dict" => Some(SizeKind::Dict),
+                b"set" | b"frozenset" => Some(SizeKind::Set),
+                b"type" => Some(SizeKind::Type),
+                b"frame" if r.l.frame_object.f_back.is_some() => Some(SizeKind::Frame),
+                _ => None,
+            };
+            if let Some(k) = kind {
+                return Ok(k);
+            }
+        }
+        cur = r.ptr(cur + t.tp_base)?;
+    }
+    Ok(SizeKind::Default)
+}

@@ -1,0 +1,183 @@
+//! Attaching to a Python process: find the image, the version, the runtime and the layout.
+//!
+//! Nothing here pauses the target; everything read is either immutable (ELF files, version) or
+//! validated (the layout probe re-reads the GC list heads).
+
+use crate::binaries::{self, Image};
+use crate::error::{Error, Result};
+use crate::version;
+use leakspy_layout::{DebugOffsets, Layout, LoadedLayout, PyVersion};
+use leakspy_memory::{LiveProcess, Mapping, Memory, MemoryExt, ReadError};
+
+/// Everything needed to read one interpreter's structures.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub pid: i32,
+    pub image: Image,
+    pub version: PyVersion,
+    pub version_source: &'static str,
+    pub layout: Layout,
+    /// e.g. "3.13-debian.toml"
+    pub layout_file: String,
+    /// Human-readable: which file, and whether `_Py_DebugOffsets` was applied.
+    pub layout_source: String,
+    /// Address of `_PyRuntime`.
+    pub runtime: u64,
+    /// Problems that did not stop the attach (layout mismatches, guessed version...).
+    pub warnings: Vec<String>,
+}
+
+/// Open `pid` for reading: existence and permission checks, nothing else.
+pub fn open(pid: i32) -> Result<(LiveProcess, Vec<Mapping>)> {
+    if pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(Error::NoSuchProcess(pid));
+    }
+    if leakspy_memory::proc::is_zombie(pid) {
+        return Err(Error::NotPython { pid, detail: "the process is a zombie (it has exited)".into() });
+    }
+    let live = LiveProcess::open(pid).map_err(|_| Error::NoSuchProcess(pid))?;
+    let maps = live.maps().map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            Error::PermissionDenied { pid, detail: "cannot read /proc/PID/maps".into() }
+        }
+        _ => Error::NoSuchProcess(pid),
+    })?;
+    if maps.is_empty() {
+        return Err(Error::NotPython { pid, detail: "it has no memory mappings (kernel thread or exiting)".into() });
+    }
+    Ok((live, maps))
+}
+
+/// Identify the interpreter of `pid`. `layout_override` replaces the shipped layout selection.
+pub fn identify(
+    pid: i32,
+    mem: &dyn Memory,
+    maps: &[Mapping],
+    layout_override: Option<LoadedLayout>,
+) -> Result<Target> {
+    let (images, notes) = binaries::find_images(pid, maps);
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.display().to_string()).unwrap_or_default();
+    let Some(image) = images.into_iter().find(|i| i.runtime().is_some()) else {
+        let mut detail = format!("no python executable or libpython with _PyRuntime is mapped (executable: {exe})");
+        if !notes.is_empty() {
+            detail.push_str(&format!("; {}", notes.join("; ")));
+        }
+        return Err(Error::NotPython { pid, detail });
+    };
+    let runtime = image.runtime().ok_or_else(|| Error::NotPython { pid, detail: "no _PyRuntime".into() })?;
+    match mem.read_u64(runtime) {
+        Err(ReadError::PermissionDenied) => {
+            return Err(Error::PermissionDenied { pid, detail: "process_vm_readv was refused".into() })
+        }
+        Err(ReadError::ProcessGone) => return Err(Error::NoSuchProcess(pid)),
+        _ => {}
+    }
+    let mut warnings = Vec::new();
+    let detected = version::detect(mem, &image).ok_or_else(|| Error::NotFound {
+        pid,
+        detail: format!("cannot tell which Python version {} is", image.path),
+    })?;
+    if detected.source.starts_with("file name") {
+        warnings.push(format!("Python patch version unknown; assuming {}", detected.version));
+    }
+    let version = detected.version;
+    if version.major != 3 {
+        return Err(Error::Unsupported(format!("Python {version} is not supported (Python 3 only)")));
+    }
+
+    let candidates = match layout_override {
+        Some(l) => vec![l],
+        None => leakspy_layout::candidates(version).map_err(|e| Error::Unsupported(e.to_string()))?,
+    };
+
+    // 3.13+: the target's own offsets table.
+    let debug = leakspy_layout::debug_offsets_blob_len(version.minor)
+        .and_then(|len| mem.read_vec(runtime, len).ok())
+        .and_then(|blob| DebugOffsets::decode(version.minor, &blob));
+    if version.minor >= 13 && debug.is_none() {
+        warnings.push("_Py_DebugOffsets not found at _PyRuntime; using the layout file alone".into());
+    }
+    if let Some(d) = &debug {
+        if d.get("free_threaded").unwrap_or(0) != 0 {
+            return Err(Error::Unsupported(format!(
+                "Python {version} free-threaded builds are not supported yet (no layout for the \
+                 mimalloc heap); run the target with the default (GIL) build"
+            )));
+        }
+        if version.minor == 14 && d.get("gc.size") == Some(240) {
+            return Err(Error::Unsupported(format!(
+                "Python {version} uses the 3.14.0-3.14.4 incremental garbage collector, which leakspy \
+                 does not support (no interpreter to test against); upgrade the target to 3.14.5+"
+            )));
+        }
+    }
+
+    let mut tried = Vec::new();
+    for cand in candidates {
+        let mut layout = cand.layout.clone();
+        let mut source = format!("python-layouts/{}", cand.file);
+        let mut mismatches = Vec::new();
+        if let Some(d) = &debug {
+            let (applied, mm) = d.apply(&mut layout);
+            source.push_str(&format!(" + _Py_DebugOffsets ({applied} fields)"));
+            mismatches = mm;
+        }
+        match probe(mem, runtime, &layout) {
+            Ok(()) => {
+                for m in mismatches {
+                    warnings.push(format!(
+                        "layout field {} differs: {} says {}, the target's _Py_DebugOffsets says {} (using the target's)",
+                        m.field, cand.file, m.layout, m.target
+                    ));
+                }
+                return Ok(Target {
+                    pid,
+                    image,
+                    version,
+                    version_source: detected.source,
+                    layout,
+                    layout_file: cand.file,
+                    layout_source: source,
+                    runtime,
+                    warnings,
+                });
+            }
+            Err(why) => tried.push(format!("{}: {why}", cand.file)),
+        }
+    }
+    Err(Error::NotFound {
+        pid,
+        detail: format!(
+            "Python {version} at {} — no layout validated against the target ({}); is the interpreter \
+             still starting up or shutting down?",
+            image.path,
+            tried.join("; ")
+        ),
+    })
+}
+
+/// Check a layout against the live structures: an interpreter exists, its thread list points back to
+/// it, and the first GC list head is a well-formed circular list node.
+fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), String> {
+    let interp = mem.read_ptr(runtime + l.runtime.interpreters_head).map_err(|e| e.to_string())?;
+    if interp == 0 {
+        return Err("no interpreter yet (interpreters.head is NULL)".into());
+    }
+    let tstate = mem.read_ptr(interp + l.interp.threads_head).map_err(|e| e.to_string())?;
+    if tstate != 0 {
+        let back = mem.read_ptr(tstate + l.tstate.interp).map_err(|e| e.to_string())?;
+        if back != interp {
+            return Err(format!("thread state {tstate:#x} does not point back to interpreter {interp:#x}"));
+        }
+    }
+    let gc = interp + l.interp.gc;
+    for (&off, name) in l.gc.list_heads.iter().zip(&l.gc.list_names) {
+        let head = gc + off;
+        let next = mem.read_ptr(head).map_err(|e| e.to_string())? & !l.gc.flag_mask;
+        let prev_of_next = mem.read_ptr(next + 8).map_err(|_| format!("gc list {name}: next {next:#x} unreadable"))?;
+        if prev_of_next & !l.gc.flag_mask != head {
+            return Err(format!("gc list {name} at {head:#x} is not a valid list head"));
+        }
+    }
+    Ok(())
+}

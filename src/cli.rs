@@ -1,0 +1,130 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Look inside a running CPython process from the outside: thread stacks and which objects fill the
+/// heap, read-only, without restarting or injecting anything.
+#[derive(Debug, Parser)]
+#[command(name = "leakspy", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every thread's stack and the GC heap by type, from a live process.
+    ///
+    /// The target is paused (ptrace) while its memory is copied and resumed before the report is
+    /// built; it is never modified. Object contents are never printed.
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Process id of the Python process to inspect.
+    #[arg(long, short = 'p', value_name = "PID")]
+    pub pid: Option<i32>,
+
+    /// Print JSON on stdout (schema in README.md) instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How many types the text report lists (JSON always lists all).
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub top: usize,
+
+    /// Do not pause the target: read it while it runs (results may be inconsistent and are marked
+    /// partial when a race is detected).
+    #[arg(long)]
+    pub nonblocking: bool,
+
+    /// Stacks only: skip the heap walk.
+    #[arg(long)]
+    pub no_heap: bool,
+
+    /// Use this layout file instead of the shipped ones (see python-layouts/README.md).
+    #[arg(long, value_name = "FILE")]
+    pub layout: Option<PathBuf>,
+
+    /// No progress output on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// With a command: how long to let it run before dumping it.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub after: Duration,
+
+    /// Start this program, let it run for --after, dump it, then stop it.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// A usage problem found after parsing (exit code 2, like clap's own).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// "500ms", "2s", "1.5s", "3m", "1h"; a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("not a duration: {s:?} (try 500ms, 2s, 1m)"))?;
+    if !(0.0..=86400.0 * 365.0).contains(&v) {
+        return Err(format!("duration out of range: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
+
+/// Start `command` and give it `after` to get going.
+pub fn spawn_and_wait(command: &[String], after: Duration) -> anyhow::Result<std::process::Child> {
+    let (prog, args) = command.split_first().ok_or_else(|| UsageError("empty command".into()))?;
+    let mut child = std::process::Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {prog}: {e}"))?;
+    std::thread::sleep(after);
+    if let Some(status) = child.try_wait()? {
+        anyhow::bail!("{prog} exited ({status}) before it could be dumped; lower --after");
+    }
+    Ok(child)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("3m").unwrap(), Duration::from_secs(180));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::Parser;
+        let c = Cli::try_parse_from(["leakspy", "dump", "--pid", "12", "--json", "--top", "5"]).unwrap();
+        let Command::Dump(d) = c.command;
+        assert_eq!((d.pid, d.json, d.top), (Some(12), true, 5));
+        let c = Cli::try_parse_from(["leakspy", "dump", "--", "python3", "x.py"]).unwrap();
+        let Command::Dump(d) = c.command;
+        assert_eq!(d.command, vec!["python3", "x.py"]);
+    }
+}
