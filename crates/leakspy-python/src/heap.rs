@@ -197,6 +197,7 @@ pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
                 l.type_.size
             }
         }
+        SizeKind::Gen => t.basicsize,
         SizeKind::Frame => t.basicsize + t.itemsize * (r.ob_size(obj)?.unsigned_abs().saturating_sub(1)),
     };
     // Every object on a GC list is a GC object: sys.getsizeof adds the GC header, plus (3.11+) the

@@ -209,6 +209,9 @@ pub enum SizeKind {
     Type,
     /// `PyFrameObject` in 3.9/3.10 (the frame holds its own stack: basicsize + itemsize*(ob_size-1)).
     Frame,
+    /// Generators and coroutines of 3.11+: they have an itemsize but no `ob_size` (the embedded frame's
+    /// size comes from the code object). Counted at their basic size: a known under-count.
+    Gen,
 }
 
 /// What leakspy needs to know about one type object.
@@ -286,6 +289,7 @@ fn size_kind(r: &Reader<'_>, tp: u64) -> Result<SizeKind> {
                 b"set" | b"frozenset" => Some(SizeKind::Set),
                 b"type" => Some(SizeKind::Type),
                 b"frame" if r.l.frame_object.f_back.is_some() => Some(SizeKind::Frame),
+                b"generator" | b"coroutine" | b"async_generator" if r.l.iframe.is_some() => Some(SizeKind::Gen),
                 _ => None,
             };
             if let Some(k) = kind {

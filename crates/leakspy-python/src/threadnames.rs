@@ -70,9 +70,9 @@ pub fn instance_attr(r: &Reader<'_>, obj: u64, name: &str) -> Result<Option<u64>
             return Ok(None);
         }
         if preheader_has_weakref {
-            // 3.12 PyDictOrValues: low bit set = values pointer + 1.
+            // 3.12 PyDictOrValues: an odd word is `values - 1` (_PyDictOrValues_SetValues).
             if word & 1 != 0 {
-                return shared_lookup(r, tp, word - 1, name);
+                return shared_lookup(r, tp, word + 1, name);
             }
             return if word != 0 { r.dict_get_str(word, name) } else { Ok(None) };
         }
