@@ -1,0 +1,738 @@
+//! Shared harness for the live integration tests: the interpreter matrix,
+//! spawning target scripts (directly or inside a chroot), reading their
+//! in-process truth, running `leakspy`, and comparing the two.
+#![allow(dead_code)]
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a target may take to print its truth line. Targets are ready in
+/// ~0.1 s; the margin is for a loaded 2-core machine running tests in parallel.
+const TARGET_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one `leakspy` invocation may take before we kill it.
+const LEAKSPY_TIMEOUT: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------
+// Tolerances for the heap totals.
+//
+// The target computes its truth (gc.get_objects() + the whole permanent
+// generation, sys.getsizeof of each) as late as possible: after the snapshot it
+// only serialises the truth (temporaries freed again), writes it with
+// os.write and calls os.read(0, 1).  Automatic GC is disabled before the
+// snapshot, so nothing gets collected or untracked afterwards.
+//
+// Measured on every interpreter of the matrix by re-walking the heap
+// in-process right before os.read: the drift is exactly 0 objects and 0
+// bytes.  (Before platform.python_version() was hoisted out of the truth code
+// it was +2 objects / +280 bytes: a cached regex-match tuple and a dict.)
+// Totals are ~12-17k objects / 1.9-3.1 MB.
+//
+// The margins below only absorb a few unforeseen small allocations (a couple of
+// dicts/tuples); they are deliberately smaller than e.g. the 8 KiB buffer of
+// one io.BufferedWriter, so a wrong sizeof for such a type fails the test.
+// Own types (`__main__.*`) must match exactly.
+pub const OBJECTS_ABS_TOLERANCE: u64 = 10;
+pub const OBJECTS_REL_TOLERANCE: f64 = 0.001;
+pub const BYTES_ABS_TOLERANCE: u64 = 4096;
+pub const BYTES_REL_TOLERANCE: f64 = 0.002;
+
+pub fn objects_tolerance(truth: u64) -> u64 {
+    OBJECTS_ABS_TOLERANCE.max((truth as f64 * OBJECTS_REL_TOLERANCE).ceil() as u64)
+}
+
+pub fn bytes_tolerance(truth: u64) -> u64 {
+    BYTES_ABS_TOLERANCE.max((truth as f64 * BYTES_REL_TOLERANCE).ceil() as u64)
+}
+
+// ---------------------------------------------------------------------------
+// Interpreter matrix.
+
+#[derive(Debug, Clone)]
+pub struct Interp {
+    pub name: String,
+    /// "/" = run directly; otherwise the root filesystem to chroot into.
+    pub root: PathBuf,
+    /// Path of the python binary inside `root`.
+    pub python: String,
+}
+
+impl Interp {
+    pub fn chrooted(&self) -> bool {
+        self.root != Path::new("/")
+    }
+}
+
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("LEAKSPY_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/leakspy"))
+}
+
+fn env_is(var: &str, val: &str) -> bool {
+    std::env::var(var).map(|v| v == val).unwrap_or(false)
+}
+
+/// A required interpreter is unavailable: fail, unless the local opt-out
+/// `LEAKSPY_SKIP_MISSING_PYTHONS=1` is set (never honoured when `CI=true`).
+/// Returns `None` when the test should be skipped.
+fn missing(reason: String) -> Option<Interp> {
+    let ci = env_is("CI", "true");
+    if !ci && env_is("LEAKSPY_SKIP_MISSING_PYTHONS", "1") {
+        eprintln!("SKIPPED (LEAKSPY_SKIP_MISSING_PYTHONS=1): {reason}");
+        return None;
+    }
+    panic!(
+        "{reason}\nRun scripts/setup-pythons.sh to install the interpreter matrix{}",
+        if ci {
+            " (CI=true: missing interpreters are always a failure)."
+        } else {
+            ", or set LEAKSPY_SKIP_MISSING_PYTHONS=1 to skip missing interpreters locally."
+        }
+    );
+}
+
+/// Look up `name` in `$LEAKSPY_CACHE/matrix.tsv`.
+pub fn interpreter(name: &str) -> Option<Interp> {
+    let matrix = cache_dir().join("matrix.tsv");
+    let text = match std::fs::read_to_string(&matrix) {
+        Ok(t) => t,
+        Err(e) => {
+            return missing(format!(
+                "interpreter matrix {} not readable: {e}",
+                matrix.display()
+            ))
+        }
+    };
+    let found = text.lines().find_map(|line| {
+        let mut it = line.split('\t');
+        match (it.next(), it.next(), it.next()) {
+            (Some(n), Some(root), Some(py)) if n == name => Some(Interp {
+                name: n.to_string(),
+                root: PathBuf::from(root),
+                python: py.trim().to_string(),
+            }),
+            _ => None,
+        }
+    });
+    let Some(interp) = found else {
+        return missing(format!(
+            "interpreter {name} not listed in {}",
+            matrix.display()
+        ));
+    };
+    let on_host = interp.root.join(interp.python.trim_start_matches('/'));
+    if !on_host.exists() {
+        return missing(format!(
+            "interpreter {name}: {} does not exist",
+            on_host.display()
+        ));
+    }
+    Some(interp)
+}
+
+// ---------------------------------------------------------------------------
+// Processes.
+
+/// Owns a child process: kills and reaps it on drop, and removes its scratch
+/// directory (the copy of the script inside a chroot).
+pub struct ChildGuard {
+    pub child: Child,
+    /// Kept open so the target stays blocked in os.read(0, 1).
+    pub stdin: Option<ChildStdin>,
+    pub scratch: Option<PathBuf>,
+}
+
+impl ChildGuard {
+    pub fn new(child: Child) -> Self {
+        ChildGuard {
+            child,
+            stdin: None,
+            scratch: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kill the child (if still running) and return whatever it wrote on stderr.
+    fn kill_and_collect_stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut s = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        drop(self.stdin.take());
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+static SCRATCH_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn target_script(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/targets")
+        .join(file)
+}
+
+/// A running target script plus the truth it printed.
+pub struct Target {
+    pub guard: ChildGuard,
+    pub truth_line: String,
+    pub truth: Truth,
+}
+
+impl Target {
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+}
+
+/// Start `tests/targets/<script>` under `interp` and wait (without sleeping)
+/// for its single truth line on stdout.
+pub fn start_target(interp: &Interp, script: &str) -> Target {
+    let src = target_script(script);
+    let (mut cmd, scratch) = if interp.chrooted() {
+        let unique = format!(
+            "{}-{}-{}",
+            interp.name,
+            std::process::id(),
+            SCRATCH_COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let inside = PathBuf::from("/tmp/leakspy-tests").join(unique);
+        let on_host = interp.root.join(inside.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&on_host)
+            .unwrap_or_else(|e| panic!("create {}: {e}", on_host.display()));
+        std::fs::copy(&src, on_host.join(script))
+            .unwrap_or_else(|e| panic!("copy {} into {}: {e}", src.display(), on_host.display()));
+        let mut cmd = Command::new("chroot");
+        cmd.arg(&interp.root)
+            .arg(&interp.python)
+            .arg("-I")
+            .arg(inside.join(script));
+        (cmd, Some(on_host))
+    } else {
+        let mut cmd = Command::new(&interp.python);
+        cmd.arg("-I").arg(&src);
+        (cmd, None)
+    };
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: cannot start {:?}: {e}", interp.name, cmd));
+    let mut guard = ChildGuard::new(child);
+    guard.scratch = scratch;
+    guard.stdin = guard.child.stdin.take();
+
+    let stdout = guard.child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+    });
+    let line = match rx.recv_timeout(TARGET_READY_TIMEOUT) {
+        Ok(Ok(line)) if line.ends_with('\n') => line,
+        Ok(Ok(partial)) => {
+            let err = guard.kill_and_collect_stderr();
+            panic!(
+                "{}: target exited before printing its truth line (stdout: {partial:?})\nstderr:\n{err}",
+                interp.name
+            );
+        }
+        Ok(Err(e)) => panic!("{}: reading target stdout: {e}", interp.name),
+        Err(_) => {
+            let err = guard.kill_and_collect_stderr();
+            panic!(
+                "{}: target not ready after {:?}\nstderr:\n{err}",
+                interp.name, TARGET_READY_TIMEOUT
+            );
+        }
+    };
+    // Debugging aid: LEAKSPY_TEST_TRUTH_DIR=dir keeps every truth line as dir/<pid>.json.
+    if let Some(dir) = std::env::var_os("LEAKSPY_TEST_TRUTH_DIR") {
+        let path = Path::new(&dir).join(format!("{}.json", guard.pid()));
+        let _ = std::fs::write(path, &line);
+    }
+    let truth: Truth = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!(
+            "{}: truth line is not valid JSON ({e}): {line}",
+            interp.name
+        )
+    });
+    assert_eq!(
+        truth.pid,
+        guard.pid() as i64,
+        "{}: truth pid differs from the spawned pid (chroot must exec python)",
+        interp.name
+    );
+    Target {
+        guard,
+        truth_line: line,
+        truth,
+    }
+}
+
+/// Run the leakspy binary with `args`, killing it after LEAKSPY_TIMEOUT.
+pub fn run_leakspy<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    run_with_timeout(Command::new(env!("CARGO_BIN_EXE_leakspy")).args(args))
+}
+
+pub fn run_with_timeout(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(LEAKSPY_TIMEOUT) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
+        Err(_) => {
+            // Our own child, killed by its pid; the waiting thread reaps it.
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+            let out = rx.recv_timeout(Duration::from_secs(10));
+            let stderr = out
+                .ok()
+                .and_then(|o| o.ok())
+                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                .unwrap_or_default();
+            panic!("{cmd:?} did not finish within {LEAKSPY_TIMEOUT:?}; killed.\nstderr:\n{stderr}");
+        }
+    }
+}
+
+pub fn show_output(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        truncate(&String::from_utf8_lossy(&out.stdout), 20_000),
+        truncate(&String::from_utf8_lossy(&out.stderr), 20_000)
+    )
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... [{} bytes total]", &s[..end], s.len())
+}
+
+// ---------------------------------------------------------------------------
+// Truth (printed by the target) and report (printed by leakspy).
+
+#[derive(Debug, Deserialize)]
+pub struct Truth {
+    pub pid: i64,
+    pub version: String,
+    pub threads: Vec<TruthThread>,
+    pub own_types: BTreeMap<String, CountBytes>,
+    pub types: BTreeMap<String, CountBytes>,
+    pub total_objects: u64,
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TruthThread {
+    pub thread_id: u64,
+    pub native_id: Option<i64>,
+    pub name: String,
+    pub frames: Vec<TruthFrame>,
+}
+
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+pub struct TruthFrame {
+    pub function: String,
+    pub filename: String,
+    pub line: i64,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CountBytes {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Report {
+    pub pid: i64,
+    pub python_version: String,
+    pub executable: String,
+    pub layout: Layout,
+    pub pause_ms: f64,
+    pub partial: bool,
+    pub warnings: Vec<String>,
+    pub threads: Vec<ReportThread>,
+    pub heap: Heap,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Layout {
+    pub file: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReportThread {
+    pub thread_id: u64,
+    pub native_id: Option<i64>,
+    pub name: Option<String>,
+    pub holds_gil: bool,
+    pub idle: bool,
+    pub frames: Vec<ReportFrame>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct ReportFrame {
+    pub function: String,
+    pub filename: String,
+    pub line: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Heap {
+    pub objects: u64,
+    pub bytes: u64,
+    pub types: Vec<HeapType>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HeapType {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+// ---------------------------------------------------------------------------
+// The check.
+
+fn fmt_stack<'a>(frames: impl Iterator<Item = (&'a str, &'a str, Option<i64>)>) -> String {
+    let mut s = String::new();
+    for (i, (func, file, line)) in frames.enumerate() {
+        let line = line.map_or("null".to_string(), |l| l.to_string());
+        let _ = writeln!(s, "      #{i} {func} ({file}:{line})");
+    }
+    s
+}
+
+fn fmt_truth_stack(frames: &[TruthFrame]) -> String {
+    fmt_stack(
+        frames
+            .iter()
+            .map(|f| (f.function.as_str(), f.filename.as_str(), Some(f.line))),
+    )
+}
+
+fn fmt_report_stack(frames: &[ReportFrame]) -> String {
+    fmt_stack(
+        frames
+            .iter()
+            .map(|f| (f.function.as_str(), f.filename.as_str(), f.line)),
+    )
+}
+
+fn diff_u64(a: u64, b: u64) -> u64 {
+    a.abs_diff(b)
+}
+
+/// Per-type differences (report - truth), the `n` largest by |bytes|, then |count|.
+fn type_diff_table(
+    truth: &BTreeMap<String, CountBytes>,
+    got: &BTreeMap<String, CountBytes>,
+    n: usize,
+) -> String {
+    let names: BTreeSet<&String> = truth.keys().chain(got.keys()).collect();
+    let mut rows: Vec<(&String, i64, i64, CountBytes, CountBytes)> = names
+        .into_iter()
+        .map(|name| {
+            let t = truth.get(name).copied().unwrap_or_default();
+            let g = got.get(name).copied().unwrap_or_default();
+            (
+                name,
+                g.count as i64 - t.count as i64,
+                g.bytes as i64 - t.bytes as i64,
+                t,
+                g,
+            )
+        })
+        .filter(|r| r.1 != 0 || r.2 != 0)
+        .collect();
+    let ndiff = rows.len();
+    rows.sort_by(|a, b| (b.2.abs(), b.1.abs()).cmp(&(a.2.abs(), a.1.abs())));
+    let mut s = format!(
+        "  {ndiff} types differ; largest {} (report - truth):\n    {:<50} {:>9} {:>11} {:>16} {:>18}\n",
+        n.min(ndiff),
+        "type",
+        "d_count",
+        "d_bytes",
+        "truth cnt/bytes",
+        "report cnt/bytes"
+    );
+    for (name, dc, db, t, g) in rows.into_iter().take(n) {
+        let _ = writeln!(
+            s,
+            "    {:<50} {:>+9} {:>+11} {:>16} {:>18}",
+            name,
+            dc,
+            db,
+            format!("{}/{}", t.count, t.bytes),
+            format!("{}/{}", g.count, g.bytes)
+        );
+    }
+    s
+}
+
+/// Run `leakspy dump --pid P --json` against a fresh target under the named
+/// interpreter and compare everything with the target's own truth.
+pub fn check_dump(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    let target = start_target(&interp, "heap_target.py");
+    let pid = target.pid();
+    let out = run_leakspy(["dump", "--pid", &pid.to_string(), "--json"]);
+    // Keep the target alive until here; dropping it kills it.
+    let truth = &target.truth;
+
+    let ctx = format!("[{name}] leakspy dump --pid {pid} --json");
+    if !out.status.success() {
+        panic!("{ctx}: failed\n{}", show_output(&out));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Report = match serde_json::from_str(&stdout) {
+        Ok(r) => r,
+        Err(e) => panic!(
+            "{ctx}: stdout is not a report matching the contract: {e}\n{}",
+            show_output(&out)
+        ),
+    };
+
+    let mut fails: Vec<String> = Vec::new();
+
+    // --- process ---
+    if report.pid != pid as i64 {
+        fails.push(format!("pid: report {} != target {pid}", report.pid));
+    }
+    if report.python_version != truth.version {
+        fails.push(format!(
+            "python_version: report {:?} != truth {:?}",
+            report.python_version, truth.version
+        ));
+    }
+    if report.partial {
+        fails.push(format!("partial is true (warnings: {:?})", report.warnings));
+    }
+
+    // --- heap ---
+    let heap = &report.heap;
+    let mut heap_fail = false;
+    let mut got: BTreeMap<String, CountBytes> = BTreeMap::new();
+    for t in &heap.types {
+        let e = got.entry(t.type_name.clone()).or_default();
+        e.count += t.count;
+        e.bytes += t.bytes;
+    }
+    if let Some(w) = heap.types.windows(2).find(|w| w[0].bytes < w[1].bytes) {
+        fails.push(format!(
+            "heap.types not sorted by bytes descending: {} ({} B) before {} ({} B)",
+            w[0].type_name, w[0].bytes, w[1].type_name, w[1].bytes
+        ));
+    }
+    let sum_count: u64 = heap.types.iter().map(|t| t.count).sum();
+    let sum_bytes: u64 = heap.types.iter().map(|t| t.bytes).sum();
+    if sum_count != heap.objects {
+        fails.push(format!(
+            "sum of heap.types counts {sum_count} != heap.objects {}",
+            heap.objects
+        ));
+    }
+    if sum_bytes != heap.bytes {
+        fails.push(format!(
+            "sum of heap.types bytes {sum_bytes} != heap.bytes {}",
+            heap.bytes
+        ));
+    }
+    for (ty, want) in &truth.own_types {
+        let have = got.get(ty).copied().unwrap_or_default();
+        if have != *want {
+            heap_fail = true;
+            fails.push(format!(
+                "own type {ty}: report count {} bytes {} != truth count {} bytes {}",
+                have.count, have.bytes, want.count, want.bytes
+            ));
+        }
+    }
+    for (ty, have) in got.iter().filter(|(k, _)| k.starts_with("__main__.")) {
+        if !truth.own_types.contains_key(ty) {
+            heap_fail = true;
+            fails.push(format!(
+                "report has own type {ty} ({have:?}) that the target does not have"
+            ));
+        }
+    }
+    let (obj_tol, byte_tol) = (
+        objects_tolerance(truth.total_objects),
+        bytes_tolerance(truth.total_bytes),
+    );
+    let (obj_diff, byte_diff) = (
+        diff_u64(heap.objects, truth.total_objects),
+        diff_u64(heap.bytes, truth.total_bytes),
+    );
+    let totals = format!(
+        "heap totals: objects report {} truth {} (diff {obj_diff}, tolerance {obj_tol}); \
+         bytes report {} truth {} (diff {byte_diff}, tolerance {byte_tol})",
+        heap.objects, truth.total_objects, heap.bytes, truth.total_bytes
+    );
+    eprintln!("[{name}] {totals}");
+    if obj_diff > obj_tol || byte_diff > byte_tol {
+        heap_fail = true;
+        fails.push(totals);
+    }
+    if heap_fail {
+        fails.push(type_diff_table(&truth.types, &got, 15));
+    }
+
+    // --- threads ---
+    let truth_ids: BTreeSet<u64> = truth.threads.iter().map(|t| t.thread_id).collect();
+    let report_ids: BTreeSet<u64> = report.threads.iter().map(|t| t.thread_id).collect();
+    if truth_ids != report_ids {
+        let describe = |ids: &BTreeSet<u64>| -> Vec<String> {
+            ids.iter()
+                .map(|id| {
+                    let name = truth
+                        .threads
+                        .iter()
+                        .find(|t| t.thread_id == *id)
+                        .map(|t| t.name.as_str());
+                    format!("{id} ({})", name.unwrap_or("not in truth"))
+                })
+                .collect()
+        };
+        fails.push(format!(
+            "thread ids differ: missing from report {:?}; unexpected in report {:?}",
+            describe(&truth_ids.difference(&report_ids).copied().collect()),
+            describe(&report_ids.difference(&truth_ids).copied().collect()),
+        ));
+    }
+    if report.threads.len() != report_ids.len() {
+        fails.push(format!(
+            "report lists {} threads but only {} distinct ids",
+            report.threads.len(),
+            report_ids.len()
+        ));
+    }
+    for tt in &truth.threads {
+        let Some(rt) = report.threads.iter().find(|r| r.thread_id == tt.thread_id) else {
+            continue;
+        };
+        let who = format!("thread {} ({})", tt.name, tt.thread_id);
+        match &rt.name {
+            None => fails.push(format!("{who}: name is null (names are required)")),
+            Some(n) if *n != tt.name => fails.push(format!("{who}: name {n:?} != {:?}", tt.name)),
+            _ => {}
+        }
+        if rt.native_id != tt.native_id {
+            fails.push(format!(
+                "{who}: native_id {:?} != {:?}",
+                rt.native_id, tt.native_id
+            ));
+        }
+        if !rt.idle {
+            fails.push(format!("{who}: idle is false (thread is blocked in C)"));
+        }
+        if rt.holds_gil {
+            fails.push(format!(
+                "{who}: holds_gil is true (GIL is released while blocked)"
+            ));
+        }
+        let same = rt.frames.len() == tt.frames.len()
+            && rt.frames.iter().zip(&tt.frames).all(|(r, t)| {
+                r.function == t.function && r.filename == t.filename && r.line == Some(t.line)
+            });
+        if !same {
+            fails.push(format!(
+                "{who}: frames differ\n    truth:\n{}    report:\n{}",
+                fmt_truth_stack(&tt.frames),
+                fmt_report_stack(&rt.frames)
+            ));
+        }
+    }
+
+    if !fails.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        panic!(
+            "{ctx}: {} problem(s):\n- {}\n--- leakspy stderr ---\n{}",
+            fails.len(),
+            fails.join("\n- "),
+            truncate(&stderr, 5_000)
+        );
+    }
+    drop(target);
+}
+
+/// Assert a clean failure: exit code `code` and exactly one non-empty line on stderr.
+pub fn assert_clean_error(out: &Output, code: i32, what: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: expected exit code {code}\n{}",
+        show_output(out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{what}: expected exactly one line on stderr\n{}",
+        show_output(out)
+    );
+    stderr
+}
+
+/// A pid with no process behind it right now.
+pub fn unused_pid() -> u32 {
+    let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(32768);
+    (300..max)
+        .rev()
+        .find(|p| !Path::new(&format!("/proc/{p}")).exists())
+        .expect("no free pid")
+}
