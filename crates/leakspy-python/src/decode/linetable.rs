@@ -143,9 +143,7 @@ fn pep657(table: &[u8], firstlineno: i32, addrq: i64) -> Option<i32> {
         let len = i64::from(b & 7) + 1;
         let delta = match code {
             PY_CODE_LOCATION_INFO_NONE => 0,
-            PY_CODE_LOCATION_INFO_LONG | PY_CODE_LOCATION_INFO_NO_COLUMNS => {
-                svarint(table, i + 1)?
-            }
+            PY_CODE_LOCATION_INFO_LONG | PY_CODE_LOCATION_INFO_NO_COLUMNS => svarint(table, i + 1)?,
             PY_CODE_LOCATION_INFO_ONE_LINE0..=PY_CODE_LOCATION_INFO_ONE_LINE2 => {
                 i32::from(code - PY_CODE_LOCATION_INFO_ONE_LINE0)
             }
@@ -265,11 +263,14 @@ mod tests {
         assert_eq!(f(28), Some(10));
         assert_eq!(f(29), Some(10));
         assert_eq!(f(30), None); // past the end
-        // truncated varint
+                                 // truncated varint
         assert_eq!(addr2line(Pep657, &[0x80 | (13 << 3)], 10, 0), None);
         assert_eq!(addr2line(Pep657, &[0x80 | (13 << 3), 0x41], 10, 0), None);
         // multi-chunk svarint: 0x41 0x01 = 1 | (1 << 6) = 65 -> -32
-        assert_eq!(addr2line(Pep657, &[0x80 | (13 << 3), 0x41, 0x01], 100, 0), Some(68));
+        assert_eq!(
+            addr2line(Pep657, &[0x80 | (13 << 3), 0x41, 0x01], 100, 0),
+            Some(68)
+        );
         // overlong varint
         let t = [0x80 | (13 << 3), 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x01];
         assert_eq!(addr2line(Pep657, &t, 1, 0), None);
@@ -279,7 +280,10 @@ mod tests {
     fn line_overflow_is_none() {
         assert_eq!(addr2line(Lnotab, &[0, 1], i32::MAX, 0), None);
         assert_eq!(addr2line(Pep626, &[2, 1], i32::MAX, 0), None);
-        assert_eq!(addr2line(Pep657, &[0x80 | (11 << 3), 0, 0], i32::MAX, 0), None);
+        assert_eq!(
+            addr2line(Pep657, &[0x80 | (11 << 3), 0, 0], i32::MAX, 0),
+            None
+        );
     }
 
     /// Tiny deterministic PRNG (xorshift64*) for "no panic" fuzzing.

@@ -165,7 +165,17 @@ mod tests {
     #[test]
     fn values() {
         for shift in [15u32, 30] {
-            for v in [0u128, 1, 9, 10, 999_999_999, 1_000_000_000, 1 << 30, u64::MAX as u128, u128::MAX] {
+            for v in [
+                0u128,
+                1,
+                9,
+                10,
+                999_999_999,
+                1_000_000_000,
+                1 << 30,
+                u64::MAX as u128,
+                u128::MAX,
+            ] {
                 let d = digits_of(v, shift);
                 assert_eq!(to_decimal(false, &d, shift), v.to_string());
                 if v != 0 {
@@ -180,7 +190,10 @@ mod tests {
         let over = digits_of((1u128 << 127) + 1, 30);
         assert_eq!(to_i128(true, &over, 30), None);
         assert_eq!(to_i128(false, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 30), None);
-        assert_eq!(to_i128(false, &[5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 30), Some(5));
+        assert_eq!(
+            to_i128(false, &[5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 30),
+            Some(5)
+        );
         // -0 and empty
         assert_eq!(to_decimal(true, &[], 30), "0");
         assert_eq!(to_decimal(true, &[0, 0], 30), "0");
@@ -193,7 +206,10 @@ mod tests {
             "1606938044258990275541962092341162602522202993782792835301376"
         );
         // garbage bits above shift are ignored; odd shifts do not panic
-        assert_eq!(to_decimal(false, &[0xffff_ffff], 30), (u64::from(u32::MAX >> 2)).to_string());
+        assert_eq!(
+            to_decimal(false, &[0xffff_ffff], 30),
+            (u64::from(u32::MAX >> 2)).to_string()
+        );
         assert_eq!(to_decimal(false, &[7], 0), "1");
         assert_eq!(to_decimal(false, &[u32::MAX, 1], 99), "8589934591");
         assert_eq!(to_i128(false, &[u32::MAX, 1], 99), Some(8_589_934_591));

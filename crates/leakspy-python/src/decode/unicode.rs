@@ -105,23 +105,43 @@ mod tests {
         let s = parse_state(0xe4, 2, 3, 5, 6, Some(7));
         assert_eq!(
             s,
-            Some(StrState { kind: 1, compact: true, ascii: true, ready: true })
+            Some(StrState {
+                kind: 1,
+                compact: true,
+                ascii: true,
+                ready: true
+            })
         );
         let s = parse_state(0x28, 2, 3, 5, 6, None);
         assert_eq!(
             s,
-            Some(StrState { kind: 2, compact: true, ascii: false, ready: true })
+            Some(StrState {
+                kind: 2,
+                compact: true,
+                ascii: false,
+                ready: true
+            })
         );
         let s = parse_state(0x10, 2, 3, 5, 6, Some(7));
         assert_eq!(
             s,
-            Some(StrState { kind: 4, compact: false, ascii: false, ready: false })
+            Some(StrState {
+                kind: 4,
+                compact: false,
+                ascii: false,
+                ready: false
+            })
         );
         // free-threaded 3.14: kind at bit 8
         let s = parse_state(0x1900, 8, 3, 11, 12, None);
         assert_eq!(
             s,
-            Some(StrState { kind: 1, compact: true, ascii: true, ready: true })
+            Some(StrState {
+                kind: 1,
+                compact: true,
+                ascii: true,
+                ready: true
+            })
         );
         assert_eq!(parse_state(0x0, 2, 3, 5, 6, None), None);
         assert_eq!(parse_state(0xc, 2, 3, 5, 6, None), None);
@@ -136,19 +156,37 @@ mod tests {
     #[test]
     fn decode_kinds() {
         assert_eq!(decode(1, b"abc").as_deref(), Some("abc"));
-        assert_eq!(decode(1, &[0x63, 0x61, 0x66, 0xe9]).as_deref(), Some("café"));
+        assert_eq!(
+            decode(1, &[0x63, 0x61, 0x66, 0xe9]).as_deref(),
+            Some("café")
+        );
         assert_eq!(decode(1, &[]).as_deref(), Some(""));
         assert_eq!(decode(2, &[0xac, 0x20, 0x41, 0x00]).as_deref(), Some("€A"));
         // lone surrogate, and a "pair" stays two separate code points
-        assert_eq!(decode(2, &[0x00, 0xd8, 0x41, 0x00]).as_deref(), Some("\u{fffd}A"));
+        assert_eq!(
+            decode(2, &[0x00, 0xd8, 0x41, 0x00]).as_deref(),
+            Some("\u{fffd}A")
+        );
         assert_eq!(
             decode(2, &[0x3d, 0xd8, 0x00, 0xde]).as_deref(),
             Some("\u{fffd}\u{fffd}")
         );
-        assert_eq!(decode(4, &[0x00, 0xf6, 0x01, 0x00]).as_deref(), Some("\u{1f600}"));
-        assert_eq!(decode(4, &[0x00, 0xdc, 0x00, 0x00]).as_deref(), Some("\u{fffd}"));
-        assert_eq!(decode(4, &[0xff, 0xff, 0xff, 0xff]).as_deref(), Some("\u{fffd}"));
-        assert_eq!(decode(4, &[0x00, 0x00, 0x11, 0x00]).as_deref(), Some("\u{fffd}"));
+        assert_eq!(
+            decode(4, &[0x00, 0xf6, 0x01, 0x00]).as_deref(),
+            Some("\u{1f600}")
+        );
+        assert_eq!(
+            decode(4, &[0x00, 0xdc, 0x00, 0x00]).as_deref(),
+            Some("\u{fffd}")
+        );
+        assert_eq!(
+            decode(4, &[0xff, 0xff, 0xff, 0xff]).as_deref(),
+            Some("\u{fffd}")
+        );
+        assert_eq!(
+            decode(4, &[0x00, 0x00, 0x11, 0x00]).as_deref(),
+            Some("\u{fffd}")
+        );
         assert_eq!(decode(2, &[0x41]), None);
         assert_eq!(decode(4, &[0x41, 0, 0]), None);
         assert_eq!(decode(3, &[0x41, 0, 0]), None);
