@@ -34,6 +34,26 @@ pub struct Layout {
     pub dictkeys: DictKeys,
     pub set: Set,
     pub misc: Misc,
+    /// Fields of structs private to a C module (not in any installed header), used to reproduce their
+    /// `__sizeof__`. Optional: without it those types are counted at their basic size.
+    pub private: Option<Private>,
+}
+
+/// Private struct fields, each taken from the version's own `.c` source (cited in the generator).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Private {
+    /// `dequeobject.leftindex` (Modules/_collectionsmodule.c); `deque.__sizeof__` adds
+    /// `(leftindex + len + BLOCKLEN - 1) / BLOCKLEN * sizeof(block)`.
+    pub deque_leftindex: u64,
+    /// `BLOCKLEN`
+    pub deque_blocklen: u64,
+    /// `sizeof(block)`
+    pub deque_block_size: u64,
+    /// `buffered.buffer_size` (Modules/_io/bufferedio.c); `Buffered*.__sizeof__` adds it when
+    /// `buffered.buffer` is set.
+    pub buffered_buffer: u64,
+    pub buffered_buffer_size: u64,
 }
 
 /// Which interpreter builds this file describes, and where its numbers came from.
