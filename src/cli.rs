@@ -81,7 +81,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     } else {
         (s, 1.0)
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("not a duration: {s:?} (try 500ms, 2s, 1m)"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (try 500ms, 2s, 1m)"))?;
     if !(0.0..=86400.0 * 365.0).contains(&v) {
         return Err(format!("duration out of range: {s:?}"));
     }
@@ -90,7 +93,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Start `command` and give it `after` to get going.
 pub fn spawn_and_wait(command: &[String], after: Duration) -> anyhow::Result<std::process::Child> {
-    let (prog, args) = command.split_first().ok_or_else(|| UsageError("empty command".into()))?;
+    let (prog, args) = command
+        .split_first()
+        .ok_or_else(|| UsageError("empty command".into()))?;
     let mut child = std::process::Command::new(prog)
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -120,7 +125,8 @@ mod tests {
     #[test]
     fn cli_parses() {
         use clap::Parser;
-        let c = Cli::try_parse_from(["leakspy", "dump", "--pid", "12", "--json", "--top", "5"]).unwrap();
+        let c = Cli::try_parse_from(["leakspy", "dump", "--pid", "12", "--json", "--top", "5"])
+            .unwrap();
         let Command::Dump(d) = c.command;
         assert_eq!((d.pid, d.json, d.top), (Some(12), true, 5));
         let c = Cli::try_parse_from(["leakspy", "dump", "--", "python3", "x.py"]).unwrap();

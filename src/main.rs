@@ -36,7 +36,11 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         }
         None => None,
     };
-    let opts = DumpOptions { nonblocking: args.nonblocking, layout, no_heap: args.no_heap };
+    let opts = DumpOptions {
+        nonblocking: args.nonblocking,
+        layout,
+        no_heap: args.no_heap,
+    };
     let mut child = None;
     let pid = match (args.pid, args.command.is_empty()) {
         (Some(pid), true) => pid,
@@ -46,10 +50,14 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
             child = Some(c);
             pid
         }
-        _ => anyhow::bail!(cli::UsageError("give either --pid PID or -- COMMAND [ARGS...]".into())),
+        _ => anyhow::bail!(cli::UsageError(
+            "give either --pid PID or -- COMMAND [ARGS...]".into()
+        )),
     };
     let bar = progress_bar(args.quiet);
-    let result = dump::dump(pid, &opts, &mut |n| bar.set_message(format!("walking the heap: {n} objects")));
+    let result = dump::dump(pid, &opts, &mut |n| {
+        bar.set_message(format!("walking the heap: {n} objects"))
+    });
     bar.finish_and_clear();
     if let Some(mut c) = child {
         let _ = c.kill();

@@ -494,7 +494,7 @@ fn type_diff_table(
         .filter(|r| r.1 != 0 || r.2 != 0)
         .collect();
     let ndiff = rows.len();
-    rows.sort_by(|a, b| (b.2.abs(), b.1.abs()).cmp(&(a.2.abs(), a.1.abs())));
+    rows.sort_by_key(|r| std::cmp::Reverse((r.2.abs(), r.1.abs())));
     let mut s = format!(
         "  {ndiff} types differ; largest {} (report - truth):\n    {:<50} {:>9} {:>11} {:>16} {:>18}\n",
         n.min(ndiff),

@@ -68,7 +68,13 @@ impl PyVersion {
             let n: String = num.chars().take_while(|c| c.is_ascii_digit()).collect();
             (lvl, n.parse().unwrap_or(0))
         };
-        Some(PyVersion { major, minor, patch, level, serial })
+        Some(PyVersion {
+            major,
+            minor,
+            patch,
+            level,
+            serial,
+        })
     }
 
     pub fn minor_str(self) -> String {
@@ -120,7 +126,11 @@ pub enum LayoutError {
     #[error("layout file {file} is invalid: {msg}")]
     Invalid { file: String, msg: String },
     #[error("Python {version} is not supported (supported: {supported}); {hint}")]
-    Unsupported { version: String, supported: String, hint: String },
+    Unsupported {
+        version: String,
+        supported: String,
+        hint: String,
+    },
 }
 
 /// A parsed layout plus the file it came from.
@@ -132,10 +142,18 @@ pub struct LoadedLayout {
 
 /// Parse one layout file and check that it is self-consistent.
 pub fn parse(file: &str, text: &str) -> Result<LoadedLayout, LayoutError> {
-    let layout: Layout = toml::from_str(text)
-        .map_err(|e| LayoutError::Invalid { file: file.to_string(), msg: e.to_string() })?;
-    validate(&layout).map_err(|msg| LayoutError::Invalid { file: file.to_string(), msg })?;
-    Ok(LoadedLayout { file: file.to_string(), layout })
+    let layout: Layout = toml::from_str(text).map_err(|e| LayoutError::Invalid {
+        file: file.to_string(),
+        msg: e.to_string(),
+    })?;
+    validate(&layout).map_err(|msg| LayoutError::Invalid {
+        file: file.to_string(),
+        msg,
+    })?;
+    Ok(LoadedLayout {
+        file: file.to_string(),
+        layout,
+    })
 }
 
 fn validate(l: &Layout) -> Result<(), String> {
@@ -145,7 +163,11 @@ fn validate(l: &Layout) -> Result<(), String> {
     if l.gc.list_heads.last() != Some(&l.gc.permanent_generation) {
         return Err("the last gc list head must be permanent_generation".into());
     }
-    if l.gc.list_heads.iter().any(|&o| o + l.gc.head_size > l.gc.size) {
+    if l.gc
+        .list_heads
+        .iter()
+        .any(|&o| o + l.gc.head_size > l.gc.size)
+    {
         return Err("a gc list head lies outside the gc state".into());
     }
     let frames_ok = l.tstate.frame.is_some()
@@ -165,7 +187,11 @@ fn validate(l: &Layout) -> Result<(), String> {
         "gc_only" | "preheader" | "preheader_not_static_type" => {}
         other => return Err(format!("unknown getsizeof_rule {other:?}")),
     }
-    for (name, off) in [("next", l.tstate.next), ("interp", l.tstate.interp), ("thread_id", l.tstate.thread_id)] {
+    for (name, off) in [
+        ("next", l.tstate.next),
+        ("interp", l.tstate.interp),
+        ("thread_id", l.tstate.thread_id),
+    ] {
         if off + 8 > l.tstate.size {
             return Err(format!("tstate.{name} lies outside sizeof(PyThreadState)"));
         }
@@ -221,7 +247,11 @@ pub fn candidates(version: PyVersion) -> Result<Vec<LoadedLayout>, LayoutError> 
             "see the supported-versions table in README.md; --layout FILE loads a layout for another build"
                 .to_string()
         };
-        return Err(LayoutError::Unsupported { version: version.to_string(), supported: supported_list(), hint });
+        return Err(LayoutError::Unsupported {
+            version: version.to_string(),
+            supported: supported_list(),
+            hint,
+        });
     }
     Ok(out)
 }
@@ -246,7 +276,9 @@ mod tests {
 
     #[test]
     fn incremental_gc_314_is_refused_with_a_reason() {
-        let err = candidates(PyVersion::parse("3.14.2").unwrap()).unwrap_err().to_string();
+        let err = candidates(PyVersion::parse("3.14.2").unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("incremental"), "{err}");
     }
 }

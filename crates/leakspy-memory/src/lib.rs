@@ -86,7 +86,11 @@ pub trait MemoryExt: Memory {
     /// Read `len` bytes into a new vector; `len` above [`MAX_READ`] is refused.
     fn read_vec(&self, addr: u64, len: usize) -> Result<Vec<u8>, ReadError> {
         if len > MAX_READ {
-            return Err(ReadError::TooLarge { addr, len, limit: MAX_READ });
+            return Err(ReadError::TooLarge {
+                addr,
+                len,
+                limit: MAX_READ,
+            });
         }
         let mut v = vec![0u8; len];
         self.read(addr, &mut v)?;
@@ -126,11 +130,17 @@ mod tests {
     }
     impl Memory for Flat {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            let off = addr.checked_sub(self.base).ok_or(ReadError::Unmapped { addr, len: buf.len() })? as usize;
+            let off = addr.checked_sub(self.base).ok_or(ReadError::Unmapped {
+                addr,
+                len: buf.len(),
+            })? as usize;
             let src = self
                 .bytes
                 .get(off..off + buf.len())
-                .ok_or(ReadError::Unmapped { addr, len: buf.len() })?;
+                .ok_or(ReadError::Unmapped {
+                    addr,
+                    len: buf.len(),
+                })?;
             buf.copy_from_slice(src);
             Ok(())
         }
@@ -140,7 +150,10 @@ mod tests {
     fn cstr_stops_at_nul_and_at_max() {
         let mut bytes = b"hello\0world".to_vec();
         bytes.resize(4096 * 2, b'x');
-        let m = Flat { base: 0x1000, bytes };
+        let m = Flat {
+            base: 0x1000,
+            bytes,
+        };
         assert_eq!(m.read_cstr(0x1000, 100).unwrap(), b"hello");
         assert_eq!(m.read_cstr(0x1006, 3).unwrap(), b"wor");
         // Unterminated up to the end of the mapping: an error, not a hang.
@@ -149,7 +162,13 @@ mod tests {
 
     #[test]
     fn read_vec_refuses_absurd_lengths() {
-        let m = Flat { base: 0, bytes: vec![0; 16] };
-        assert!(matches!(m.read_vec(0, usize::MAX), Err(ReadError::TooLarge { .. })));
+        let m = Flat {
+            base: 0,
+            bytes: vec![0; 16],
+        };
+        assert!(matches!(
+            m.read_vec(0, usize::MAX),
+            Err(ReadError::TooLarge { .. })
+        ));
     }
 }

@@ -37,7 +37,10 @@ impl LiveProcess {
 
     /// Current memory map of the process.
     pub fn maps(&self) -> std::io::Result<Vec<Mapping>> {
-        Ok(maps::parse_maps(&std::fs::read_to_string(format!("/proc/{}/maps", self.pid))?))
+        Ok(maps::parse_maps(&std::fs::read_to_string(format!(
+            "/proc/{}/maps",
+            self.pid
+        ))?))
     }
 
     /// Number of read syscalls issued so far.
@@ -47,13 +50,22 @@ impl LiveProcess {
 
     fn read_mem_file(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         let f = self.mem_file.as_ref().ok_or(ReadError::PermissionDenied)?;
-        f.read_exact_at(buf, addr).map_err(|e| match e.raw_os_error() {
-            Some(libc_eio) if libc_eio == Errno::EIO as i32 => ReadError::Unmapped { addr, len: buf.len() },
-            Some(e) if e == Errno::EPERM as i32 || e == Errno::EACCES as i32 => ReadError::PermissionDenied,
-            Some(e) if e == Errno::ESRCH as i32 => ReadError::ProcessGone,
-            Some(e) => ReadError::Io { errno: e },
-            None => ReadError::Unmapped { addr, len: buf.len() },
-        })
+        f.read_exact_at(buf, addr)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc_eio) if libc_eio == Errno::EIO as i32 => ReadError::Unmapped {
+                    addr,
+                    len: buf.len(),
+                },
+                Some(e) if e == Errno::EPERM as i32 || e == Errno::EACCES as i32 => {
+                    ReadError::PermissionDenied
+                }
+                Some(e) if e == Errno::ESRCH as i32 => ReadError::ProcessGone,
+                Some(e) => ReadError::Io { errno: e },
+                None => ReadError::Unmapped {
+                    addr,
+                    len: buf.len(),
+                },
+            })
     }
 }
 
@@ -67,7 +79,10 @@ impl Memory for LiveProcess {
             return self.read_mem_file(addr, buf);
         }
         let len = buf.len();
-        let remote = [RemoteIoVec { base: addr as usize, len }];
+        let remote = [RemoteIoVec {
+            base: addr as usize,
+            len,
+        }];
         let mut local = [IoSliceMut::new(buf)];
         match process_vm_readv(Pid::from_raw(self.pid), &mut local, &remote) {
             Ok(n) if n == len => Ok(()),

@@ -83,7 +83,10 @@ garbage line
         assert_eq!(m[1].path, "");
         assert!(m[1].writable);
         assert_eq!(m[2].path, "[stack]");
-        assert_eq!(find(&m, 0x7f0000000fff).map(|x| x.start), Some(0x7f0000000000));
+        assert_eq!(
+            find(&m, 0x7f0000000fff).map(|x| x.start),
+            Some(0x7f0000000000)
+        );
         assert!(find(&m, 0x10).is_none());
     }
 }

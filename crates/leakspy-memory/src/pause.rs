@@ -22,7 +22,11 @@ pub enum PauseError {
     #[error("process {pid} does not exist")]
     NoSuchProcess { pid: i32 },
     #[error("thread {tid} of pid {pid} did not stop within {timeout:?}")]
-    Timeout { pid: i32, tid: i32, timeout: Duration },
+    Timeout {
+        pid: i32,
+        tid: i32,
+        timeout: Duration,
+    },
     #[error("ptrace failed on thread {tid}: {errno}")]
     Ptrace { tid: i32, errno: Errno },
 }
@@ -41,11 +45,18 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 impl PauseGuard {
     /// Stop every thread of `pid`, including threads created while attaching.
     pub fn pause(pid: i32) -> Result<PauseGuard, PauseError> {
-        let mut guard = PauseGuard { pid, threads: HashMap::new(), paused_at: Instant::now() };
+        let mut guard = PauseGuard {
+            pid,
+            threads: HashMap::new(),
+            paused_at: Instant::now(),
+        };
         // Threads can be created while we attach: repeat until a pass finds no new thread (bounded).
         for _round in 0..64 {
             let tids = crate::proc::threads(pid).map_err(|_| PauseError::NoSuchProcess { pid })?;
-            let new: Vec<i32> = tids.into_iter().filter(|t| !guard.threads.contains_key(t)).collect();
+            let new: Vec<i32> = tids
+                .into_iter()
+                .filter(|t| !guard.threads.contains_key(t))
+                .collect();
             if new.is_empty() {
                 break;
             }
@@ -55,7 +66,10 @@ impl PauseGuard {
                         guard.threads.insert(tid, sig);
                     }
                     // The thread exited between listing and attaching: nothing to pause.
-                    Err(PauseError::Ptrace { errno: Errno::ESRCH, .. }) => {}
+                    Err(PauseError::Ptrace {
+                        errno: Errno::ESRCH,
+                        ..
+                    }) => {}
                     Err(e) => return Err(e), // guard's Drop resumes the threads already stopped
                 }
             }
@@ -81,7 +95,11 @@ impl PauseGuard {
                 Ok(WaitStatus::StillAlive) => {
                     if Instant::now() > deadline {
                         let _ = ptrace::detach(t, None);
-                        return Err(PauseError::Timeout { pid: self.pid, tid, timeout: STOP_TIMEOUT });
+                        return Err(PauseError::Timeout {
+                            pid: self.pid,
+                            tid,
+                            timeout: STOP_TIMEOUT,
+                        });
                     }
                     std::thread::sleep(Duration::from_micros(50));
                 }
@@ -90,7 +108,10 @@ impl PauseGuard {
                 // A signal arrived first: remember it so detach delivers it.
                 Ok(WaitStatus::Stopped(_, sig)) => return Ok(Some(sig)),
                 Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
-                    return Err(PauseError::Ptrace { tid, errno: Errno::ESRCH })
+                    return Err(PauseError::Ptrace {
+                        tid,
+                        errno: Errno::ESRCH,
+                    })
                 }
                 Ok(other) => {
                     debug!("unexpected wait status for {tid}: {other:?}");

@@ -38,7 +38,8 @@ pub fn thread_comm(pid: i32, tid: i32) -> Option<String> {
 pub fn ns_tids(pid: i32) -> HashMap<i64, i32> {
     let mut out = HashMap::new();
     for tid in threads(pid).unwrap_or_default() {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap_or_default();
         let ns = status
             .lines()
             .find_map(|l| l.strip_prefix("NSpid:"))
@@ -52,7 +53,10 @@ pub fn ns_tids(pid: i32) -> HashMap<i64, i32> {
 
 /// Whether the target runs in another mount namespace than leakspy.
 pub fn other_mount_namespace(pid: i32) -> bool {
-    match (std::fs::read_link("/proc/self/ns/mnt"), std::fs::read_link(format!("/proc/{pid}/ns/mnt"))) {
+    match (
+        std::fs::read_link("/proc/self/ns/mnt"),
+        std::fs::read_link(format!("/proc/{pid}/ns/mnt")),
+    ) {
         (Ok(a), Ok(b)) => a != b,
         _ => false,
     }
@@ -66,7 +70,10 @@ pub fn target_path(pid: i32, path: &str) -> String {
 
 /// Whether the process is a zombie (exited, not yet reaped).
 pub fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| parse_stat_state(&s)) == Some('Z')
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_stat_state(&s))
+        == Some('Z')
 }
 
 #[cfg(test)]

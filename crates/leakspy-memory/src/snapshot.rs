@@ -47,7 +47,12 @@ pub struct Snapshot<M: Memory> {
 impl<M: Memory> Snapshot<M> {
     /// `maps` must be sorted by address (as `/proc/PID/maps` lists them).
     pub fn new(inner: M, maps: Vec<Mapping>) -> Snapshot<M> {
-        Snapshot { inner, maps, blocks: RefCell::new(HashMap::new()), stats: Cell::new(SnapshotStats::default()) }
+        Snapshot {
+            inner,
+            maps,
+            blocks: RefCell::new(HashMap::new()),
+            stats: Cell::new(SnapshotStats::default()),
+        }
     }
 
     pub fn stats(&self) -> SnapshotStats {
@@ -72,7 +77,10 @@ impl<M: Memory> Snapshot<M> {
         let block = addr >> BLOCK_SHIFT;
         let mut blocks = self.blocks.borrow_mut();
         let segs = blocks.entry(block).or_default();
-        let seg = match segs.iter().position(|s| s.start <= addr && seg_end(s) > addr) {
+        let seg = match segs
+            .iter()
+            .position(|s| s.start <= addr && seg_end(s) > addr)
+        {
             Some(i) => &segs[i],
             None => {
                 let Some(m) = maps::find(&self.maps, addr) else {
@@ -83,7 +91,10 @@ impl<M: Memory> Snapshot<M> {
                     return self.inner.read(addr, buf);
                 };
                 if !m.readable {
-                    return Err(ReadError::Unmapped { addr, len: buf.len() });
+                    return Err(ReadError::Unmapped {
+                        addr,
+                        len: buf.len(),
+                    });
                 }
                 let start = m.start.max(block << BLOCK_SHIFT);
                 let end = m.end.min((block + 1) << BLOCK_SHIFT);
@@ -101,13 +112,19 @@ impl<M: Memory> Snapshot<M> {
                     return Err(*e);
                 }
                 segs.push(Segment { start, data: res });
-                segs.last().ok_or(ReadError::Unmapped { addr, len: buf.len() })?
+                segs.last().ok_or(ReadError::Unmapped {
+                    addr,
+                    len: buf.len(),
+                })?
             }
         };
         match &seg.data {
             Ok(data) => {
                 let off = (addr - seg.start) as usize;
-                let src = data.get(off..off + buf.len()).ok_or(ReadError::Unmapped { addr, len: buf.len() })?;
+                let src = data.get(off..off + buf.len()).ok_or(ReadError::Unmapped {
+                    addr,
+                    len: buf.len(),
+                })?;
                 buf.copy_from_slice(src);
                 Ok(())
             }
@@ -131,7 +148,10 @@ impl<M: Memory> Memory for Snapshot<M> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         let mut done = 0usize;
         while done < buf.len() {
-            let at = addr.checked_add(done as u64).ok_or(ReadError::Unmapped { addr, len: buf.len() })?;
+            let at = addr.checked_add(done as u64).ok_or(ReadError::Unmapped {
+                addr,
+                len: buf.len(),
+            })?;
             let block_end = ((at >> BLOCK_SHIFT) + 1) << BLOCK_SHIFT;
             // Also split at mapping ends so each piece lies inside one segment.
             let mut n = ((block_end - at) as usize).min(buf.len() - done);
@@ -157,29 +177,55 @@ mod tests {
     impl Memory for Counting {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
             self.reads.set(self.reads.get() + 1);
-            let off = addr.checked_sub(self.base).ok_or(ReadError::Unmapped { addr, len: buf.len() })? as usize;
-            let src = self.bytes.get(off..off + buf.len()).ok_or(ReadError::Unmapped { addr, len: buf.len() })?;
+            let off = addr.checked_sub(self.base).ok_or(ReadError::Unmapped {
+                addr,
+                len: buf.len(),
+            })? as usize;
+            let src = self
+                .bytes
+                .get(off..off + buf.len())
+                .ok_or(ReadError::Unmapped {
+                    addr,
+                    len: buf.len(),
+                })?;
             buf.copy_from_slice(src);
             Ok(())
         }
     }
 
     fn mapping(start: u64, end: u64) -> Mapping {
-        Mapping { start, end, readable: true, writable: true, executable: false, offset: 0, inode: 0, path: String::new() }
+        Mapping {
+            start,
+            end,
+            readable: true,
+            writable: true,
+            executable: false,
+            offset: 0,
+            inode: 0,
+            path: String::new(),
+        }
     }
 
     #[test]
     fn reads_across_blocks_and_caches() {
         let base = BLOCK - 16;
         let bytes: Vec<u8> = (0..(3 * BLOCK as usize)).map(|i| (i % 251) as u8).collect();
-        let mem = Counting { base, bytes: bytes.clone(), reads: Cell::new(0) };
+        let mem = Counting {
+            base,
+            bytes: bytes.clone(),
+            reads: Cell::new(0),
+        };
         let snap = Snapshot::new(mem, vec![mapping(base, base + 3 * BLOCK)]);
         let mut buf = [0u8; 32];
         snap.read(base, &mut buf).unwrap(); // spans two blocks
         assert_eq!(&buf[..], &bytes[..32]);
         let before = snap.inner().reads.get();
         snap.read(base + 100, &mut buf).unwrap();
-        assert_eq!(snap.inner().reads.get(), before, "second read must come from the cache");
+        assert_eq!(
+            snap.inner().reads.get(),
+            before,
+            "second read must come from the cache"
+        );
         assert_eq!(&buf[..], &bytes[100..132]);
         // Outside every mapping: a direct read, which fails here.
         assert!(snap.read(0x10, &mut buf).is_err());

@@ -10,7 +10,12 @@ use leakspy_memory::Mapping;
 use std::collections::HashMap;
 
 /// Symbols looked up in every candidate image.
-const WANTED: &[&str] = &["_PyRuntime", "Py_Version", "_Py_hashtable_hash_ptr", "_Py_hashtable_compare_direct"];
+const WANTED: &[&str] = &[
+    "_PyRuntime",
+    "Py_Version",
+    "_Py_hashtable_hash_ptr",
+    "_Py_hashtable_compare_direct",
+];
 
 /// One mapped ELF image that may hold the interpreter.
 #[derive(Debug, Clone)]
@@ -33,7 +38,10 @@ pub struct Image {
 
 impl Image {
     pub fn runtime(&self) -> Option<u64> {
-        self.symbols.get("_PyRuntime").copied().or(self.pyruntime_section.map(|s| s.0))
+        self.symbols
+            .get("_PyRuntime")
+            .copied()
+            .or(self.pyruntime_section.map(|s| s.0))
     }
     pub fn file_name(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or(&self.path)
@@ -46,9 +54,12 @@ pub fn looks_like_python(path: &str) -> bool {
     let path = path.trim_end_matches(" (deleted)");
     let name = path.rsplit('/').next().unwrap_or(path);
     let rest = name.strip_prefix("lib").unwrap_or(name);
-    let Some(rest) = rest.strip_prefix("python") else { return false };
+    let Some(rest) = rest.strip_prefix("python") else {
+        return false;
+    };
     // python, python3, python3.12, python3.13t, python3.12d, python3.12.so.1.0 ...
-    rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    rest.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
 }
 
 /// Every python-looking image mapped into `pid`, each parsed (unparseable ones are skipped and
@@ -57,12 +68,22 @@ pub fn find_images(pid: i32, maps: &[Mapping]) -> (Vec<Image>, Vec<String>) {
     let mut seen: Vec<&str> = Vec::new();
     let mut images = Vec::new();
     let mut notes = Vec::new();
-    for m in maps.iter().filter(|m| m.is_file() && looks_like_python(&m.path)) {
+    for m in maps
+        .iter()
+        .filter(|m| m.is_file() && looks_like_python(&m.path))
+    {
         if seen.contains(&m.path.as_str()) {
             continue;
         }
         seen.push(&m.path);
-        let Some(base) = maps.iter().filter(|x| x.path == m.path).map(|x| x.start - x.offset).min() else { continue };
+        let Some(base) = maps
+            .iter()
+            .filter(|x| x.path == m.path)
+            .map(|x| x.start - x.offset)
+            .min()
+        else {
+            continue;
+        };
         match open_image(pid, maps, &m.path, base) {
             Ok(img) => images.push(img),
             Err(e) => notes.push(format!("{}: {e}", m.path)),
@@ -82,7 +103,10 @@ fn read_file(pid: i32, maps: &[Mapping], path: &str) -> std::io::Result<(Vec<u8>
         }
     }
     // Deleted or unreachable through the root: the kernel still holds the mapped file.
-    let m = maps.iter().find(|m| m.path == path && m.offset == 0).or_else(|| maps.iter().find(|m| m.path == path));
+    let m = maps
+        .iter()
+        .find(|m| m.path == path && m.offset == 0)
+        .or_else(|| maps.iter().find(|m| m.path == path));
     match m {
         Some(m) => {
             let p = format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end);
@@ -93,13 +117,15 @@ fn read_file(pid: i32, maps: &[Mapping], path: &str) -> std::io::Result<(Vec<u8>
 }
 
 fn open_image(pid: i32, maps: &[Mapping], path: &str, base: u64) -> Result<Image> {
-    let (bytes, opened) = read_file(pid, maps, path).map_err(|e| Error::Other(format!("cannot open: {e}")))?;
+    let (bytes, opened) =
+        read_file(pid, maps, path).map_err(|e| Error::Other(format!("cannot open: {e}")))?;
     parse_image(&bytes, path, opened, base)
 }
 
 /// Parse an ELF image loaded at `base` (start of its offset-0 mapping).
 pub fn parse_image(bytes: &[u8], path: &str, opened: String, base: u64) -> Result<Image> {
-    let elf = Elf::parse(bytes).map_err(|e| Error::Other(format!("not a readable ELF file: {e}")))?;
+    let elf =
+        Elf::parse(bytes).map_err(|e| Error::Other(format!("not a readable ELF file: {e}")))?;
     let first_load = elf
         .program_headers
         .iter()

@@ -93,17 +93,22 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
 
     // Scheduler states must be read before pausing (a paused thread shows 't').
     let ns_to_host = proc::ns_tids(pid);
-    let states: HashMap<i32, char> =
-        ns_to_host.values().filter_map(|&t| proc::thread_state(pid, t).map(|s| (t, s))).collect();
+    let states: HashMap<i32, char> = ns_to_host
+        .values()
+        .filter_map(|&t| proc::thread_state(pid, t).map(|s| (t, s)))
+        .collect();
 
     let guard = if opts.nonblocking {
-        warnings.push("--nonblocking: the target ran during the walk; results may be inconsistent".into());
+        warnings.push(
+            "--nonblocking: the target ran during the walk; results may be inconsistent".into(),
+        );
         None
     } else {
         Some(PauseGuard::pause(pid).map_err(|e| match e {
-            PauseError::PermissionDenied { pid } => {
-                Error::PermissionDenied { pid, detail: "ptrace attach was refused".into() }
-            }
+            PauseError::PermissionDenied { pid } => Error::PermissionDenied {
+                pid,
+                detail: "ptrace attach was refused".into(),
+            },
             PauseError::NoSuchProcess { pid } => Error::NoSuchProcess(pid),
             other => Error::Other(format!("could not pause the target: {other}")),
         })?)
@@ -116,7 +121,11 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     let r = Reader::new(&snap, &target.layout);
 
     let walked = walk(&r, &target, opts, progress);
-    let pause_ms = if guard.is_some() { paused_at.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
+    let pause_ms = if guard.is_some() {
+        paused_at.elapsed().as_secs_f64() * 1e3
+    } else {
+        0.0
+    };
     drop(guard); // resume the target before the slower, stable-memory work below
     let (raw_threads, walker, gil_holders, mut walk_warnings) = walked?;
     warnings.append(&mut walk_warnings);
@@ -180,7 +189,12 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     })
 }
 
-type Walked<'r, 'a> = (Vec<RawThread>, Option<HeapWalker<'r, 'a>>, Vec<u64>, Vec<String>);
+type Walked<'r, 'a> = (
+    Vec<RawThread>,
+    Option<HeapWalker<'r, 'a>>,
+    Vec<u64>,
+    Vec<String>,
+);
 
 /// The part of the dump that runs while the target is paused.
 fn walk<'r, 'a>(
@@ -192,7 +206,10 @@ fn walk<'r, 'a>(
     let mut warnings = Vec::new();
     let interps = stacks::interpreters(r, target.runtime)?;
     if interps.is_empty() {
-        return Err(Error::NotFound { pid: target.pid, detail: "no interpreter (finalizing?)".into() });
+        return Err(Error::NotFound {
+            pid: target.pid,
+            detail: "no interpreter (finalizing?)".into(),
+        });
     }
     let mut codes = CodeCache::default();
     let mut threads = Vec::new();
@@ -220,7 +237,11 @@ fn walk<'r, 'a>(
 /// glibc's `struct pthread` (pthread_t is its address). The field offset is found by checking which
 /// offset maps every thread to a distinct live TID — 0x2d0 on every x86_64 glibc in use — so a wrong
 /// guess yields no ids rather than wrong ones.
-fn native_ids(r: &Reader<'_>, threads: &[RawThread], ns_to_host: &HashMap<i64, i32>) -> HashMap<u64, i64> {
+fn native_ids(
+    r: &Reader<'_>,
+    threads: &[RawThread],
+    ns_to_host: &HashMap<i64, i32>,
+) -> HashMap<u64, i64> {
     let mut out = HashMap::new();
     if threads.is_empty() || threads.iter().all(|t| t.native_id.is_some()) {
         return out;

@@ -14,6 +14,9 @@ use std::collections::HashMap;
 /// Objects walked at most (per dump), whatever the lists say.
 pub const MAX_OBJECTS: u64 = 200_000_000;
 
+/// Sizes above this are garbage (a racing or corrupt object), not data.
+pub const MAX_OBJECT_SIZE: u64 = 1 << 40;
+
 /// Count and bytes of one type.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TypeStat {
@@ -47,6 +50,8 @@ pub struct HeapWalker<'r, 'a> {
     per_list: Vec<u64>,
     out: HeapHistogram,
     budget: u64,
+    /// Objects whose size could not be computed (counted at their type's basic size).
+    size_errors: u64,
 }
 
 impl<'r, 'a> HeapWalker<'r, 'a> {
@@ -58,6 +63,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             per_list: vec![0; r.l.gc.list_heads.len()],
             out: HeapHistogram::default(),
             budget: MAX_OBJECTS,
+            size_errors: 0,
         }
     }
 
@@ -69,9 +75,14 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             Ok(0) => {}
             Ok(_) => {
                 self.out.partial = true;
-                self.out.warnings.push("a garbage collection was running: the GC lists may be torn".into());
+                self.out
+                    .warnings
+                    .push("a garbage collection was running: the GC lists may be torn".into());
             }
-            Err(e) => self.out.warnings.push(format!("cannot read gc.collecting: {e}")),
+            Err(e) => self
+                .out
+                .warnings
+                .push(format!("cannot read gc.collecting: {e}")),
         }
         for (i, &off) in l.gc.list_heads.clone().iter().enumerate() {
             let name = l.gc.list_names.get(i).cloned().unwrap_or_default();
@@ -82,7 +93,12 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         }
     }
 
-    fn walk_list(&mut self, head: u64, list_index: usize, progress: &mut dyn FnMut(u64)) -> Result<()> {
+    fn walk_list(
+        &mut self,
+        head: u64,
+        list_index: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         let l = self.r.l;
         let mask = !l.gc.flag_mask;
         let mut prev = head;
@@ -90,12 +106,16 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         while node != head {
             if self.budget == 0 {
                 self.out.partial = true;
-                self.out.warnings.push(format!("stopped after {MAX_OBJECTS} objects"));
+                self.out
+                    .warnings
+                    .push(format!("stopped after {MAX_OBJECTS} objects"));
                 return Ok(());
             }
             self.budget -= 1;
             if node == 0 {
-                return Err(crate::error::Error::Other("NULL link (list being modified)".into()));
+                return Err(crate::error::Error::Other(
+                    "NULL link (list being modified)".into(),
+                ));
             }
             let hdr = self.r.mem.read_array::<16>(node)?;
             let next = u64::from_le_bytes(hdr[0..8].try_into().unwrap_or_default()) & mask;
@@ -108,7 +128,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             let obj = node + l.gc.head_size;
             self.object(obj);
             self.per_list[list_index] += 1;
-            if self.out.objects % 65536 == 0 {
+            if self.out.objects.is_multiple_of(65536) {
                 progress(self.out.objects);
             }
             prev = node;
@@ -120,12 +140,20 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     fn object(&mut self, obj: u64) {
         let r = self.r;
         let Ok(tp) = r.type_of(obj) else {
-            self.out.warnings.push(format!("unreadable object at {obj:#x}"));
+            self.out
+                .warnings
+                .push(format!("unreadable object at {obj:#x}"));
             self.out.partial = true;
             return;
         };
         let size = match self.types.get(r, tp) {
-            Some(info) => getsizeof(r, obj, info).unwrap_or(info.basicsize),
+            Some(info) => match getsizeof(r, obj, info) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.size_errors += 1;
+                    info.basicsize
+                }
+            },
             None => 0,
         };
         let e = self.by_type.entry(tp).or_insert((0, 0));
@@ -151,16 +179,42 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             e.0 += count;
             e.1 += bytes;
         }
+        if self.size_errors > 0 {
+            self.out.partial = true;
+            self.out.warnings.push(format!(
+                "{} objects could not be sized (unreadable or racing fields); counted at their basic size",
+                self.size_errors
+            ));
+        }
         if unknown > 0 {
             self.out.partial = true;
-            self.out.warnings.push(format!("{unknown} objects have an unreadable type"));
+            self.out
+                .warnings
+                .push(format!("{unknown} objects have an unreadable type"));
         }
-        let mut types: Vec<TypeStat> =
-            merged.into_iter().map(|(type_name, (count, bytes))| TypeStat { type_name, count, bytes }).collect();
-        types.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.type_name.cmp(&b.type_name)));
+        let mut types: Vec<TypeStat> = merged
+            .into_iter()
+            .map(|(type_name, (count, bytes))| TypeStat {
+                type_name,
+                count,
+                bytes,
+            })
+            .collect();
+        types.sort_by(|a, b| {
+            b.bytes
+                .cmp(&a.bytes)
+                .then_with(|| a.type_name.cmp(&b.type_name))
+        });
         self.out.types = types;
-        self.out.generations =
-            self.r.l.gc.list_names.iter().cloned().zip(self.per_list.iter().copied()).collect();
+        self.out.generations = self
+            .r
+            .l
+            .gc
+            .list_names
+            .iter()
+            .cloned()
+            .zip(self.per_list.iter().copied())
+            .collect();
         self.out
     }
 }
@@ -174,36 +228,131 @@ pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
             if t.itemsize == 0 {
                 t.basicsize
             } else {
-                t.basicsize + t.itemsize * r.ob_size(obj)?.unsigned_abs()
+                t.basicsize
+                    .saturating_add(t.itemsize.saturating_mul(r.ob_size(obj)?.unsigned_abs()))
             }
         }
-        SizeKind::List => t.basicsize + 8 * r.mem.read_u64(obj + l.list.allocated)?,
+        SizeKind::List => t
+            .basicsize
+            .saturating_add(r.mem.read_u64(obj + l.list.allocated)?.saturating_mul(8)),
         SizeKind::Set => {
             let table = r.ptr(obj + l.set.table)?;
             let extra = if table != obj + l.set.smalltable {
-                (r.mem.read_u64(obj + l.set.mask)? + 1) * l.set.entry_size
+                r.mem
+                    .read_u64(obj + l.set.mask)?
+                    .saturating_add(1)
+                    .saturating_mul(l.set.entry_size)
             } else {
                 0
             };
             t.basicsize + extra
         }
-        SizeKind::Dict => t.basicsize + dict_extra(r, obj)?,
+        SizeKind::Dict => t.basicsize.saturating_add(dict_extra(r, obj)?),
         SizeKind::Type => {
             // type.__sizeof__: heap types add their cached shared keys.
             if r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype != 0 {
                 let cached = r.ptr(obj + l.type_.ht_cached_keys)?;
-                l.type_.heap_size + if cached != 0 { keys_size(r, cached)? } else { 0 }
+                l.type_.heap_size
+                    + if cached != 0 {
+                        keys_size(r, cached)?
+                    } else {
+                        0
+                    }
             } else {
                 l.type_.size
             }
         }
         SizeKind::Gen => t.basicsize,
-        SizeKind::Frame => t.basicsize + t.itemsize * (r.ob_size(obj)?.unsigned_abs().saturating_sub(1)),
+        SizeKind::Int => {
+            let lo = &l.long;
+            let raw = r.mem.read_u64(obj + lo.size_or_tag)?;
+            // 3.12+ (lv_tag) always allocates one digit, even for zero: long_sizeof uses Py_MAX(n, 1).
+            let n = if lo.lv_tag {
+                (raw >> 3).max(1)
+            } else {
+                (raw as i64).unsigned_abs()
+            };
+            lo.ob_digit.saturating_add(n.saturating_mul(lo.digit_size))
+        }
+        SizeKind::Str => str_sizeof(r, obj)?,
+        SizeKind::Deque => {
+            let p = l
+                .private
+                .as_ref()
+                .ok_or_else(|| crate::error::Error::Other("no deque layout".into()))?;
+            let left = r.mem.read_u64(obj + p.deque_leftindex)?;
+            let len = r.ob_size(obj)?.unsigned_abs();
+            let blocks = if p.deque_blocklen == 0 {
+                0
+            } else {
+                left.saturating_add(len).div_ceil(p.deque_blocklen)
+            };
+            t.basicsize
+                .saturating_add(blocks.saturating_mul(p.deque_block_size))
+        }
+        SizeKind::Buffered => {
+            let p = l
+                .private
+                .as_ref()
+                .ok_or_else(|| crate::error::Error::Other("no buffered layout".into()))?;
+            let buffer = r.ptr(obj + p.buffered_buffer)?;
+            t.basicsize.saturating_add(if buffer != 0 {
+                r.mem.read_u64(obj + p.buffered_buffer_size)?
+            } else {
+                0
+            })
+        }
+        SizeKind::Frame => t.basicsize.saturating_add(
+            t.itemsize
+                .saturating_mul(r.ob_size(obj)?.unsigned_abs().saturating_sub(1)),
+        ),
     };
     // Every object on a GC list is a GC object: sys.getsizeof adds the GC header, plus (3.11+) the
     // managed dict/weakref pre-header when the type has one.
-    let pre = if t.flags & l.misc.tpflags_preheader != 0 { l.misc.preheader_size } else { 0 };
+    let pre = if t.flags & l.misc.tpflags_preheader != 0 {
+        l.misc.preheader_size
+    } else {
+        0
+    };
+    if base > MAX_OBJECT_SIZE {
+        return Err(crate::error::Error::Other(format!(
+            "object at {obj:#x}: implausible size {base}"
+        )));
+    }
     Ok(base + l.gc.head_size + pre)
+}
+
+/// `str.__sizeof__` (Objects/unicodeobject.c `unicode_sizeof`): compact strings carry their data
+/// (plus a NUL) inline; two-block strings (subclasses) add their separate data block.
+fn str_sizeof(r: &Reader<'_>, obj: u64) -> Result<u64> {
+    let u = &r.l.unicode;
+    let len = r.mem.read_u64(obj + u.length)?;
+    let word = r.mem.read_u32(obj + u.state)?;
+    let st = crate::decode::unicode::parse_state(
+        word,
+        u.kind_shift,
+        u.kind_bits,
+        u.compact_bit,
+        u.ascii_bit,
+        u.ready_bit,
+    )
+    .ok_or_else(|| crate::error::Error::Other(format!("str at {obj:#x}: bad state")))?;
+    let kind = u64::from(st.kind);
+    Ok(if st.compact && st.ascii {
+        u.ascii_size.saturating_add(len).saturating_add(1)
+    } else if st.compact {
+        u.compact_size
+            .saturating_add(len.saturating_add(1).saturating_mul(kind))
+    } else {
+        let data = r.ptr(obj + u.data_any)?;
+        u.data_any
+            + 8
+            + if data != 0 {
+                len.saturating_add(1).saturating_mul(kind)
+            } else {
+                0
+            }
+    })
 }
 
 /// What `dict.__sizeof__` adds to the basic size: split values and (unshared) keys.
@@ -215,7 +364,11 @@ fn dict_extra(r: &Reader<'_>, obj: u64) -> Result<u64> {
     let mut extra = 0;
     if values != 0 {
         // ≤3.10: USABLE_FRACTION(size) slots; 3.11+: shared_keys_usable_size = nentries + usable.
-        extra += 8 * if l.dictkeys.dk_size.is_some() { t.usable_fraction() } else { t.nentries + t.usable };
+        extra += 8 * if l.dictkeys.dk_size.is_some() {
+            t.usable_fraction()
+        } else {
+            t.nentries.saturating_add(t.usable)
+        };
     }
     if t.refcnt == 1 {
         extra += keys_size(r, keys)?;
@@ -226,5 +379,9 @@ fn dict_extra(r: &Reader<'_>, obj: u64) -> Result<u64> {
 /// `_PyDict_KeysSize`.
 pub fn keys_size(r: &Reader<'_>, keys: u64) -> Result<u64> {
     let t = r.keys_table(keys)?;
-    Ok(r.l.dictkeys.size + t.index_bytes + t.usable_fraction() * t.entry_size)
+    Ok(r.l
+        .dictkeys
+        .size
+        .saturating_add(t.index_bytes)
+        .saturating_add(t.usable_fraction().saturating_mul(t.entry_size)))
 }

@@ -44,8 +44,15 @@ impl<'a> Reader<'a> {
         let u = &self.l.unicode;
         let len = self.mem.read_u64(obj + u.length)?;
         let state = self.mem.read_u32(obj + u.state)?;
-        let st = unicode::parse_state(state, u.kind_shift, u.kind_bits, u.compact_bit, u.ascii_bit, u.ready_bit)
-            .ok_or_else(|| Error::Other(format!("str at {obj:#x}: bad state word {state:#x}")))?;
+        let st = unicode::parse_state(
+            state,
+            u.kind_shift,
+            u.kind_bits,
+            u.compact_bit,
+            u.ascii_bit,
+            u.ready_bit,
+        )
+        .ok_or_else(|| Error::Other(format!("str at {obj:#x}: bad state word {state:#x}")))?;
         let n = len.min(MAX_STR_CHARS);
         let data = if st.compact && st.ascii {
             obj + u.ascii_size
@@ -55,10 +62,13 @@ impl<'a> Reader<'a> {
             self.ptr(obj + u.data_any)?
         };
         if data == 0 {
-            return Err(Error::Other(format!("str at {obj:#x} has no data (not ready)")));
+            return Err(Error::Other(format!(
+                "str at {obj:#x} has no data (not ready)"
+            )));
         }
         let bytes = self.mem.read_vec(data, (n * u64::from(st.kind)) as usize)?;
-        unicode::decode(st.kind, &bytes).ok_or_else(|| Error::Other(format!("str at {obj:#x}: undecodable")))
+        unicode::decode(st.kind, &bytes)
+            .ok_or_else(|| Error::Other(format!("str at {obj:#x}: undecodable")))
     }
 
     /// Payload of a `bytes` object, at most `max` bytes.
@@ -67,7 +77,9 @@ impl<'a> Reader<'a> {
         if len < 0 {
             return Err(Error::Other(format!("bytes at {obj:#x}: negative size")));
         }
-        Ok(self.mem.read_vec(obj + self.l.bytes.ob_sval, (len as u64).min(max) as usize)?)
+        Ok(self
+            .mem
+            .read_vec(obj + self.l.bytes.ob_sval, (len as u64).min(max) as usize)?)
     }
 
     /// Value of an `int` object if it fits in an i128.
@@ -82,7 +94,9 @@ impl<'a> Reader<'a> {
         if n > 8 {
             return Ok(None);
         }
-        let bytes = self.mem.read_vec(obj + lo.ob_digit, (n * lo.digit_size) as usize)?;
+        let bytes = self
+            .mem
+            .read_vec(obj + lo.ob_digit, (n * lo.digit_size) as usize)?;
         let digits: Vec<u32> = bytes
             .chunks_exact(lo.digit_size as usize)
             .map(|c| c.iter().rev().fold(0u32, |a, &b| (a << 8) | u32::from(b)))
@@ -129,7 +143,12 @@ impl<'a> Reader<'a> {
     /// Shape of a `PyDictKeysObject`.
     pub fn keys_table(&self, keys: u64) -> Result<KeysTable> {
         let dk = &self.l.dictkeys;
-        let (size, index_bytes, general) = match (dk.dk_size, dk.dk_log2_size, dk.dk_log2_index_bytes, dk.dk_kind) {
+        let (size, index_bytes, general) = match (
+            dk.dk_size,
+            dk.dk_log2_size,
+            dk.dk_log2_index_bytes,
+            dk.dk_kind,
+        ) {
             (Some(off), _, _, _) => {
                 let size = self.mem.read_u64(keys + off)?;
                 let ix = if size <= 0xff {
@@ -157,7 +176,9 @@ impl<'a> Reader<'a> {
         let nentries = self.mem.read_u64(keys + dk.dk_nentries)?;
         let usable = self.mem.read_u64(keys + dk.dk_usable)?;
         if nentries > size || nentries > MAX_DICT_ENTRIES {
-            return Err(Error::Other(format!("dict keys at {keys:#x}: {nentries} entries for size {size}")));
+            return Err(Error::Other(format!(
+                "dict keys at {keys:#x}: {nentries} entries for size {size}"
+            )));
         }
         let (entry_size, key_off) = if general {
             (dk.entry_size, 8)
@@ -209,6 +230,15 @@ pub enum SizeKind {
     Type,
     /// `PyFrameObject` in 3.9/3.10 (the frame holds its own stack: basicsize + itemsize*(ob_size-1)).
     Frame,
+    /// `int` subclasses: `int.__sizeof__` = offsetof(ob_digit) + ndigits * sizeof(digit) (at least one
+    /// digit from 3.12, where zero still allocates one).
+    Int,
+    /// `str` subclasses: `unicode_sizeof` (compact or two-block layout, plus the character data).
+    Str,
+    /// `collections.deque`: whole blocks of `BLOCKLEN` items.
+    Deque,
+    /// `_io.BufferedReader/Writer/Random`: plus the buffer.
+    Buffered,
     /// Generators and coroutines of 3.11+: they have an itemsize but no `ob_size` (the embedded frame's
     /// size comes from the code object). Counted at their basic size: a known under-count.
     Gen,
@@ -233,7 +263,10 @@ pub struct TypeCache {
 
 impl TypeCache {
     pub fn get(&mut self, r: &Reader<'_>, tp: u64) -> Option<&TypeInfo> {
-        self.types.entry(tp).or_insert_with(|| read_type(r, tp).ok()).as_ref()
+        self.types
+            .entry(tp)
+            .or_insert_with(|| read_type(r, tp).ok())
+            .as_ref()
     }
     pub fn len(&self) -> usize {
         self.types.len()
@@ -252,7 +285,13 @@ pub fn read_type(r: &Reader<'_>, tp: u64) -> Result<TypeInfo> {
     if basicsize == 0 || basicsize > 1 << 24 || itemsize > 1 << 16 {
         return Err(Error::Other(format!("{tp:#x} is not a type object")));
     }
-    Ok(TypeInfo { name: type_name(r, tp, flags)?, basicsize, itemsize, flags, size_kind: size_kind(r, tp)? })
+    Ok(TypeInfo {
+        name: type_name(r, tp, flags)?,
+        basicsize,
+        itemsize,
+        flags,
+        size_kind: size_kind(r, tp)?,
+    })
 }
 
 /// `f"{t.__module__}.{t.__qualname__}"` (typeobject.c `type_module` / `type_qualname`).
@@ -261,7 +300,11 @@ pub fn type_name(r: &Reader<'_>, tp: u64, flags: u64) -> Result<String> {
     if flags & r.l.misc.tpflags_heaptype != 0 {
         let qualname = r.str(r.ptr(tp + t.ht_qualname)?)?;
         let dict = r.ptr(tp + t.tp_dict)?;
-        let module = match if dict != 0 { r.dict_get_str(dict, "__module__")? } else { None } {
+        let module = match if dict != 0 {
+            r.dict_get_str(dict, "__module__")?
+        } else {
+            None
+        } {
             Some(m) => r.str(m).unwrap_or_else(|_| "?".into()),
             None => "builtins".into(),
         };
@@ -269,7 +312,11 @@ pub fn type_name(r: &Reader<'_>, tp: u64, flags: u64) -> Result<String> {
     } else {
         let raw = r.mem.read_cstr(r.ptr(tp + t.tp_name)?, 512)?;
         let name = String::from_utf8_lossy(&raw).into_owned();
-        Ok(if name.contains('.') { name } else { format!("builtins.{name}") })
+        Ok(if name.contains('.') {
+            name
+        } else {
+            format!("builtins.{name}")
+        })
     }
 }
 
@@ -285,11 +332,21 @@ fn size_kind(r: &Reader<'_>, tp: u64) -> Result<SizeKind> {
             let raw = r.mem.read_cstr(r.ptr(cur + t.tp_name)?, 128)?;
             let kind = match raw.as_slice() {
                 b"list" => Some(SizeKind::List),
-                b"dict" => Some(SizeKind::Dict),
+                b"dict" | b"frozendict" => Some(SizeKind::Dict),
+                b"int" => Some(SizeKind::Int),
+                b"str" => Some(SizeKind::Str),
+                b"collections.deque" if r.l.private.is_some() => Some(SizeKind::Deque),
+                b"_io.BufferedReader" | b"_io.BufferedWriter" | b"_io.BufferedRandom"
+                    if r.l.private.is_some() =>
+                {
+                    Some(SizeKind::Buffered)
+                }
                 b"set" | b"frozenset" => Some(SizeKind::Set),
                 b"type" => Some(SizeKind::Type),
                 b"frame" if r.l.frame_object.f_back.is_some() => Some(SizeKind::Frame),
-                b"generator" | b"coroutine" | b"async_generator" if r.l.iframe.is_some() => Some(SizeKind::Gen),
+                b"generator" | b"coroutine" | b"async_generator" if r.l.iframe.is_some() => {
+                    Some(SizeKind::Gen)
+                }
                 _ => None,
             };
             if let Some(k) = kind {

@@ -33,17 +33,24 @@ pub fn open(pid: i32) -> Result<(LiveProcess, Vec<Mapping>)> {
         return Err(Error::NoSuchProcess(pid));
     }
     if leakspy_memory::proc::is_zombie(pid) {
-        return Err(Error::NotPython { pid, detail: "the process is a zombie (it has exited)".into() });
+        return Err(Error::NotPython {
+            pid,
+            detail: "the process is a zombie (it has exited)".into(),
+        });
     }
     let live = LiveProcess::open(pid).map_err(|_| Error::NoSuchProcess(pid))?;
     let maps = live.maps().map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => {
-            Error::PermissionDenied { pid, detail: "cannot read /proc/PID/maps".into() }
-        }
+        std::io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+            pid,
+            detail: "cannot read /proc/PID/maps".into(),
+        },
         _ => Error::NoSuchProcess(pid),
     })?;
     if maps.is_empty() {
-        return Err(Error::NotPython { pid, detail: "it has no memory mappings (kernel thread or exiting)".into() });
+        return Err(Error::NotPython {
+            pid,
+            detail: "it has no memory mappings (kernel thread or exiting)".into(),
+        });
     }
     Ok((live, maps))
 }
@@ -56,18 +63,28 @@ pub fn identify(
     layout_override: Option<LoadedLayout>,
 ) -> Result<Target> {
     let (images, notes) = binaries::find_images(pid, maps);
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.display().to_string()).unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let Some(image) = images.into_iter().find(|i| i.runtime().is_some()) else {
-        let mut detail = format!("no python executable or libpython with _PyRuntime is mapped (executable: {exe})");
+        let mut detail = format!(
+            "no python executable or libpython with _PyRuntime is mapped (executable: {exe})"
+        );
         if !notes.is_empty() {
             detail.push_str(&format!("; {}", notes.join("; ")));
         }
         return Err(Error::NotPython { pid, detail });
     };
-    let runtime = image.runtime().ok_or_else(|| Error::NotPython { pid, detail: "no _PyRuntime".into() })?;
+    let runtime = image.runtime().ok_or_else(|| Error::NotPython {
+        pid,
+        detail: "no _PyRuntime".into(),
+    })?;
     match mem.read_u64(runtime) {
         Err(ReadError::PermissionDenied) => {
-            return Err(Error::PermissionDenied { pid, detail: "process_vm_readv was refused".into() })
+            return Err(Error::PermissionDenied {
+                pid,
+                detail: "process_vm_readv was refused".into(),
+            })
         }
         Err(ReadError::ProcessGone) => return Err(Error::NoSuchProcess(pid)),
         _ => {}
@@ -78,16 +95,23 @@ pub fn identify(
         detail: format!("cannot tell which Python version {} is", image.path),
     })?;
     if detected.source.starts_with("file name") {
-        warnings.push(format!("Python patch version unknown; assuming {}", detected.version));
+        warnings.push(format!(
+            "Python patch version unknown; assuming {}",
+            detected.version
+        ));
     }
     let version = detected.version;
     if version.major != 3 {
-        return Err(Error::Unsupported(format!("Python {version} is not supported (Python 3 only)")));
+        return Err(Error::Unsupported(format!(
+            "Python {version} is not supported (Python 3 only)"
+        )));
     }
 
     let candidates = match layout_override {
         Some(l) => vec![l],
-        None => leakspy_layout::candidates(version).map_err(|e| Error::Unsupported(e.to_string()))?,
+        None => {
+            leakspy_layout::candidates(version).map_err(|e| Error::Unsupported(e.to_string()))?
+        }
     };
 
     // 3.13+: the target's own offsets table.
@@ -95,7 +119,8 @@ pub fn identify(
         .and_then(|len| mem.read_vec(runtime, len).ok())
         .and_then(|blob| DebugOffsets::decode(version.minor, &blob));
     if version.minor >= 13 && debug.is_none() {
-        warnings.push("_Py_DebugOffsets not found at _PyRuntime; using the layout file alone".into());
+        warnings
+            .push("_Py_DebugOffsets not found at _PyRuntime; using the layout file alone".into());
     }
     if let Some(d) = &debug {
         if d.get("free_threaded").unwrap_or(0) != 0 {
@@ -159,24 +184,36 @@ pub fn identify(
 /// Check a layout against the live structures: an interpreter exists, its thread list points back to
 /// it, and the first GC list head is a well-formed circular list node.
 fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), String> {
-    let interp = mem.read_ptr(runtime + l.runtime.interpreters_head).map_err(|e| e.to_string())?;
+    let interp = mem
+        .read_ptr(runtime + l.runtime.interpreters_head)
+        .map_err(|e| e.to_string())?;
     if interp == 0 {
         return Err("no interpreter yet (interpreters.head is NULL)".into());
     }
-    let tstate = mem.read_ptr(interp + l.interp.threads_head).map_err(|e| e.to_string())?;
+    let tstate = mem
+        .read_ptr(interp + l.interp.threads_head)
+        .map_err(|e| e.to_string())?;
     if tstate != 0 {
-        let back = mem.read_ptr(tstate + l.tstate.interp).map_err(|e| e.to_string())?;
+        let back = mem
+            .read_ptr(tstate + l.tstate.interp)
+            .map_err(|e| e.to_string())?;
         if back != interp {
-            return Err(format!("thread state {tstate:#x} does not point back to interpreter {interp:#x}"));
+            return Err(format!(
+                "thread state {tstate:#x} does not point back to interpreter {interp:#x}"
+            ));
         }
     }
     let gc = interp + l.interp.gc;
     for (&off, name) in l.gc.list_heads.iter().zip(&l.gc.list_names) {
         let head = gc + off;
         let next = mem.read_ptr(head).map_err(|e| e.to_string())? & !l.gc.flag_mask;
-        let prev_of_next = mem.read_ptr(next + 8).map_err(|_| format!("gc list {name}: next {next:#x} unreadable"))?;
+        let prev_of_next = mem
+            .read_ptr(next + 8)
+            .map_err(|_| format!("gc list {name}: next {next:#x} unreadable"))?;
         if prev_of_next & !l.gc.flag_mask != head {
-            return Err(format!("gc list {name} at {head:#x} is not a valid list head"));
+            return Err(format!(
+                "gc list {name} at {head:#x} is not a valid list head"
+            ));
         }
     }
     Ok(())

@@ -68,7 +68,10 @@ struct Code {
 
 impl CodeCache {
     fn get(&mut self, r: &Reader<'_>, addr: u64) -> Option<Code> {
-        self.codes.entry(addr).or_insert_with(|| read_code(r, addr).ok()).clone()
+        self.codes
+            .entry(addr)
+            .or_insert_with(|| read_code(r, addr).ok())
+            .clone()
     }
 }
 
@@ -100,7 +103,9 @@ pub fn threads(r: &Reader<'_>, interp: u64, codes: &mut CodeCache) -> Result<Vec
         seen.push(cur);
         let owner = r.ptr(cur + ts.interp)?;
         if owner != interp {
-            return Err(Error::Other(format!("thread state {cur:#x} belongs to another interpreter (race?)")));
+            return Err(Error::Other(format!(
+                "thread state {cur:#x} belongs to another interpreter (race?)"
+            )));
         }
         let thread_id = r.mem.read_u64(cur + ts.thread_id)?;
         let native_id = match ts.native_thread_id {
@@ -118,7 +123,15 @@ pub fn threads(r: &Reader<'_>, interp: u64, codes: &mut CodeCache) -> Result<Vec
             Ok(f) => (f, None),
             Err((f, why)) => (f, Some(why)),
         };
-        out.push(RawThread { tstate: cur, interp, thread_id, native_id, holds_gil_flag, frames, truncated });
+        out.push(RawThread {
+            tstate: cur,
+            interp,
+            thread_id,
+            native_id,
+            holds_gil_flag,
+            frames,
+            truncated,
+        });
         cur = r.ptr(cur + ts.next)?;
     }
     Ok(out)
@@ -127,9 +140,17 @@ pub fn threads(r: &Reader<'_>, interp: u64, codes: &mut CodeCache) -> Result<Vec
 type Partial = (Vec<Frame>, String);
 
 /// Frames of one thread, innermost first. On a broken chain: the frames read so far and why.
-fn stack(r: &Reader<'_>, tstate: u64, codes: &mut CodeCache) -> std::result::Result<Vec<Frame>, Partial> {
+fn stack(
+    r: &Reader<'_>,
+    tstate: u64,
+    codes: &mut CodeCache,
+) -> std::result::Result<Vec<Frame>, Partial> {
     let mut frames = Vec::new();
-    let res = if r.l.iframe.is_some() { stack_iframes(r, tstate, codes, &mut frames) } else { stack_frame_objects(r, tstate, codes, &mut frames) };
+    let res = if r.l.iframe.is_some() {
+        stack_iframes(r, tstate, codes, &mut frames)
+    } else {
+        stack_frame_objects(r, tstate, codes, &mut frames)
+    };
     match res {
         Ok(()) => Ok(frames),
         Err(e) => Err((frames, e.to_string())),
@@ -137,11 +158,20 @@ fn stack(r: &Reader<'_>, tstate: u64, codes: &mut CodeCache) -> std::result::Res
 }
 
 /// 3.9/3.10: a linked list of `PyFrameObject`s.
-fn stack_frame_objects(r: &Reader<'_>, tstate: u64, codes: &mut CodeCache, out: &mut Vec<Frame>) -> Result<()> {
+fn stack_frame_objects(
+    r: &Reader<'_>,
+    tstate: u64,
+    codes: &mut CodeCache,
+    out: &mut Vec<Frame>,
+) -> Result<()> {
     let fo = &r.l.frame_object;
-    let (Some(off_frame), Some(f_back), Some(f_code), Some(f_lasti), Some(unit)) =
-        (r.l.tstate.frame, fo.f_back, fo.f_code, fo.f_lasti, fo.lasti_unit)
-    else {
+    let (Some(off_frame), Some(f_back), Some(f_code), Some(f_lasti), Some(unit)) = (
+        r.l.tstate.frame,
+        fo.f_back,
+        fo.f_code,
+        fo.f_lasti,
+        fo.lasti_unit,
+    ) else {
         return Err(Error::Other("layout lacks PyFrameObject fields".into()));
     };
     let format = linetable_format(r)?;
@@ -159,23 +189,47 @@ fn stack_frame_objects(r: &Reader<'_>, tstate: u64, codes: &mut CodeCache, out: 
         // PyFrame_GetLineNumber: 3.9 trusts f_lineno only while tracing (f_trace set); 3.10 whenever it
         // is non-zero. Otherwise PyCode_Addr2Line(code, lasti * unit).
         let f_lineno = r.mem.read_i32(frame + fo.f_lineno)?;
-        let use_lineno = if unit == 1 { r.ptr(frame + fo.f_trace)? != 0 } else { f_lineno != 0 };
+        let use_lineno = if unit == 1 {
+            r.ptr(frame + fo.f_trace)? != 0
+        } else {
+            f_lineno != 0
+        };
         let line = if use_lineno {
             Some(f_lineno)
         } else {
-            addr2line(format, &code.linetable, code.firstlineno, lasti * unit as i64)
+            addr2line(
+                format,
+                &code.linetable,
+                code.firstlineno,
+                lasti * unit as i64,
+            )
         };
-        out.push(Frame { function: code.function, filename: code.filename, line });
+        out.push(Frame {
+            function: code.function,
+            filename: code.filename,
+            line,
+        });
         frame = r.ptr(frame + f_back)?;
     }
     Ok(())
 }
 
 /// 3.11+: `_PyInterpreterFrame`s, reached through the thread's current frame.
-fn stack_iframes(r: &Reader<'_>, tstate: u64, codes: &mut CodeCache, out: &mut Vec<Frame>) -> Result<()> {
+fn stack_iframes(
+    r: &Reader<'_>,
+    tstate: u64,
+    codes: &mut CodeCache,
+    out: &mut Vec<Frame>,
+) -> Result<()> {
     let ts = &r.l.tstate;
-    let fr = r.l.iframe.as_ref().ok_or_else(|| Error::Other("no iframe layout".into()))?;
-    let adaptive = r.l.code.co_code_adaptive.ok_or_else(|| Error::Other("no co_code_adaptive".into()))?;
+    let fr =
+        r.l.iframe
+            .as_ref()
+            .ok_or_else(|| Error::Other("no iframe layout".into()))?;
+    let adaptive =
+        r.l.code
+            .co_code_adaptive
+            .ok_or_else(|| Error::Other("no co_code_adaptive".into()))?;
     let format = linetable_format(r)?;
     let mut frame = match (ts.current_frame, ts.cframe, ts.cframe_current_frame) {
         (Some(off), _, _) => r.ptr(tstate + off)?,
@@ -208,9 +262,11 @@ fn stack_iframes(r: &Reader<'_>, tstate: u64, codes: &mut CodeCache, out: &mut V
             frame = previous;
             continue;
         }
-        let code = codes
-            .get(r, code_addr)
-            .ok_or_else(|| Error::Other(format!("unreadable code object {code_addr:#x} in frame {frame:#x}")))?;
+        let code = codes.get(r, code_addr).ok_or_else(|| {
+            Error::Other(format!(
+                "unreadable code object {code_addr:#x} in frame {frame:#x}"
+            ))
+        })?;
         let instr = r.ptr(frame + fr.instr_ptr)?;
         let offset = instr as i64 - (code_addr + adaptive) as i64;
         // _PyFrame_IsIncomplete: not yet past RESUME (e.g. the `_Py_InitCleanup` shim); CPython hides these.
@@ -222,15 +278,23 @@ fn stack_iframes(r: &Reader<'_>, tstate: u64, codes: &mut CodeCache, out: &mut V
         }
         // prev_instr (3.11/3.12) and instr_ptr (3.13+) both feed PyCode_Addr2Line(code, LASTI * 2).
         let line = addr2line(format, &code.linetable, code.firstlineno, offset);
-        out.push(Frame { function: code.function, filename: code.filename, line });
+        out.push(Frame {
+            function: code.function,
+            filename: code.filename,
+            line,
+        });
         frame = previous;
     }
     Ok(())
 }
 
 fn linetable_format(r: &Reader<'_>) -> Result<LineTableFormat> {
-    LineTableFormat::from_layout_name(&r.l.code.linetable_format)
-        .ok_or_else(|| Error::Other(format!("unknown line table format {}", r.l.code.linetable_format)))
+    LineTableFormat::from_layout_name(&r.l.code.linetable_format).ok_or_else(|| {
+        Error::Other(format!(
+            "unknown line table format {}",
+            r.l.code.linetable_format
+        ))
+    })
 }
 
 /// The thread state holding the GIL, for versions that record it outside the tstate.

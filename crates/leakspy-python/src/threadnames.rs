@@ -11,7 +11,11 @@ use leakspy_memory::MemoryExt;
 use std::collections::HashMap;
 
 /// pthread ident -> `Thread.name`, for the interpreters of `threads`.
-pub fn thread_names(r: &Reader<'_>, _target: &Target, threads: &[RawThread]) -> HashMap<u64, String> {
+pub fn thread_names(
+    r: &Reader<'_>,
+    _target: &Target,
+    threads: &[RawThread],
+) -> HashMap<u64, String> {
     let mut out = HashMap::new();
     let mut interps: Vec<u64> = threads.iter().map(|t| t.interp).collect();
     interps.dedup();
@@ -25,12 +29,16 @@ pub fn thread_names(r: &Reader<'_>, _target: &Target, threads: &[RawThread]) -> 
 
 fn names_of(r: &Reader<'_>, interp: u64) -> Result<HashMap<u64, String>> {
     let modules = r.ptr(interp + r.l.interp.modules)?;
-    let threading = r.dict_get_str(modules, "threading")?.ok_or_else(|| Error::Other("no threading".into()))?;
+    let threading = r
+        .dict_get_str(modules, "threading")?
+        .ok_or_else(|| Error::Other("no threading".into()))?;
     // PyModuleObject { PyObject_HEAD; PyObject *md_dict; ... }
     let md_dict = r.ptr(threading + r.l.object.size)?;
     let mut out = HashMap::new();
     for table in ["_active", "_limbo"] {
-        let Some(active) = r.dict_get_str(md_dict, table)? else { continue };
+        let Some(active) = r.dict_get_str(md_dict, table)? else {
+            continue;
+        };
         for (k, v) in r.dict_items(active)? {
             let ident = match table {
                 "_active" => r.int(k)?.and_then(|i| u64::try_from(i).ok()),
@@ -74,14 +82,22 @@ pub fn instance_attr(r: &Reader<'_>, obj: u64, name: &str) -> Result<Option<u64>
             if word & 1 != 0 {
                 return shared_lookup(r, tp, word + 1, name);
             }
-            return if word != 0 { r.dict_get_str(word, name) } else { Ok(None) };
+            return if word != 0 {
+                r.dict_get_str(word, name)
+            } else {
+                Ok(None)
+            };
         }
         // 3.11: dict at -24, values pointer at -32.
         if word != 0 {
             return r.dict_get_str(word, name);
         }
         let values = r.ptr(obj.wrapping_sub(32))?;
-        return if values != 0 { shared_lookup(r, tp, values, name) } else { Ok(None) };
+        return if values != 0 {
+            shared_lookup(r, tp, values, name)
+        } else {
+            Ok(None)
+        };
     }
     let dictoffset = r.mem.read_i64(tp + l.type_.tp_dictoffset)?;
     if dictoffset <= 0 {

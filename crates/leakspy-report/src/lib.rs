@@ -26,7 +26,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -42,29 +42,68 @@ pub fn render_json(report: &DumpReport, w: &mut dyn Write) -> io::Result<()> {
 
 /// The human report: header, threads, then the top `top` types by bytes.
 pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Result<()> {
-    writeln!(w, "Process {}: Python {} ({})", report.pid, report.python_version, report.executable)?;
-    writeln!(w, "Layout: {} (version from {})", report.layout.source, report.layout.version_source)?;
+    writeln!(
+        w,
+        "Process {}: Python {} ({})",
+        report.pid, report.python_version, report.executable
+    )?;
+    writeln!(
+        w,
+        "Layout: {} (version from {})",
+        report.layout.source, report.layout.version_source
+    )?;
     if report.paused {
-        writeln!(w, "Paused for {:.1} ms; total {:.1} ms", report.pause_ms, report.total_ms)?;
+        writeln!(
+            w,
+            "Paused for {:.1} ms; total {:.1} ms",
+            report.pause_ms, report.total_ms
+        )?;
     } else {
-        writeln!(w, "Not paused (--nonblocking); total {:.1} ms", report.total_ms)?;
+        writeln!(
+            w,
+            "Not paused (--nonblocking); total {:.1} ms",
+            report.total_ms
+        )?;
     }
     for warning in &report.warnings {
         writeln!(w, "warning: {warning}")?;
     }
     if report.partial {
-        writeln!(w, "PARTIAL RESULT: some structures could not be read completely (see warnings)")?;
+        writeln!(
+            w,
+            "PARTIAL RESULT: some structures could not be read completely (see warnings)"
+        )?;
     }
     writeln!(w)?;
     for t in &report.threads {
         render_thread(t, w)?;
     }
     let h = &report.heap;
-    writeln!(w, "Heap (GC-tracked objects): {} objects, {}", thousands(h.objects), human_bytes(h.bytes))?;
-    let width = h.types.iter().take(top).map(|t| t.type_name.len()).max().unwrap_or(4).clamp(4, 60);
-    writeln!(w, "  {:>12}  {:>10}  {:>6}  {:<width$}", "count", "bytes", "share", "type")?;
+    writeln!(
+        w,
+        "Heap (GC-tracked objects): {} objects, {}",
+        thousands(h.objects),
+        human_bytes(h.bytes)
+    )?;
+    let width = h
+        .types
+        .iter()
+        .take(top)
+        .map(|t| t.type_name.len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 60);
+    writeln!(
+        w,
+        "  {:>12}  {:>10}  {:>6}  {:<width$}",
+        "count", "bytes", "share", "type"
+    )?;
     for t in h.types.iter().take(top) {
-        let share = if h.bytes > 0 { 100.0 * t.bytes as f64 / h.bytes as f64 } else { 0.0 };
+        let share = if h.bytes > 0 {
+            100.0 * t.bytes as f64 / h.bytes as f64
+        } else {
+            0.0
+        };
         writeln!(
             w,
             "  {:>12}  {:>10}  {:>5.1}%  {}",
@@ -82,7 +121,11 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
             "  {:>12}  {:>10}  {:>5.1}%  ({} more types; --top N shows more)",
             thousands(count),
             human_bytes(rest),
-            if h.bytes > 0 { 100.0 * rest as f64 / h.bytes as f64 } else { 0.0 },
+            if h.bytes > 0 {
+                100.0 * rest as f64 / h.bytes as f64
+            } else {
+                0.0
+            },
             h.types.len() - top
         )?;
     }
@@ -100,7 +143,12 @@ fn render_thread(t: &ThreadReport, w: &mut dyn Write) -> io::Result<()> {
     if t.holds_gil {
         status.push("holds GIL");
     }
-    writeln!(w, "Thread {:#x} \"{name}\" ({native}) [{}]", t.thread_id, status.join(", "))?;
+    writeln!(
+        w,
+        "Thread {:#x} \"{name}\" ({native}) [{}]",
+        t.thread_id,
+        status.join(", ")
+    )?;
     for f in &t.frames {
         let line = f.line.map_or_else(|| "?".to_string(), |l| l.to_string());
         writeln!(w, "    {} ({}:{line})", f.function, f.filename)?;
