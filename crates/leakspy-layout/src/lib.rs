@@ -256,6 +256,16 @@ pub fn candidates(version: PyVersion) -> Result<Vec<LoadedLayout>, LayoutError> 
     Ok(out)
 }
 
+/// The 8-byte cookie that starts `_PyRuntime` from 3.13 on.
+pub fn debug_offsets_cookie() -> &'static [u8; 8] {
+    debug_offsets::COOKIE
+}
+
+/// Bytes of `_Py_DebugOffsets` to read for a minor version (None before 3.13 / unknown minors).
+pub fn debug_offsets_blob_len(minor: u8) -> Option<usize> {
+    debug_offsets::blob_len(minor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,14 +291,4 @@ mod tests {
             .to_string();
         assert!(err.contains("incremental"), "{err}");
     }
-}
-
-/// The 8-byte cookie that starts `_PyRuntime` from 3.13 on.
-pub fn debug_offsets_cookie() -> &'static [u8; 8] {
-    debug_offsets::COOKIE
-}
-
-/// Bytes of `_Py_DebugOffsets` to read for a minor version (None before 3.13 / unknown minors).
-pub fn debug_offsets_blob_len(minor: u8) -> Option<usize> {
-    debug_offsets::blob_len(minor)
 }
