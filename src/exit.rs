@@ -39,7 +39,7 @@ fn classify(e: &anyhow::Error) -> (i32, String) {
                  --cap-add SYS_PTRACE (docker) or use `kubectl debug --profile=general --target=CONTAINER`"
             ),
         ),
-        Some(Error::NotPython { detail, .. }) => (NOT_PYTHON, format!("{e}; is the pid right? ({detail})")),
+        Some(Error::NotPython { .. }) => (NOT_PYTHON, format!("{e}; check the pid")),
         Some(Error::Unsupported(msg)) => (UNSUPPORTED, msg.clone()),
         Some(Error::NotFound { .. }) => (NOT_FOUND, format!("{e}")),
         Some(Error::Read(r)) => (OTHER, format!("reading the target failed: {r}; did it exit?")),

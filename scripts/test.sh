@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"; .ci/run calls it).
+#
+# 1. sets up every interpreter of the matrix (scripts/setup-pythons.sh: idempotent, cached outside the
+#    clone in $LEAKSPY_CACHE, default /var/cache/leakspy);
+# 2. checks that python-layouts/ is exactly what tools/layoutgen produces from the real headers;
+# 3. clippy with warnings as errors;
+# 4. all tests: unit tests of the decoders and readers, then the live tests that dump a real target on
+#    every interpreter of the matrix (a missing interpreter fails; LEAKSPY_SKIP_MISSING_PYTHONS=1 is an
+#    explicit local opt-out, ignored when CI=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== setting up interpreters" >&2
+bash scripts/setup-pythons.sh >/dev/null
+
+echo "== checking python-layouts against the headers" >&2
+bash tools/layoutgen/generate.sh --check
+
+echo "== clippy" >&2
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== tests" >&2
+cargo test --workspace 2>&1
