@@ -94,6 +94,85 @@ struct lg_dictkeysobject {
 #  define LG_DICTKEYENTRY PyDictKeyEntry
 #endif
 
+/*
+ * [private]: structs of C modules that are compiled into libpython but declared only in the module's
+ * .c file, so no installed header has them. As for PyDictKeysObject above, the member lists are
+ * copied here (member types come from the installed headers) and offsetof/sizeof give the numbers.
+ *
+ * Modules/_collectionsmodule.c, `#define BLOCKLEN 64`, `#define MAXFREEBLOCKS 16`,
+ *   typedef struct BLOCK {struct BLOCK *leftlink; PyObject *data[BLOCKLEN]; struct BLOCK *rightlink;}
+ *   block;  (same text 3.9 .. 3.15)
+ *   3.9/3.10: `typedef struct { PyObject_VAR_HEAD block *leftblock; block *rightblock;
+ *     Py_ssize_t leftindex; Py_ssize_t rightindex; size_t state; Py_ssize_t maxlen;
+ *     PyObject *weakreflist; } dequeobject;` (the block freelist is file-static:
+ *     `static Py_ssize_t numfreeblocks; static block *freeblocks[MAXFREEBLOCKS];`)
+ *   3.11/3.12: the freelist moved into the object, `Py_ssize_t numfreeblocks;
+ *     block *freeblocks[MAXFREEBLOCKS];` between maxlen and weakreflist (typedef struct {...}
+ *     dequeobject);
+ *   3.13 .. 3.15: same members, spelled `struct dequeobject {...};`.
+ *   deque.__sizeof__: basicsize + (leftindex + len + BLOCKLEN - 1) /
+ *   BLOCKLEN * sizeof(block).
+ * Modules/_io/bufferedio.c, `typedef struct { PyObject_HEAD PyObject *raw; int ok; int detached;
+ *   int readable; int writable; char finalizing; int fast_closed_checks; Py_off_t abs_pos;
+ *   char *buffer; Py_off_t pos; Py_off_t raw_pos; Py_off_t read_end; Py_off_t write_pos;
+ *   Py_off_t write_end; PyThread_type_lock lock; volatile unsigned long owner;
+ *   Py_ssize_t buffer_size; Py_ssize_t buffer_mask; PyObject *dict; PyObject *weakreflist; }
+ *   buffered;`, unchanged 3.9 .. 3.15 (still PyThread_type_lock, not PyMutex, in 3.15).
+ *   Py_off_t is `typedef off_t Py_off_t;` on non-Windows (Modules/_io/_iomodule.h), not installed.
+ *   buffered.__sizeof__: basicsize + (buffer ? buffer_size : 0).
+ * The source texts were read from CPython trees of each shape (3.9/3.10, 3.11/3.12, 3.13+) found
+ * through code search; the lists were then checked member by member against the DWARF of the
+ * interpreters this generator covers (`ptype /o dequeobject`, `block`, `buffered` on pyenv
+ * libpython3.{9.18,10.13,11.7,12.1,13.0} and Debian sid python3.{13.18,14.10,15.2} -dbgsym):
+ * identical, leftindex +40, sizeof(block) 528, buffer +56, buffer_size +120 in all of them.
+ * tools/layoutgen/verify_private.py checks the numbers against sys.getsizeof in live interpreters.
+ */
+#define LG_BLOCKLEN 64
+#define LG_MAXFREEBLOCKS 16
+typedef struct lg_BLOCK {
+    struct lg_BLOCK *leftlink;
+    PyObject *data[LG_BLOCKLEN];
+    struct lg_BLOCK *rightlink;
+} lg_block;
+typedef struct {
+    PyObject_VAR_HEAD
+    lg_block *leftblock;
+    lg_block *rightblock;
+    Py_ssize_t leftindex;
+    Py_ssize_t rightindex;
+    size_t state;
+    Py_ssize_t maxlen;
+#if PY_VERSION_HEX >= 0x030B0000
+    Py_ssize_t numfreeblocks;
+    lg_block *freeblocks[LG_MAXFREEBLOCKS];
+#endif
+    PyObject *weakreflist;
+} lg_dequeobject;
+typedef off_t lg_Py_off_t;
+typedef struct {
+    PyObject_HEAD
+    PyObject *raw;
+    int ok;
+    int detached;
+    int readable;
+    int writable;
+    char finalizing;
+    int fast_closed_checks;
+    lg_Py_off_t abs_pos;
+    char *buffer;
+    lg_Py_off_t pos;
+    lg_Py_off_t raw_pos;
+    lg_Py_off_t read_end;
+    lg_Py_off_t write_pos;
+    lg_Py_off_t write_end;
+    PyThread_type_lock lock;
+    volatile unsigned long owner;
+    Py_ssize_t buffer_size;
+    Py_ssize_t buffer_mask;
+    PyObject *dict;
+    PyObject *weakreflist;
+} lg_buffered;
+
 /* ---- output helpers ---------------------------------------------------------------------- */
 #define OFF(T, F) ((unsigned long long)offsetof(T, F))
 #define SZ(T) ((unsigned long long)sizeof(T))
@@ -631,5 +710,13 @@ int main(int argc, char **argv) {
 #else
     s("getsizeof_rule", "preheader_not_static_type");
 #endif
+
+    /* ================================================================ [private] */
+    sect("private");
+    u("deque_leftindex", OFF(lg_dequeobject, leftindex));
+    u("deque_blocklen", (unsigned long long)LG_BLOCKLEN);
+    u("deque_block_size", SZ(lg_block));
+    u("buffered_buffer", OFF(lg_buffered, buffer));
+    u("buffered_buffer_size", OFF(lg_buffered, buffer_size));
     return 0;
 }

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Check a layout file's [private] values against the running interpreter.
+
+    python3.X tools/layoutgen/verify_private.py python-layouts/3.X.toml
+    python3.X verify_private.py --values LEFTINDEX BLOCKLEN BLOCK_SIZE BUF BUF_SIZE
+
+Reads deque.leftindex and buffered.buffer / buffered.buffer_size with ctypes at the given offsets
+from live objects and checks that sys.getsizeof reproduces from them:
+
+    deque d:    sys.getsizeof(d) == base(d) + ceil((leftindex + len(d)) / BLOCKLEN) * sizeof(block)
+    Buffered f: sys.getsizeof(f) == base(f) + (buffer_size if buffer != NULL else 0)
+
+where base(o) = type(o).__basicsize__ + what sys.getsizeof adds on top of __sizeof__ (the GC
+header, and on 3.11+ the managed-dict pre-header; measured here as getsizeof(o) - o.__sizeof__()
+and required to be 16, i.e. sizeof(PyGC_Head), for these types). Also checks invariants that a
+wrong offset would break (0 <= leftindex < BLOCKLEN, leftindex moves by one per popleft(),
+buffer_size == the requested buffering). Stdlib only (no tomllib before 3.11): the [private]
+section is parsed by hand. Exit status 0 = all checks passed.
+"""
+import collections
+import ctypes
+import os
+import sys
+import tempfile
+import warnings
+
+FIELDS = ["deque_leftindex", "deque_blocklen", "deque_block_size", "buffered_buffer",
+          "buffered_buffer_size"]
+
+
+def read_private(path):
+    vals, sec = {}, None
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("["):
+                sec = line.strip("[]")
+            elif sec == "private" and "=" in line and not line.startswith("#"):
+                k, v = (x.strip() for x in line.split("=", 1))
+                vals[k] = int(v)
+    missing = [f for f in FIELDS if f not in vals]
+    if missing:
+        sys.exit("%s: no [private] %s" % (path, ", ".join(missing)))
+    return vals
+
+
+def ssize_at(obj, off):
+    return ctypes.c_ssize_t.from_address(id(obj) + off).value
+
+
+def ptr_at(obj, off):
+    return ctypes.c_void_p.from_address(id(obj) + off).value or 0
+
+
+failures = 0
+checks = 0
+
+
+def check(ok, what):
+    global failures, checks
+    checks += 1
+    if not ok:
+        failures += 1
+        print("FAIL", what)
+
+
+def base(o):
+    pre = sys.getsizeof(o) - o.__sizeof__()
+    check(pre == 16, "%s: getsizeof - __sizeof__ = %d, expected 16 (GC head)" % (type(o).__name__, pre))
+    return type(o).__basicsize__ + pre
+
+
+def verify(p):
+    L, BL, BS = p["deque_leftindex"], p["deque_blocklen"], p["deque_block_size"]
+    BUF, BSZ = p["buffered_buffer"], p["buffered_buffer_size"]
+
+    def deque_case(d, label):
+        li = ssize_at(d, L)
+        check(0 <= li < BL, "deque %s: leftindex %d out of [0, %d)" % (label, li, BL))
+        want = base(d) + (li + len(d) + BL - 1) // BL * BS
+        got = sys.getsizeof(d)
+        check(got == want, "deque %s: getsizeof %d != %d (leftindex %d)" % (label, got, want, li))
+        return li
+
+    for n in (0, 1, 63, 64, 65, 1000):
+        deque_case(collections.deque(range(n)), "len %d" % n)
+        deque_case(collections.deque(range(n), maxlen=n + 5), "len %d maxlen" % n)
+    d = collections.deque(range(1000))
+    li0 = deque_case(d, "before popleft")
+    for k in (1, 5, 30, 63, 64, 200):
+        while len(d) > 1000 - k:
+            d.popleft()
+        li = deque_case(d, "after %d popleft" % k)
+        check(li == (li0 + k) % BL, "deque: leftindex %d after %d popleft, expected %d" % (li, k, (li0 + k) % BL))
+    d = collections.deque()
+    for i in range(300):
+        d.appendleft(i)
+    deque_case(d, "300 appendleft")
+    for i in range(100):
+        d.pop()
+    deque_case(d, "300 appendleft, 100 pop")
+
+    fd, path = tempfile.mkstemp()
+    os.write(fd, b"x" * 100000)
+    os.close(fd)
+    try:
+        for mode in ("rb", "wb", "r+b"):
+            for buffering in (-1, 1, 2, 512, 4096, 8192, 65536, 1 << 20):
+                # -1: default size (st_blksize based); 1 (line buffering) falls back to the default
+                # in binary mode with a RuntimeWarning
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    f = open(path, mode, buffering=buffering)
+                for state in ("open", "used", "closed"):
+                    if state == "used":
+                        if "r" in mode:
+                            f.read(10)
+                        else:
+                            f.write(b"abc")
+                    if state == "closed":
+                        f.close()
+                    buf, bsz = ptr_at(f, BUF), ssize_at(f, BSZ)
+                    label = "%s %s buffering=%d %s" % (type(f).__name__, mode, buffering, state)
+                    if state != "closed" and buffering > 1:
+                        check(bsz == buffering, "%s: buffer_size %d != %d" % (label, bsz, buffering))
+                    if state != "closed":
+                        check(buf != 0, "%s: buffer pointer is NULL" % label)
+                    want = base(f) + (bsz if buf else 0)
+                    got = sys.getsizeof(f)
+                    check(got == want, "%s: getsizeof %d != %d (buffer %#x, buffer_size %d)"
+                          % (label, got, want, buf, bsz))
+    finally:
+        os.unlink(path)
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) == 6 and args[0] == "--values":
+        p = dict(zip(FIELDS, map(int, args[1:])))
+    elif len(args) == 1:
+        p = read_private(args[0])
+    else:
+        sys.exit(__doc__)
+    verify(p)
+    print("%s %s: [private] %s: %d checks, %d failed" % (
+        sys.version.split()[0], sys.executable,
+        " ".join("%s=%d" % (k, p[k]) for k in FIELDS), checks, failures))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
