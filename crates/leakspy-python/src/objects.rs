@@ -328,29 +328,48 @@ fn size_kind(r: &Reader<'_>, tp: u64) -> Result<SizeKind> {
             break;
         }
         let flags = r.mem.read_u64(cur + t.tp_flags)?;
-        if flags & r.l.misc.tpflags_heaptype == 0 {
-            let raw = r.mem.read_cstr(r.ptr(cur + t.tp_name)?, 128)?;
+        let raw = r.mem.read_cstr(r.ptr(cur + t.tp_name)?, 128)?;
+        // Static types match by name. Heap types only by a dotted spec name ("collections.deque" and
+        // "_io.Buffered*" became heap types in 3.12/3.13): a Python class's tp_name is its bare name,
+        // so a user class called "list" is not mistaken for the builtin.
+        let is_static = flags & r.l.misc.tpflags_heaptype == 0;
+        if is_static || raw.contains(&b'.') {
             let kind = match raw.as_slice() {
                 b"list" => Some(SizeKind::List),
                 b"dict" | b"frozendict" => Some(SizeKind::Dict),
                 b"int" => Some(SizeKind::Int),
                 b"str" => Some(SizeKind::Str),
-                b"collections.deque" if r.l.private.is_some() => Some(SizeKind::Deque),
-                b"_io.BufferedReader" | b"_io.BufferedWriter" | b"_io.BufferedRandom"
-                    if r.l.private.is_some() =>
-                {
-                    Some(SizeKind::Buffered)
-                }
                 b"set" | b"frozenset" => Some(SizeKind::Set),
                 b"type" => Some(SizeKind::Type),
                 b"frame" if r.l.frame_object.f_back.is_some() => Some(SizeKind::Frame),
                 b"generator" | b"coroutine" | b"async_generator" if r.l.iframe.is_some() => {
                     Some(SizeKind::Gen)
                 }
+                b"collections.deque" if r.l.private.is_some() => Some(SizeKind::Deque),
+                b"_io.BufferedReader" | b"_io.BufferedWriter" | b"_io.BufferedRandom"
+                    if r.l.private.is_some() =>
+                {
+                    Some(SizeKind::Buffered)
+                }
                 _ => None,
             };
             if let Some(k) = kind {
-                return Ok(k);
+                // Only static names are trusted for the plain builtins.
+                if is_static
+                    || !matches!(
+                        k,
+                        SizeKind::List
+                            | SizeKind::Dict
+                            | SizeKind::Int
+                            | SizeKind::Str
+                            | SizeKind::Set
+                            | SizeKind::Type
+                            | SizeKind::Frame
+                            | SizeKind::Gen
+                    )
+                {
+                    return Ok(k);
+                }
             }
         }
         cur = r.ptr(cur + t.tp_base)?;
