@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Benchmark leakspy against in-process gc.get_objects() and py-spy on ~1M tracked objects.
+# Usage: bash benches/bench.sh            (see benches/README.md)
+# Env:   RUNS (default 5), UNITS (target size, default 110000 ≈ 1M tracked objects),
+#        LEAKSPY_CACHE (default /var/cache/leakspy: py-spy venv and the sid chroot live there)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${LEAKSPY_CACHE:-/var/cache/leakspy}"
+RUNS="${RUNS:-5}"
+UNITS="${UNITS:-110000}"
+HOSTPY="${HOSTPY:-/usr/bin/python3}"
+OUT_MD="$REPO/benches/RESULTS.md"
+OUT_JSON="$(mktemp /tmp/leakspy-bench.XXXXXX.json)"
+BIN_COPY="$(mktemp /tmp/leakspy-bench-bin.XXXXXX)"
+trap 'rm -f "$OUT_JSON" "$BIN_COPY"' EXIT
+
+cd "$REPO"
+
+# 1. Release build.
+echo "== cargo build --release" >&2
+cargo build --release -q
+# Others may rebuild target/release while we run: measure a private copy of this build.
+BUILD="cd '$REPO' && cargo build --release -q && cp target/release/leakspy '$BIN_COPY'"
+cp target/release/leakspy "$BIN_COPY" && chmod 755 "$BIN_COPY"
+LEAKSPY="$BIN_COPY"
+"$LEAKSPY" --version >/dev/null   # page the binary in before the first timed run
+REV="$(git rev-parse --short HEAD)"
+DIRTY="$(git status --porcelain -- src crates python-layouts Cargo.toml Cargo.lock | awk '{print $2}' | paste -sd, - | sed 's/,/, /g')"
+[ -n "$DIRTY" ] && REV="$REV plus uncommitted changes in $DIRTY"
+
+# 2. GNU time for leakspy's peak RSS (installed only when missing).
+TIME_BIN=/usr/bin/time
+RSS_SOURCE="GNU time -v (Maximum resident set size = VmHWM of the leakspy process)"
+if ! "$TIME_BIN" -v true >/dev/null 2>&1; then
+    echo "== /usr/bin/time missing: apt-get install -y time" >&2
+    if ! { apt-get install -y -q time >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q time >/dev/null; }; }; then
+        TIME_BIN=""
+        RSS_SOURCE="not measured (GNU time unavailable)"
+    fi
+fi
+
+# 3. py-spy in a venv outside the repo (idempotent).
+VENV="$CACHE/bench-venv"
+if [ ! -x "$VENV/bin/py-spy" ]; then
+    echo "== installing py-spy into $VENV" >&2
+    mkdir -p "$CACHE"
+    "$HOSTPY" -m venv "$VENV"
+    "$VENV/bin/pip" install -q py-spy
+fi
+PYSPY_VERSION="$("$VENV/bin/py-spy" --version)"
+
+# 4. Interpreters: name=ROOT:PYTHON (ROOT "/" = run directly, else chroot).
+INTERPS=()
+add() { # name root python
+    local host_path="$2/${3#/}"
+    [ "$2" = "/" ] && host_path="$3"
+    if [ -x "$host_path" ]; then INTERPS+=(--interp "$1=$2:$3"); else echo "== skipping $1: $host_path missing" >&2; fi
+}
+add pyenv-3.11.7 / /root/.pyenv/versions/3.11.7/bin/python3.11
+add pyenv-3.12.1 / /root/.pyenv/versions/3.12.1/bin/python3.12
+add debian-sid-3.14 "$CACHE/sid" /usr/bin/python3.14
+
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== running ($RUNS runs each, $UNITS units)" >&2
+TABLE="$("$HOSTPY" "$REPO/benches/driver.py" \
+    --leakspy "$LEAKSPY" --rebuild "$BUILD" \
+    --pyspy "$VENV/bin/py-spy" --time-bin "$TIME_BIN" \
+    --runs "$RUNS" --units "$UNITS" --json-out "$OUT_JSON" "${INTERPS[@]}")"
+
+# 5. Report.
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+{
+    echo "# leakspy benchmark results"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- machine: $(nproc) CPUs, $cpu, $mem RAM, kernel $(uname -r)"
+    echo "- load average (1/5/15 min) before the runs: $LOAD_BEFORE"
+    echo "- leakspy: $REV, release build (\`leakspy dump --pid PID --json -q\`)"
+    echo "- py-spy: $PYSPY_VERSION (\`py-spy dump --pid PID\`, stacks only)"
+    echo "- peak RSS: $RSS_SOURCE"
+    echo "- $RUNS runs per interpreter, $UNITS target units, a fresh target each run; cells are median (min–max)"
+    echo
+    echo "$TABLE"
+    echo
+    echo "Columns: *tracked objects* = \`len(gc.get_objects())\` in the target;"
+    echo "*in-process* = the target's own \`gc.get_objects()\` + \`sys.getsizeof\` histogram by"
+    echo "\`module.qualname\`, timed inside it on the same heap just before it signals readiness;"
+    echo "*leakspy wall* = whole \`leakspy dump\` process (spawn to exit, under GNU time);"
+    echo "*pause* = \`pause_ms\` (target stopped by ptrace); *copied* = \`read_stats.bytes_copied\`;"
+    echo "*pause per 100 MB* = pause_ms / (bytes_copied / 100 MB);"
+    echo "*leakspy objects / in-process* = heap.objects from leakspy over the target's own count."
+} > "$OUT_MD"
+cat "$OUT_MD"

@@ -1,0 +1,194 @@
+"""Benchmark driver: called by benches/bench.sh (see benches/README.md).
+
+For each interpreter and run: start benches/target.py (its own in-process
+histogram time comes back on the readiness line), run `leakspy dump --json`
+under GNU time (wall, pause_ms, bytes copied, peak RSS), then `py-spy dump`
+(wall), then close the target's stdin and kill it.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = os.path.join(HERE, "target.py")
+
+
+def start_target(root, python, units):
+    scratch = None
+    if root == "/":
+        cmd = [python, "-I", TARGET, str(units)]
+    else:
+        inside = f"/tmp/leakspy-bench-{uuid.uuid4().hex[:8]}"
+        scratch = os.path.join(root, inside.lstrip("/"))
+        os.makedirs(scratch)
+        shutil.copy(TARGET, scratch)
+        cmd = ["chroot", root, python, "-I", f"{inside}/target.py", str(units)]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()  # readiness: blocks until the heap is built
+    if not line.endswith("\n"):
+        err = p.stderr.read() if p.poll() is not None else ""
+        p.kill()
+        raise RuntimeError(f"target did not start: {line!r} {err}")
+    info = json.loads(line)
+    if info["pid"] != p.pid:
+        p.kill()
+        raise RuntimeError("target pid differs from spawned pid (chroot must exec python)")
+    return p, info, scratch
+
+
+def stop_target(p, scratch):
+    try:
+        p.stdin.close()
+    except OSError:
+        pass
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def max_rss_kb(stderr_text):
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr_text)
+    return int(m.group(1)) if m else None
+
+
+def run_leakspy(binary, pid, time_bin):
+    cmd = [binary, "dump", "--pid", str(pid), "--json", "-q"]
+    if time_bin:
+        cmd = [time_bin, "-v"] + cmd
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    wall = (time.perf_counter() - t0) * 1e3
+    if r.returncode != 0:
+        raise RuntimeError(f"leakspy exit {r.returncode}: {r.stderr[-2000:]}")
+    rep = json.loads(r.stdout)
+    return {
+        "wall_ms": wall,
+        "total_ms": rep["total_ms"],
+        "pause_ms": rep["pause_ms"],
+        "bytes_copied": rep["read_stats"]["bytes_copied"],
+        "copy_ms": rep["read_stats"]["copy_ms"],
+        "objects": rep["heap"]["objects"],
+        "heap_bytes": rep["heap"]["bytes"],
+        "partial": rep["partial"],
+        "rss_kb": max_rss_kb(r.stderr) if time_bin else None,
+    }
+
+
+def run_pyspy(pyspy, pid):
+    t0 = time.perf_counter()
+    r = subprocess.run([pyspy, "dump", "--pid", str(pid)], capture_output=True,
+                       text=True, timeout=120)
+    wall = (time.perf_counter() - t0) * 1e3
+    if r.returncode != 0:
+        msg = (r.stderr.strip() or r.stdout.strip()).splitlines()
+        return {"ok": False, "error": " / ".join(msg[:2])[:200]}
+    if "main (" not in r.stdout:  # the target blocks in main(); no frame means no stack read
+        return {"ok": False, "error": "no stack in output: " + r.stdout.strip()[:150]}
+    return {"ok": True, "wall_ms": wall}
+
+
+def fmt(vals, digits=0):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "n/a"
+    f = f"{{:.{digits}f}}"
+    med = f.format(statistics.median(vals))
+    if min(vals) == max(vals):
+        return med
+    return f"{med} ({f.format(min(vals))}–{f.format(max(vals))})"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--leakspy", required=True)
+    ap.add_argument("--rebuild", help="shell command to rebuild leakspy after an odd failure")
+    ap.add_argument("--pyspy", required=True)
+    ap.add_argument("--time-bin", default="")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--units", type=int, default=110_000)
+    ap.add_argument("--interp", action="append", required=True,
+                    help="name=ROOT:PYTHON (ROOT '/' for no chroot)")
+    ap.add_argument("--json-out", required=True)
+    a = ap.parse_args()
+
+    results = []
+    for spec in a.interp:
+        name, rest = spec.split("=", 1)
+        root, python = rest.split(":", 1)
+        runs = []
+        for i in range(a.runs):
+            p, info, scratch = start_target(root, python, a.units)
+            try:
+                try:
+                    ls = run_leakspy(a.leakspy, info["pid"], a.time_bin)
+                except Exception as e:  # noqa: BLE001 - rebuild and retry once
+                    if not a.rebuild:
+                        raise
+                    print(f"  {name} run {i+1}: leakspy failed ({e}); rebuilding and retrying once",
+                          file=sys.stderr)
+                    subprocess.run(a.rebuild, shell=True, check=True)
+                    ls = run_leakspy(a.leakspy, info["pid"], a.time_bin)
+                ps = run_pyspy(a.pyspy, info["pid"])
+            finally:
+                stop_target(p, scratch)
+            run = {"target": info, "leakspy": ls, "pyspy": ps}
+            runs.append(run)
+            print(f"  {name} run {i+1}: tracked={info['tracked_objects']} "
+                  f"inproc={info['inproc_ms']:.0f}ms leakspy wall={ls['wall_ms']:.0f}ms "
+                  f"pause={ls['pause_ms']:.0f}ms copied={ls['bytes_copied']/1e6:.0f}MB "
+                  f"rss={ls['rss_kb']}kB objects={ls['objects']} "
+                  f"py-spy={'%.0fms' % ps['wall_ms'] if ps['ok'] else 'FAILED: ' + ps['error']}",
+                  file=sys.stderr)
+        results.append({"name": name, "root": root, "python": python, "runs": runs})
+
+    with open(a.json_out, "w") as f:
+        json.dump(results, f, indent=1)
+
+    # Markdown table.
+    hdr = ("| interpreter | tracked objects | in-process gc.get_objects+getsizeof (ms) "
+           "| leakspy wall (ms) | leakspy pause (ms) | copied (MB) | pause per 100 MB (ms) "
+           "| leakspy peak RSS (MB) | leakspy objects / in-process | py-spy dump wall (ms) |")
+    out = [hdr, "|" + "---|" * (hdr.count("|") - 1)]
+    for r in results:
+        runs = r["runs"]
+        t = [x["target"] for x in runs]
+        ls = [x["leakspy"] for x in runs]
+        ps = [x["pyspy"] for x in runs]
+        ok = [x for x in ps if x["ok"]]
+        if ok:
+            pyspy_cell = fmt([x["wall_ms"] for x in ok])
+            if len(ok) < len(ps):
+                pyspy_cell += f" ({len(ps) - len(ok)} of {len(ps)} failed)"
+        else:
+            pyspy_cell = f"refused: {ps[0]['error']}".replace("|", "\\|")
+        ratio = [l["objects"] / x["tracked_objects"] for l, x in zip(ls, t)]
+        out.append("| " + " | ".join([
+            f"{r['name']} ({t[0]['python']})",
+            fmt([x["tracked_objects"] for x in t]),
+            fmt([x["inproc_ms"] for x in t]),
+            fmt([l["wall_ms"] for l in ls]),
+            fmt([l["pause_ms"] for l in ls]),
+            fmt([l["bytes_copied"] / 1e6 for l in ls]),
+            fmt([l["pause_ms"] / (l["bytes_copied"] / 1e8) for l in ls]),
+            fmt([l["rss_kb"] / 1024 if l["rss_kb"] else None for l in ls]),
+            fmt(ratio, 4),
+            pyspy_cell,
+        ]) + " |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
