@@ -12,6 +12,7 @@
 //! the caller's length.
 #![deny(unsafe_code)]
 
+mod buffer;
 mod live;
 mod maps;
 mod pause;

@@ -96,3 +96,50 @@ mod tests {
         assert_eq!(ns_tids(me).get(&i64::from(me)), Some(&me));
     }
 }
+
+/// Resident bytes of each mapping (by start address), from `/proc/PID/smaps`.
+pub fn rss_by_mapping(pid: i32) -> HashMap<u64, u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    parse_smaps_rss(&text)
+}
+
+/// Parse the `Rss:` line of every mapping in the text of an smaps file.
+pub fn parse_smaps_rss(text: &str) -> HashMap<u64, u64> {
+    let mut out = HashMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Rss:") {
+            if let (Some(start), Some(kb)) = (
+                current,
+                rest.split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok()),
+            ) {
+                out.insert(start, kb * 1024);
+            }
+        } else if let Some((range, _)) = line.split_once(' ') {
+            if let Some((s, _)) = range.split_once('-') {
+                if let Ok(start) = u64::from_str_radix(s, 16) {
+                    current = Some(start);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod smaps_tests {
+    use super::*;
+
+    #[test]
+    fn smaps_rss() {
+        let text = "00400000-00401000 r-xp 00000000 08:01 1 /bin/x\nSize: 4 kB\nRss: 4 kB\n\
+                    7f0000000000-7f0000100000 rw-p 00000000 00:00 0 \nSize: 1024 kB\nRss: 12 kB\n";
+        let m = parse_smaps_rss(text);
+        assert_eq!(m.get(&0x400000), Some(&4096));
+        assert_eq!(m.get(&0x7f0000000000), Some(&(12 * 1024)));
+        let me = rss_by_mapping(std::process::id() as i32);
+        assert!(!me.is_empty());
+    }
+}

@@ -6,6 +6,7 @@
 //! Taken while the target is paused, the snapshot is a consistent picture; the target can be resumed as
 //! soon as the walk has read what it needs.
 
+use crate::buffer::PageBuf;
 use crate::{maps, Mapping, Memory, ReadError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -35,11 +36,17 @@ pub struct SnapshotStats {
     pub copy_time: Duration,
 }
 
-/// Block cache over another [`Memory`].
+/// Block cache over another [`Memory`], plus whole mappings copied up front.
 #[derive(Debug)]
 pub struct Snapshot<M: Memory> {
     inner: M,
     maps: Vec<Mapping>,
+    /// Mappings copied whole by [`Snapshot::copy_mappings`], sorted by start address.
+    regions: Vec<(u64, PageBuf)>,
+    /// Buffers allocated by [`Snapshot::prepare`]: (start, end, buffer).
+    prepared: Vec<(u64, u64, PageBuf)>,
+    /// Index of the region that served the last read (reads are strongly local).
+    last_region: Cell<usize>,
     blocks: RefCell<HashMap<u64, Vec<Segment>>>,
     stats: Cell<SnapshotStats>,
 }
@@ -50,13 +57,75 @@ impl<M: Memory> Snapshot<M> {
         Snapshot {
             inner,
             maps,
+            regions: Vec::new(),
+            prepared: Vec::new(),
+            last_region: Cell::new(0),
             blocks: RefCell::new(HashMap::new()),
             stats: Cell::new(SnapshotStats::default()),
         }
     }
 
+    /// Allocate (and fault in) local buffers for the mappings `copy_mappings` is expected to copy.
+    /// Called before pausing the target, so the pause is spent copying, not allocating.
+    pub fn prepare(&mut self, maps: &[Mapping], want: impl Fn(&Mapping) -> bool) {
+        for m in maps.iter().filter(|m| m.readable && want(m)) {
+            if let Some(buf) = PageBuf::zeroed(m.len() as usize, true) {
+                self.prepared.push((m.start, m.end, buf));
+            }
+        }
+    }
+
+    /// Copy every mapping for which `want` is true, whole, now (one read per mapping). This is what
+    /// runs while the target is paused; afterwards, reads inside these mappings never touch the
+    /// target. Mappings that fail to copy are left to the lazy block path.
+    pub fn copy_mappings(&mut self, want: impl Fn(&Mapping) -> bool) {
+        let t0 = Instant::now();
+        let mut stats = self.stats.get();
+        let mut prepared = std::mem::take(&mut self.prepared);
+        for m in self.maps.iter().filter(|m| m.readable && want(m)) {
+            let buf = match prepared.iter().position(|p| p.0 == m.start && p.1 == m.end) {
+                Some(i) => Some(prepared.swap_remove(i).2),
+                None => PageBuf::zeroed(m.len() as usize, false),
+            };
+            let Some(mut data) = buf else { continue };
+
+            stats.copies += 1;
+            if self.inner.read(m.start, data.as_mut_slice()).is_ok() {
+                stats.bytes_copied += m.len();
+                self.regions.push((m.start, data));
+            }
+        }
+        self.regions.sort_by_key(|r| r.0);
+        stats.copy_time += t0.elapsed();
+        self.stats.set(stats);
+    }
+
+    /// The copied region holding `[addr, addr+len)`, if any.
+    fn region(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let hit = |i: usize| {
+            let (start, data) = self.regions.get(i)?;
+            let off = addr.checked_sub(*start)? as usize;
+            data.as_slice().get(off..off.checked_add(len)?)
+        };
+        if let Some(s) = hit(self.last_region.get()) {
+            return Some(s);
+        }
+        let i = self
+            .regions
+            .partition_point(|r| r.0 <= addr)
+            .checked_sub(1)?;
+        let s = hit(i)?;
+        self.last_region.set(i);
+        Some(s)
+    }
+
     pub fn stats(&self) -> SnapshotStats {
         self.stats.get()
+    }
+
+    /// Replace the memory map (e.g. re-read once the target is paused). Sorted by address.
+    pub fn set_maps(&mut self, maps: Vec<Mapping>) {
+        self.maps = maps;
     }
 
     pub fn maps(&self) -> &[Mapping] {
@@ -146,6 +215,10 @@ fn seg_end(s: &Segment) -> u64 {
 
 impl<M: Memory> Memory for Snapshot<M> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        if let Some(src) = self.region(addr, buf.len()) {
+            buf.copy_from_slice(src);
+            return Ok(());
+        }
         let mut done = 0usize;
         while done < buf.len() {
             let at = addr.checked_add(done as u64).ok_or(ReadError::Unmapped {
@@ -229,5 +302,33 @@ mod tests {
         assert_eq!(&buf[..], &bytes[100..132]);
         // Outside every mapping: a direct read, which fails here.
         assert!(snap.read(0x10, &mut buf).is_err());
+    }
+
+    #[test]
+    fn copied_mappings_serve_reads_without_the_target() {
+        let base = 0x10000;
+        let bytes: Vec<u8> = (0..8192usize).map(|i| (i % 253) as u8).collect();
+        let mem = Counting {
+            base,
+            bytes: bytes.clone(),
+            reads: Cell::new(0),
+        };
+        let mut snap = Snapshot::new(
+            mem,
+            vec![
+                mapping(base, base + 4096),
+                mapping(base + 4096, base + 8192),
+            ],
+        );
+        snap.copy_mappings(|m| m.start == base);
+        let after_copy = snap.inner().reads.get();
+        let mut buf = [0u8; 16];
+        snap.read(base + 100, &mut buf).unwrap();
+        assert_eq!(&buf[..], &bytes[100..116]);
+        assert_eq!(snap.inner().reads.get(), after_copy);
+        // Straddling the copied region's end falls back to the block path (and stays correct).
+        snap.read(base + 4090, &mut buf).unwrap();
+        assert_eq!(&buf[..], &bytes[4090..4106]);
+        assert!(snap.stats().bytes_copied >= 4096);
     }
 }

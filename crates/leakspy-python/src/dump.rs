@@ -2,9 +2,9 @@
 //! heap by type — taken while the target is paused (or not, with `nonblocking`).
 //!
 //! Order of work, chosen to keep the pause short: identify the interpreter and read `/proc` thread
-//! states while the target runs; pause; walk stacks and GC lists through a block [`Snapshot`]; resume;
-//! then name types, map thread ids and look up thread names, which only touch memory that is stable
-//! or already copied.
+//! states while the target runs; pause; copy every dense writable mapping into a [`Snapshot`]; resume;
+//! then walk stacks and GC lists, name types and look up thread names on the copy. Reads outside the
+//! copy (read-only file data such as static type names, sparse mappings) go to the live target.
 
 use crate::error::{Error, Result};
 use crate::heap::{HeapHistogram, HeapWalker};
@@ -98,6 +98,13 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         .filter_map(|&t| proc::thread_state(pid, t).map(|s| (t, s)))
         .collect();
 
+    // Resident size per mapping, to copy dense mappings whole and leave sparse ones (thread stacks,
+    // reserved-but-untouched arenas) to on-demand reads.
+    let rss = proc::rss_by_mapping(pid);
+    let want = |m: &leakspy_memory::Mapping| m.writable && is_dense(m, &rss);
+    let mut snap = Snapshot::new(&live, Vec::new());
+    snap.prepare(&maps, want);
+
     let guard = if opts.nonblocking {
         warnings.push(
             "--nonblocking: the target ran during the walk; results may be inconsistent".into(),
@@ -116,18 +123,19 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     let threads_paused = guard.as_ref().map_or(0, |g| g.threads());
     let paused_at = Instant::now();
     // Maps can change between identify and pause; re-read them for the snapshot.
-    let maps = live.maps().unwrap_or(maps);
-    let snap = Snapshot::new(&live, maps);
-    let r = Reader::new(&snap, &target.layout);
-
-    let walked = walk(&r, &target, opts, progress);
+    snap.set_maps(live.maps().unwrap_or(maps));
+    // The pause covers only this copy: every writable, mostly-resident mapping (heap, arenas, data
+    // sections, frame stacks) is copied whole; the walk below runs on the copy after the target resumed.
+    snap.copy_mappings(want);
     let pause_ms = if guard.is_some() {
         paused_at.elapsed().as_secs_f64() * 1e3
     } else {
         0.0
     };
-    drop(guard); // resume the target before the slower, stable-memory work below
-    let (raw_threads, walker, gil_holders, mut walk_warnings) = walked?;
+    drop(guard);
+    let r = Reader::new(&snap, &target.layout);
+
+    let (raw_threads, walker, gil_holders, mut walk_warnings) = walk(&r, &target, opts, progress)?;
     warnings.append(&mut walk_warnings);
 
     let heap = walker.map(|w| w.finish()).unwrap_or_default();
@@ -187,6 +195,16 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             threads_paused,
         },
     })
+}
+
+/// Copy a mapping whole when at least a quarter of it is resident (or it is small); the rest is read
+/// on demand.
+fn is_dense(m: &leakspy_memory::Mapping, rss: &HashMap<u64, u64>) -> bool {
+    const SMALL: u64 = 1 << 20;
+    match rss.get(&m.start) {
+        Some(&resident) => m.len() <= SMALL || resident.saturating_mul(4) >= m.len(),
+        None => m.len() <= 64 * SMALL,
+    }
 }
 
 type Walked<'r, 'a> = (

@@ -1,0 +1,89 @@
+//! Large local buffers for copies of target memory, backed by transparent huge pages.
+//!
+//! Copying a few hundred MB out of a paused target is dominated by page faults on *our* side (one per
+//! 4 KiB page the kernel writes into). Asking for huge pages on the destination cuts those faults by
+//! 512x, which shortens the pause. This is the only `unsafe` in leakspy: an anonymous private mapping
+//! that this type alone owns.
+#![allow(unsafe_code)]
+
+use nix::sys::mman::{madvise, mmap_anonymous, munmap, MapFlags, MmapAdvise, ProtFlags};
+use std::num::NonZeroUsize;
+use std::ptr::NonNull;
+
+/// A zero-initialised, owned, writable byte buffer.
+#[derive(Debug)]
+pub struct PageBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+    map_len: usize,
+}
+
+const HUGE: usize = 2 << 20;
+
+impl PageBuf {
+    /// Allocate `len` zero bytes (None if the kernel refuses the mapping). With `prefault`, every page
+    /// is faulted in now (after asking for huge pages, so one fault per 2 MiB where the kernel allows),
+    /// so that filling the buffer later costs no page faults.
+    pub fn zeroed(len: usize, prefault: bool) -> Option<PageBuf> {
+        let map_len = len.checked_next_multiple_of(HUGE)?.max(HUGE);
+        let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        // SAFETY: a fresh anonymous private mapping with no address hint; it aliases nothing, and the
+        // returned pointer is valid for `map_len` bytes until we unmap it in Drop.
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                NonZeroUsize::new(map_len)?,
+                prot,
+                MapFlags::MAP_PRIVATE,
+            )
+        }
+        .ok()?;
+        // SAFETY: advising our own mapping, whole; a refusal (no THP) is harmless.
+        let _ = unsafe { madvise(ptr, map_len, MmapAdvise::MADV_HUGEPAGE) };
+        let mut buf = PageBuf {
+            ptr: ptr.cast(),
+            len,
+            map_len,
+        };
+        if prefault {
+            let s = buf.as_mut_slice();
+            for off in (0..s.len()).step_by(4096) {
+                s[off] = 0;
+            }
+        }
+        Some(buf)
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` is valid for `map_len >= len` bytes of initialised (zero-filled) memory owned by
+        // self; the shared borrow of self prevents concurrent mutation.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and the exclusive borrow of self makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping created in `zeroed`; no slice borrowed from it can
+        // outlive self.
+        let _ = unsafe { munmap(self.ptr.cast(), self.map_len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroed_and_writable() {
+        let mut b = PageBuf::zeroed(5 << 20, true).unwrap();
+        assert_eq!(b.as_slice().len(), 5 << 20);
+        assert!(b.as_slice().iter().all(|&x| x == 0));
+        b.as_mut_slice()[12345] = 7;
+        assert_eq!(b.as_slice()[12345], 7);
+    }
+}
