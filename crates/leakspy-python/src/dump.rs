@@ -184,7 +184,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         pause_ms,
         total_ms: t0.elapsed().as_secs_f64() * 1e3,
         paused: !opts.nonblocking,
-        partial: partial || !warnings.is_empty() && opts.nonblocking,
+        partial,
         warnings,
         threads,
         heap,

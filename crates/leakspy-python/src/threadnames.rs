@@ -35,16 +35,13 @@ fn names_of(r: &Reader<'_>, interp: u64) -> Result<HashMap<u64, String>> {
     // PyModuleObject { PyObject_HEAD; PyObject *md_dict; ... }
     let md_dict = r.ptr(threading + r.l.object.size)?;
     let mut out = HashMap::new();
-    for table in ["_active", "_limbo"] {
-        let Some(active) = r.dict_get_str(md_dict, table)? else {
-            continue;
-        };
+    // `_active` maps get_ident() -> Thread for every started thread (threads still starting sit in
+    // `_limbo` without an ident, so they cannot be matched and keep their kernel name).
+    if let Some(active) = r.dict_get_str(md_dict, "_active")? {
         for (k, v) in r.dict_items(active)? {
-            let ident = match table {
-                "_active" => r.int(k)?.and_then(|i| u64::try_from(i).ok()),
-                _ => None,
+            let Some(ident) = r.int(k)?.and_then(|i| u64::try_from(i).ok()) else {
+                continue;
             };
-            let Some(ident) = ident else { continue };
             if let Some(name) = instance_attr(r, v, "_name")? {
                 if let Ok(s) = r.str(name) {
                     out.insert(ident, s);
