@@ -21,4 +21,12 @@ echo "== clippy" >&2
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== tests" >&2
-cargo test --workspace 2>&1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace 2>&1 | tee "$log" || status=$?
+# One closing line over every test binary (cargo prints one "test result" per binary; the last ones
+# are doc-test binaries with nothing in them).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
