@@ -67,6 +67,10 @@ add debian-bullseye-3.9 "$CACHE/bullseye" /usr/bin/python3.9
 add debian-sid-3.13 "$CACHE/sid" /usr/bin/python3.13
 add debian-sid-3.14 "$CACHE/sid" /usr/bin/python3.14
 add debian-sid-3.15 "$CACHE/sid" /usr/bin/python3.15
+# Debian's debug builds (Py_DEBUG, debug allocator hooks on by default).
+add debian-sid-3.13d "$CACHE/sid" /usr/bin/python3.13d
+add debian-sid-3.14d "$CACHE/sid" /usr/bin/python3.14d
+add debian-sid-3.15d "$CACHE/sid" /usr/bin/python3.15d
 mv "$matrix" "$CACHE/matrix.tsv"
 log "matrix: $CACHE/matrix.tsv"
 echo "$CACHE/matrix.tsv"

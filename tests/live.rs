@@ -34,6 +34,9 @@ dump_tests! {
     dump_debian_sid_3_13 => "debian-sid-3.13",
     dump_debian_sid_3_14 => "debian-sid-3.14",
     dump_debian_sid_3_15 => "debian-sid-3.15",
+    dump_debian_sid_3_13_debug => "debian-sid-3.13d",
+    dump_debian_sid_3_14_debug => "debian-sid-3.14d",
+    dump_debian_sid_3_15_debug => "debian-sid-3.15d",
 }
 
 /// Human-readable output (no --json): a type table and a thread section.

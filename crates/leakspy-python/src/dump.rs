@@ -134,42 +134,12 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     };
     drop(guard);
     let r = Reader::new(&snap, &target.layout);
-
-    let (raw_threads, walker, gil_holders, mut walk_warnings) = walk(&r, &target, opts, progress)?;
-    warnings.append(&mut walk_warnings);
-
-    let heap = walker.map(|w| w.finish()).unwrap_or_default();
-    let mut partial = heap.partial;
-    warnings.extend(heap.warnings.iter().cloned());
-
-    let names = threadnames::thread_names(&r, &target, &raw_threads);
-    let native_ids = native_ids(&r, &raw_threads, &ns_to_host);
-    let threads = raw_threads
-        .into_iter()
-        .map(|t| {
-            let native_id = native_ids.get(&t.thread_id).copied().or(t.native_id);
-            let host = native_id.and_then(|n| ns_to_host.get(&n).copied());
-            let idle = host.and_then(|h| states.get(&h)).is_none_or(|&s| s != 'R');
-            let name = names
-                .get(&t.thread_id)
-                .cloned()
-                .or_else(|| host.and_then(|h| proc::thread_comm(pid, h)));
-            let holds_gil = t.holds_gil_flag.unwrap_or(false) || gil_holders.contains(&t.tstate);
-            if t.truncated.is_some() {
-                partial = true;
-            }
-            ThreadReport {
-                thread_id: t.thread_id,
-                native_id,
-                host_native_id: host,
-                name,
-                holds_gil,
-                idle,
-                frames: t.frames,
-                truncated: t.truncated,
-            }
-        })
-        .collect();
+    let os = OsThreads {
+        ns_to_host,
+        states,
+        comm: Box::new(move |host| proc::thread_comm(pid, host)),
+    };
+    let (threads, heap, partial) = analyse(&r, &target, opts, &os, &mut warnings, progress)?;
 
     let s = snap.stats();
     Ok(DumpReport {
@@ -195,6 +165,66 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             threads_paused,
         },
     })
+}
+
+/// What the operating system knows about the target's threads (live: /proc; core: the notes).
+pub struct OsThreads {
+    /// TID in the target's pid namespace -> TID in leakspy's.
+    pub ns_to_host: HashMap<i64, i32>,
+    /// Scheduler state letter by host TID, read before pausing.
+    pub states: HashMap<i32, char>,
+    /// Kernel thread name by host TID.
+    pub comm: Box<dyn Fn(i32) -> Option<String>>,
+}
+
+/// Everything after the copy: stacks, heap, thread names and ids. Works on any [`Reader`] (a live
+/// snapshot or a core file). Returns the threads, the heap and whether anything was partial.
+pub fn analyse(
+    r: &Reader<'_>,
+    target: &Target,
+    opts: &DumpOptions,
+    os: &OsThreads,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Vec<ThreadReport>, HeapHistogram, bool)> {
+    let (raw_threads, walker, gil_holders, mut walk_warnings) = walk(r, target, opts, progress)?;
+    warnings.append(&mut walk_warnings);
+
+    let heap = walker.map(|w| w.finish()).unwrap_or_default();
+    let mut partial = heap.partial;
+    warnings.extend(heap.warnings.iter().cloned());
+
+    let names = threadnames::thread_names(r, target, &raw_threads);
+    let native_ids = native_ids(r, &raw_threads, &os.ns_to_host);
+    let threads = raw_threads
+        .into_iter()
+        .map(|t| {
+            let native_id = native_ids.get(&t.thread_id).copied().or(t.native_id);
+            let host = native_id.and_then(|n| os.ns_to_host.get(&n).copied());
+            let idle = host
+                .and_then(|h| os.states.get(&h))
+                .is_none_or(|&s| s != 'R');
+            let name = names
+                .get(&t.thread_id)
+                .cloned()
+                .or_else(|| host.and_then(|h| (os.comm)(h)));
+            let holds_gil = t.holds_gil_flag.unwrap_or(false) || gil_holders.contains(&t.tstate);
+            if t.truncated.is_some() {
+                partial = true;
+            }
+            ThreadReport {
+                thread_id: t.thread_id,
+                native_id,
+                host_native_id: host,
+                name,
+                holds_gil,
+                idle,
+                frames: t.frames,
+                truncated: t.truncated,
+            }
+        })
+        .collect();
+    Ok((threads, heap, partial))
 }
 
 /// Copy a mapping whole when at least a quarter of it is resident (or it is small); the rest is read
