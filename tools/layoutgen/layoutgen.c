@@ -39,6 +39,10 @@
 #include "internal/pycore_runtime.h"
 #include "internal/pycore_interp.h"
 #include "internal/pycore_gc.h"
+#include "internal/pycore_hashtable.h"
+#if PY_VERSION_HEX < 0x030C0000
+#  include "internal/pycore_pymem.h"
+#endif
 #if PY_VERSION_HEX < 0x030B0000
 #  include "frameobject.h"
 #  include "longintrepr.h"
@@ -92,6 +96,25 @@ struct lg_dictkeysobject {
 #else
 #  define LG_DICTKEYS PyDictKeysObject
 #  define LG_DICTKEYENTRY PyDictKeyEntry
+#endif
+
+/*
+ * [tracemalloc]: the traced-allocation tables. The hashtable (Include/internal/pycore_hashtable.h) and,
+ * from 3.12, the state and the frame/traceback structs (Include/internal/pycore_tracemalloc.h) are in
+ * installed headers. trace_t, and before 3.12 frame_t/traceback_t, live only in the module source
+ * (Modules/_tracemalloc.c@v3.9.2:L53-100, @v3.10.5, @v3.11.2; Python/tracemalloc.c@v3.12.5:L64-70,
+ * @v3.13.5:L66-72, @v3.14.7:L58-64): member lists mirrored here, types from the headers.
+ */
+typedef struct { size_t size; void *traceback; } lg_trace_t;
+#if PY_VERSION_HEX < 0x030C0000
+typedef struct __attribute__((packed)) { PyObject *filename; unsigned int lineno; } lg_frame_t;
+typedef struct { Py_uhash_t hash; uint16_t nframe; uint16_t total_nframe; lg_frame_t frames[1]; }
+    __attribute__((packed)) lg_traceback_t;
+#  define LG_FRAME lg_frame_t
+#  define LG_TRACEBACK lg_traceback_t
+#else
+#  define LG_FRAME struct tracemalloc_frame
+#  define LG_TRACEBACK struct tracemalloc_traceback
 #endif
 
 /*
@@ -710,6 +733,40 @@ int main(int argc, char **argv) {
 #else
     s("getsizeof_rule", "preheader_not_static_type");
 #endif
+
+    /* ================================================================ [tracemalloc] */
+    sect("tracemalloc");
+#if PY_VERSION_HEX >= 0x030C0000
+    /* offsets inside _PyRuntime.tracemalloc (struct _tracemalloc_runtime_state) */
+    u("state_tracing", OFF(struct _tracemalloc_runtime_state, config.tracing));
+    u("state_traces", OFF(struct _tracemalloc_runtime_state, traces));
+    u("state_domains", OFF(struct _tracemalloc_runtime_state, domains));
+    none("config_tracing");
+#else
+    /* 3.9-3.11: the flag is in the exported _Py_tracemalloc_config; the tables are file statics
+       (found by symbol or by a validated scan, see crates/leakspy-python/src/tracemalloc.rs). */
+    none("state_tracing");
+    none("state_traces");
+    none("state_domains");
+    u("config_tracing", OFF(struct _PyTraceMalloc_Config, tracing));
+#endif
+    u("ht_nentries", OFF(_Py_hashtable_t, nentries));
+    u("ht_nbuckets", OFF(_Py_hashtable_t, nbuckets));
+    u("ht_buckets", OFF(_Py_hashtable_t, buckets));
+    u("ht_hash_func", OFF(_Py_hashtable_t, hash_func));
+    u("ht_compare_func", OFF(_Py_hashtable_t, compare_func));
+    u("entry_next", OFF(_Py_hashtable_entry_t, _Py_slist_item));
+    u("entry_key", OFF(_Py_hashtable_entry_t, key));
+    u("entry_value", OFF(_Py_hashtable_entry_t, value));
+    u("trace_size", OFF(lg_trace_t, size));
+    u("trace_traceback", OFF(lg_trace_t, traceback));
+    u("traceback_nframe", OFF(LG_TRACEBACK, nframe));
+    u("traceback_frames", OFF(LG_TRACEBACK, frames));
+    u("frame_size", SZ(LG_FRAME));
+    u("frame_filename", OFF(LG_FRAME, filename));
+    u("frame_lineno", OFF(LG_FRAME, lineno));
+    /* 3.15: frame filenames are interned NUL-terminated UTF-8 (const char*), before: str objects. */
+    b("filename_is_cstr", PY_VERSION_HEX >= 0x030F0000);
 
     /* ================================================================ [private] */
     sect("private");

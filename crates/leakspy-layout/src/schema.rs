@@ -37,6 +37,42 @@ pub struct Layout {
     /// Fields of structs private to a C module (not in any installed header), used to reproduce their
     /// `__sizeof__`. Optional: without it those types are counted at their basic size.
     pub private: Option<Private>,
+    /// tracemalloc's tables, for allocation sites. Optional: without it sites are not reported.
+    pub tracemalloc: Option<Tracemalloc>,
+}
+
+/// tracemalloc state and tables (`Include/internal/pycore_tracemalloc.h`, `pycore_hashtable.h`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tracemalloc {
+    /// 3.12+: offsets inside `_PyRuntime.tracemalloc` (at `runtime.tracemalloc`).
+    pub state_tracing: Option<u64>,
+    pub state_traces: Option<u64>,
+    pub state_domains: Option<u64>,
+    /// 3.9-3.11: offset of `tracing` in the exported `_Py_tracemalloc_config`.
+    pub config_tracing: Option<u64>,
+    /// `_Py_hashtable_t`
+    pub ht_nentries: u64,
+    pub ht_nbuckets: u64,
+    pub ht_buckets: u64,
+    pub ht_hash_func: u64,
+    pub ht_compare_func: u64,
+    /// `_Py_hashtable_entry_t`
+    pub entry_next: u64,
+    pub entry_key: u64,
+    pub entry_value: u64,
+    /// `trace_t`
+    pub trace_size: u64,
+    pub trace_traceback: u64,
+    /// traceback (packed): frame count and first frame
+    pub traceback_nframe: u64,
+    pub traceback_frames: u64,
+    /// frame (packed)
+    pub frame_size: u64,
+    pub frame_filename: u64,
+    pub frame_lineno: u64,
+    /// 3.15+: `filename` is a `const char*`, before a `str` object.
+    pub filename_is_cstr: bool,
 }
 
 /// Private struct fields, each taken from the version's own `.c` source (cited in the generator).

@@ -15,6 +15,9 @@ const WANTED: &[&str] = &[
     "Py_Version",
     "_Py_hashtable_hash_ptr",
     "_Py_hashtable_compare_direct",
+    // 3.9-3.11 tracemalloc: the exported config, and the static table (only in unstripped builds).
+    "_Py_tracemalloc_config",
+    "tracemalloc_traces",
 ];
 
 /// One mapped ELF image that may hold the interpreter.
