@@ -1,6 +1,6 @@
 //! Command-line arguments.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,6 +49,11 @@ pub struct DumpArgs {
     #[arg(long, value_name = "FILE")]
     pub layout: Option<PathBuf>,
 
+    /// How allocation sites are grouped when the target traces with tracemalloc (like
+    /// `Snapshot.statistics(key_type)`).
+    #[arg(long, value_enum, default_value_t = GroupByArg::Traceback)]
+    pub group_by: GroupByArg,
+
     /// No progress output on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -60,6 +65,27 @@ pub struct DumpArgs {
     /// Start this program, let it run for --after, dump it, then stop it.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// `--group-by` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupByArg {
+    /// The whole allocation traceback.
+    Traceback,
+    /// The innermost frame's file and line.
+    Line,
+    /// The innermost frame's file.
+    File,
+}
+
+impl From<GroupByArg> for leakspy_python::heap::GroupBy {
+    fn from(g: GroupByArg) -> Self {
+        match g {
+            GroupByArg::Traceback => Self::Traceback,
+            GroupByArg::Line => Self::Line,
+            GroupByArg::File => Self::File,
+        }
+    }
 }
 
 /// A usage problem found after parsing (exit code 2, like clap's own).

@@ -40,6 +40,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         nonblocking: args.nonblocking,
         layout,
         no_heap: args.no_heap,
+        group_by: args.group_by.into(),
     };
     let mut child = None;
     let pid = match (args.pid, args.command.is_empty()) {

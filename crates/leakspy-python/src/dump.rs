@@ -7,11 +7,12 @@
 //! copy (read-only file data such as static type names, sparse mappings) go to the live target.
 
 use crate::error::{Error, Result};
-use crate::heap::{HeapHistogram, HeapWalker};
+use crate::heap::{GroupBy, HeapHistogram, HeapWalker};
 use crate::objects::Reader;
 use crate::process::{self, Target};
 use crate::stacks::{self, CodeCache, Frame, RawThread};
 use crate::threadnames;
+use crate::tracemalloc::{self, TracemallocInfo};
 use leakspy_layout::LoadedLayout;
 use leakspy_memory::{proc, MemoryExt, PauseError, PauseGuard, Snapshot};
 use serde::Serialize;
@@ -27,6 +28,8 @@ pub struct DumpOptions {
     pub layout: Option<LoadedLayout>,
     /// Skip the heap walk (stacks only).
     pub no_heap: bool,
+    /// How allocation sites are grouped (when the target traces).
+    pub group_by: GroupBy,
 }
 
 /// Where the layout came from, for the header.
@@ -190,7 +193,7 @@ pub fn analyse(
     let (raw_threads, walker, gil_holders, mut walk_warnings) = walk(r, target, opts, progress)?;
     warnings.append(&mut walk_warnings);
 
-    let heap = walker.map(|w| w.finish()).unwrap_or_default();
+    let heap = walker.map(|w| w.finish(opts.group_by)).unwrap_or_default();
     let mut partial = heap.partial;
     warnings.extend(heap.warnings.iter().cloned());
 
@@ -273,6 +276,20 @@ fn walk<'r, 'a>(
         None
     } else {
         let mut w = HeapWalker::new(r);
+        let mut tm_warnings = Vec::new();
+        match tracemalloc::load(r, target, &mut tm_warnings) {
+            Ok(Some(traces)) => w = w.with_traces(traces),
+            Ok(None) => w.note_tracemalloc(TracemallocInfo {
+                tracing: false,
+                source: None,
+                traces: 0,
+                traced_objects: 0,
+                untraced_objects: 0,
+                hint: Some(tracemalloc::HINT.into()),
+            }),
+            Err(e) => warnings.push(format!("allocation sites unavailable: {e}")),
+        }
+        warnings.append(&mut tm_warnings);
         for &interp in &interps {
             w.walk_interpreter(interp, progress);
         }

@@ -7,6 +7,7 @@
 
 use crate::error::Result;
 use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
+use crate::tracemalloc::{self, SiteFrame, TracemallocInfo, Traces};
 use leakspy_memory::MemoryExt;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -24,6 +25,31 @@ pub struct TypeStat {
     pub type_name: String,
     pub count: u64,
     pub bytes: u64,
+    /// Where the instances were allocated (only when the target traces with tracemalloc), by bytes
+    /// descending. Instances allocated before tracing started have no site and are not listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocated_at: Option<Vec<Site>>,
+}
+
+/// One allocation site (a traceback, a line or a file, per [`GroupBy`]).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Site {
+    /// Innermost first. With `GroupBy::File` the line is 0.
+    pub frames: Vec<SiteFrame>,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// How allocation sites are grouped (like `tracemalloc.Snapshot.statistics(key_type)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupBy {
+    /// The whole traceback.
+    #[default]
+    Traceback,
+    /// The innermost frame (file and line).
+    Line,
+    /// The innermost frame's file.
+    File,
 }
 
 /// Result of a heap walk.
@@ -35,6 +61,9 @@ pub struct HeapHistogram {
     pub types: Vec<TypeStat>,
     /// Objects per GC list ("generation0", ..., "permanent"), summed over interpreters.
     pub generations: Vec<(String, u64)>,
+    /// tracemalloc in the target: whether it traces, and how many objects have a site.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracemalloc: Option<TracemallocInfo>,
     /// Something went wrong mid-walk; the numbers cover what was read.
     #[serde(skip)]
     pub partial: bool,
@@ -52,6 +81,10 @@ pub struct HeapWalker<'r, 'a> {
     budget: u64,
     /// Objects whose size could not be computed (counted at their type's basic size).
     size_errors: u64,
+    traces: Option<Traces>,
+    /// (type, traceback) -> (count, bytes)
+    by_site: HashMap<(u64, u64), (u64, u64)>,
+    traced: u64,
 }
 
 impl<'r, 'a> HeapWalker<'r, 'a> {
@@ -64,7 +97,21 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             out: HeapHistogram::default(),
             budget: MAX_OBJECTS,
             size_errors: 0,
+            traces: None,
+            by_site: HashMap::new(),
+            traced: 0,
         }
+    }
+
+    /// Record what is known about tracemalloc when there is no table to attribute from.
+    pub fn note_tracemalloc(&mut self, info: TracemallocInfo) {
+        self.out.tracemalloc = Some(info);
+    }
+
+    /// Attribute objects to allocation sites from this traces table.
+    pub fn with_traces(mut self, traces: Traces) -> Self {
+        self.traces = Some(traces);
+        self
     }
 
     /// Walk every GC list of one interpreter. `progress` is called now and then with objects so far.
@@ -146,16 +193,24 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             self.out.partial = true;
             return;
         };
-        let size = match self.types.get(r, tp) {
+        let (size, flags) = match self.types.get(r, tp) {
             Some(info) => match getsizeof(r, obj, info) {
-                Ok(n) => n,
+                Ok(n) => (n, info.flags),
                 Err(_) => {
                     self.size_errors += 1;
-                    info.basicsize
+                    (info.basicsize, info.flags)
                 }
             },
-            None => 0,
+            None => (0, 0),
         };
+        if let Some(traces) = &self.traces {
+            if let Some(&tb) = traces.by_ptr.get(&tracemalloc::alloc_start(r, obj, flags)) {
+                let e = self.by_site.entry((tp, tb)).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += size;
+                self.traced += 1;
+            }
+        }
         let e = self.by_type.entry(tp).or_insert((0, 0));
         e.0 += 1;
         e.1 += size;
@@ -163,8 +218,68 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         self.out.bytes += size;
     }
 
-    /// Finish: name the types and sort.
-    pub fn finish(mut self) -> HeapHistogram {
+    /// Allocation sites per type name, grouped and sorted by bytes.
+    fn sites(&mut self, group_by: GroupBy) -> HashMap<String, Vec<Site>> {
+        let mut out: HashMap<String, HashMap<Vec<SiteFrame>, (u64, u64)>> = HashMap::new();
+        let Some(tm) = self.r.l.tracemalloc.as_ref() else {
+            return HashMap::new();
+        };
+        let mut frames_of: HashMap<u64, Vec<SiteFrame>> = HashMap::new();
+        let mut names = HashMap::new();
+        let mut unreadable = 0u64;
+        for (&(tp, tb), &(count, bytes)) in &self.by_site {
+            let frames = match frames_of.get(&tb) {
+                Some(f) => f.clone(),
+                None => {
+                    let f =
+                        tracemalloc::traceback(self.r, tm, tb, &mut names).unwrap_or_else(|_| {
+                            unreadable += 1;
+                            Vec::new()
+                        });
+                    frames_of.insert(tb, f.clone());
+                    f
+                }
+            };
+            let key: Vec<SiteFrame> = match group_by {
+                GroupBy::Traceback => frames,
+                GroupBy::Line => frames.into_iter().take(1).collect(),
+                GroupBy::File => frames
+                    .into_iter()
+                    .take(1)
+                    .map(|f| SiteFrame { line: 0, ..f })
+                    .collect(),
+            };
+            let Some(name) = self.types.get(self.r, tp).map(|t| t.name.clone()) else {
+                continue;
+            };
+            let e = out.entry(name).or_default().entry(key).or_insert((0, 0));
+            e.0 += count;
+            e.1 += bytes;
+        }
+        if unreadable > 0 {
+            self.out.warnings.push(format!(
+                "{unreadable} tracemalloc tracebacks could not be read"
+            ));
+        }
+        out.into_iter()
+            .map(|(name, sites)| {
+                let mut v: Vec<Site> = sites
+                    .into_iter()
+                    .map(|(frames, (count, bytes))| Site {
+                        frames,
+                        count,
+                        bytes,
+                    })
+                    .collect();
+                v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.frames.cmp(&b.frames)));
+                (name, v)
+            })
+            .collect()
+    }
+
+    /// Finish: name the types, group allocation sites and sort.
+    pub fn finish(mut self, group_by: GroupBy) -> HeapHistogram {
+        let sites = self.sites(group_by);
         let mut merged: HashMap<String, (u64, u64)> = HashMap::new();
         let mut unknown = 0u64;
         for (tp, (count, bytes)) in std::mem::take(&mut self.by_type) {
@@ -194,10 +309,18 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         }
         let mut types: Vec<TypeStat> = merged
             .into_iter()
-            .map(|(type_name, (count, bytes))| TypeStat {
+            .map(|(type_name, v)| {
+                let allocated_at = self
+                    .traces
+                    .as_ref()
+                    .map(|_| sites.get(&type_name).cloned().unwrap_or_default());
+                (type_name, v, allocated_at)
+            })
+            .map(|(type_name, (count, bytes), allocated_at)| TypeStat {
                 type_name,
                 count,
                 bytes,
+                allocated_at,
             })
             .collect();
         types.sort_by(|a, b| {
@@ -206,6 +329,16 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                 .then_with(|| a.type_name.cmp(&b.type_name))
         });
         self.out.types = types;
+        if let Some(t) = &self.traces {
+            self.out.tracemalloc = Some(TracemallocInfo {
+                tracing: true,
+                source: Some(t.source.clone()),
+                traces: t.by_ptr.len() as u64,
+                traced_objects: self.traced,
+                untraced_objects: self.out.objects - self.traced,
+                hint: None,
+            });
+        }
         self.out.generations = self
             .r
             .l

@@ -15,6 +15,7 @@ pub mod objects;
 pub mod process;
 pub mod stacks;
 pub mod threadnames;
+pub mod tracemalloc;
 pub mod version;
 
 pub use error::{Error, Result};

@@ -79,6 +79,18 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         render_thread(t, w)?;
     }
     let h = &report.heap;
+    match &h.tracemalloc {
+        Some(tm) if !tm.tracing => {
+            writeln!(w, "Allocation sites: tracemalloc is not tracing in the target; {}", tm.hint.as_deref().unwrap_or(""))?;
+        }
+        Some(tm) => writeln!(
+            w,
+            "Allocation sites from the target's tracemalloc: {} of {} objects traced (the rest were allocated before tracing started)",
+            thousands(tm.traced_objects),
+            thousands(tm.traced_objects + tm.untraced_objects)
+        )?,
+        None => {}
+    }
     writeln!(
         w,
         "Heap (GC-tracked objects): {} objects, {}",
@@ -112,6 +124,7 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
             share,
             t.type_name
         )?;
+        render_sites(t, w)?;
     }
     if h.types.len() > top {
         let rest: u64 = h.types.iter().skip(top).map(|t| t.bytes).sum();
@@ -127,6 +140,47 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
                 0.0
             },
             h.types.len() - top
+        )?;
+    }
+    Ok(())
+}
+
+/// How many allocation sites the text report shows under each type.
+const SITES_PER_TYPE: usize = 3;
+
+fn render_sites(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::Result<()> {
+    let Some(sites) = &t.allocated_at else {
+        return Ok(());
+    };
+    for site in sites.iter().take(SITES_PER_TYPE) {
+        let mut frames = site.frames.iter().map(|f| {
+            if f.line == 0 {
+                f.filename.clone()
+            } else {
+                format!("{}:{}", f.filename, f.line)
+            }
+        });
+        let first = frames.next().unwrap_or_else(|| "<no frames>".into());
+        let rest: Vec<String> = frames.take(2).collect();
+        let via = if rest.is_empty() {
+            String::new()
+        } else {
+            format!("  <- {}", rest.join(" <- "))
+        };
+        writeln!(
+            w,
+            "  {:>12}  {:>10}          at {first}{via}",
+            thousands(site.count),
+            human_bytes(site.bytes)
+        )?;
+    }
+    if sites.len() > SITES_PER_TYPE {
+        writeln!(
+            w,
+            "  {:>12}  {:>10}          ({} more sites in --json)",
+            "",
+            "",
+            sites.len() - SITES_PER_TYPE
         )?;
     }
     Ok(())
