@@ -209,6 +209,31 @@ impl Target {
 /// Start `tests/targets/<script>` under `interp` and wait (without sleeping)
 /// for its single truth line on stdout.
 pub fn start_target(interp: &Interp, script: &str) -> Target {
+    let (guard, line) = spawn_target(interp, script, &[]);
+    let truth: Truth = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!(
+            "{}: truth line is not valid JSON ({e}): {line}",
+            interp.name
+        )
+    });
+    assert_eq!(
+        truth.pid,
+        guard.pid() as i64,
+        "{}: truth pid differs from the spawned pid (chroot must exec python)",
+        interp.name
+    );
+    Target {
+        guard,
+        truth_line: line,
+        truth,
+    }
+}
+
+/// Start `tests/targets/<script>` under `interp` with extra interpreter
+/// options (e.g. `-X tracemalloc=5`; targets run with `-I`, which ignores
+/// PYTHON* variables), and return it with the first line it printed on stdout
+/// (its readiness signal), waiting without sleeping.
+pub fn spawn_target(interp: &Interp, script: &str, py_args: &[&str]) -> (ChildGuard, String) {
     let src = target_script(script);
     let (mut cmd, scratch) = if interp.chrooted() {
         let unique = format!(
@@ -227,11 +252,12 @@ pub fn start_target(interp: &Interp, script: &str) -> Target {
         cmd.arg(&interp.root)
             .arg(&interp.python)
             .arg("-I")
+            .args(py_args)
             .arg(inside.join(script));
         (cmd, Some(on_host))
     } else {
         let mut cmd = Command::new(&interp.python);
-        cmd.arg("-I").arg(&src);
+        cmd.arg("-I").args(py_args).arg(&src);
         (cmd, None)
     };
     cmd.stdin(Stdio::piped())
@@ -274,23 +300,7 @@ pub fn start_target(interp: &Interp, script: &str) -> Target {
         let path = Path::new(&dir).join(format!("{}.json", guard.pid()));
         let _ = std::fs::write(path, &line);
     }
-    let truth: Truth = serde_json::from_str(&line).unwrap_or_else(|e| {
-        panic!(
-            "{}: truth line is not valid JSON ({e}): {line}",
-            interp.name
-        )
-    });
-    assert_eq!(
-        truth.pid,
-        guard.pid() as i64,
-        "{}: truth pid differs from the spawned pid (chroot must exec python)",
-        interp.name
-    );
-    Target {
-        guard,
-        truth_line: line,
-        truth,
-    }
+    (guard, line)
 }
 
 /// Run the leakspy binary with `args`, killing it after LEAKSPY_TIMEOUT.
