@@ -10,6 +10,7 @@ use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
 use crate::tracemalloc::{self, SiteFrame, TracemallocInfo, Traces};
 use leakspy_memory::MemoryExt;
 use serde::Serialize;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 
 /// Objects walked at most (per dump), whatever the lists say.
@@ -75,7 +76,7 @@ pub struct HeapHistogram {
 pub struct HeapWalker<'r, 'a> {
     r: &'r Reader<'a>,
     types: TypeCache,
-    by_type: HashMap<u64, (u64, u64)>,
+    by_type: FxHashMap<u64, (u64, u64)>,
     per_list: Vec<u64>,
     out: HeapHistogram,
     budget: u64,
@@ -83,7 +84,7 @@ pub struct HeapWalker<'r, 'a> {
     size_errors: u64,
     traces: Option<Traces>,
     /// (type, traceback) -> (count, bytes)
-    by_site: HashMap<(u64, u64), (u64, u64)>,
+    by_site: FxHashMap<(u64, u64), (u64, u64)>,
     traced: u64,
 }
 
@@ -92,13 +93,13 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         HeapWalker {
             r,
             types: TypeCache::default(),
-            by_type: HashMap::new(),
+            by_type: FxHashMap::default(),
             per_list: vec![0; r.l.gc.list_heads.len()],
             out: HeapHistogram::default(),
             budget: MAX_OBJECTS,
             size_errors: 0,
             traces: None,
-            by_site: HashMap::new(),
+            by_site: FxHashMap::default(),
             traced: 0,
         }
     }

@@ -8,7 +8,7 @@ use crate::decode::{long, unicode};
 use crate::error::{Error, Result};
 use leakspy_layout::Layout;
 use leakspy_memory::{Memory, MemoryExt};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Longest string leakspy decodes (names, filenames): longer ones are truncated.
 pub const MAX_STR_CHARS: u64 = 4096;
@@ -258,7 +258,7 @@ pub struct TypeInfo {
 /// Types by address, read once.
 #[derive(Debug, Default)]
 pub struct TypeCache {
-    types: HashMap<u64, Option<TypeInfo>>,
+    types: FxHashMap<u64, Option<TypeInfo>>,
 }
 
 impl TypeCache {

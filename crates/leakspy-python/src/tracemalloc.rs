@@ -17,6 +17,7 @@ use crate::process::Target;
 use leakspy_layout::Tracemalloc as TmLayout;
 use leakspy_memory::MemoryExt;
 use serde::Serialize;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 
 /// Most traces read (a table larger than this is cut, with a warning).
@@ -49,7 +50,7 @@ pub const HINT: &str =
 /// The traces table, loaded: allocation pointer -> traceback address.
 #[derive(Debug, Default)]
 pub struct Traces {
-    pub by_ptr: HashMap<u64, u64>,
+    pub by_ptr: FxHashMap<u64, u64>,
     pub source: String,
 }
 
@@ -179,14 +180,14 @@ fn read_table(
     tm: &TmLayout,
     table: u64,
     warnings: &mut Vec<String>,
-) -> Result<HashMap<u64, u64>> {
+) -> Result<FxHashMap<u64, u64>> {
     let nentries = r.mem.read_u64(table + tm.ht_nentries)?;
     let nbuckets = r.mem.read_u64(table + tm.ht_nbuckets)?;
     let buckets = r.ptr(table + tm.ht_buckets)?;
     let heads = r
         .mem
         .read_vec(buckets, (nbuckets.saturating_mul(8)).min(1 << 30) as usize)?;
-    let mut out = HashMap::with_capacity(nentries.min(MAX_TRACES) as usize);
+    let mut out = FxHashMap::with_capacity_and_hasher(nentries.min(MAX_TRACES) as usize, Default::default());
     let mut seen = 0u64;
     let mut broken = 0u64;
     for head in heads.chunks_exact(8) {
