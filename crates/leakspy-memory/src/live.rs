@@ -3,11 +3,11 @@
 
 use crate::{maps, Mapping, Memory, ReadError};
 use nix::errno::Errno;
-use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
 use std::cell::Cell;
 use std::fs::File;
-use std::io::IoSliceMut;
+use std::io::{IoSlice, IoSliceMut};
 use std::os::unix::fs::FileExt;
 
 /// A running process, read without stopping it (see [`crate::PauseGuard`] for that).
@@ -41,6 +41,20 @@ impl LiveProcess {
             "/proc/{}/maps",
             self.pid
         ))?))
+    }
+
+    /// Write `data` at `addr` in the target. leakspy never calls this unless the user asked for a
+    /// command that changes the target (`leakspy trace`); every read path is read-only.
+    pub fn write_opt_in(&self, addr: u64, data: &[u8]) -> Result<(), ReadError> {
+        let remote = [RemoteIoVec { base: addr as usize, len: data.len() }];
+        let local = [IoSlice::new(data)];
+        match process_vm_writev(Pid::from_raw(self.pid), &local, &remote) {
+            Ok(n) if n == data.len() => Ok(()),
+            Ok(_) | Err(Errno::EFAULT) | Err(Errno::EINVAL) => Err(ReadError::Unmapped { addr, len: data.len() }),
+            Err(Errno::EPERM) | Err(Errno::EACCES) => Err(ReadError::PermissionDenied),
+            Err(Errno::ESRCH) => Err(ReadError::ProcessGone),
+            Err(e) => Err(ReadError::Io { errno: e as i32 }),
+        }
     }
 
     /// Number of read syscalls issued so far.

@@ -25,6 +25,8 @@ pub struct Target {
     pub runtime: u64,
     /// Problems that did not stop the attach (layout mismatches, guessed version...).
     pub warnings: Vec<String>,
+    /// The target's own `_Py_DebugOffsets` (3.13+), as decoded.
+    pub debug_offsets: Option<DebugOffsets>,
 }
 
 /// Open `pid` for reading: existence and permission checks, nothing else.
@@ -165,6 +167,7 @@ pub fn identify(
                     layout_source: source,
                     runtime,
                     warnings,
+                    debug_offsets: debug.clone(),
                 });
             }
             Err(why) => tried.push(format!("{}: {why}", cand.file)),
