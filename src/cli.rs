@@ -20,14 +20,44 @@ pub enum Command {
     /// The target is paused (ptrace) while its memory is copied and resumed before the report is
     /// built; it is never modified. Object contents are never printed.
     Dump(DumpArgs),
+    /// Start tracemalloc in a running 3.14+ target, let it run, then dump with allocation sites.
+    ///
+    /// This WRITES to the target: it asks the interpreter to run a two-line script through the
+    /// PEP 768 remote-execution interface (the same as `sys.remote_exec`). The script file is placed
+    /// in the target's /tmp (through /proc/PID/root) and removed once run. Refused when the target
+    /// disabled remote debugging. Use `dump` for read-only inspection.
+    Trace(TraceArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct DumpArgs {
-    /// Process id of the Python process to inspect.
+pub struct TraceArgs {
+    /// Process id of the Python 3.14+ process.
     #[arg(long, short = 'p', value_name = "PID")]
-    pub pid: Option<i32>,
+    pub pid: i32,
 
+    /// Frames per allocation traceback (tracemalloc.start(N)).
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub frames: u32,
+
+    /// How long to let the target allocate before dumping.
+    #[arg(long = "for", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
+
+    /// Stop tracemalloc again after the dump (otherwise it keeps tracing).
+    #[arg(long)]
+    pub stop: bool,
+
+    /// How long to wait for the target to run the script.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Output options shared by the commands that print a dump.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Print JSON on stdout (schema in README.md) instead of the text report.
     #[arg(long)]
     pub json: bool,
@@ -35,6 +65,21 @@ pub struct DumpArgs {
     /// How many types the text report lists (JSON always lists all).
     #[arg(long, default_value_t = 25, value_name = "N")]
     pub top: usize,
+
+    /// How allocation sites are grouped (like `Snapshot.statistics(key_type)`).
+    #[arg(long, value_enum, default_value_t = GroupByArg::Traceback)]
+    pub group_by: GroupByArg,
+
+    /// No progress output on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Process id of the Python process to inspect.
+    #[arg(long, short = 'p', value_name = "PID")]
+    pub pid: Option<i32>,
 
     /// Do not pause the target: read it while it runs (results may be inconsistent and are marked
     /// partial when a race is detected).
@@ -49,18 +94,12 @@ pub struct DumpArgs {
     #[arg(long, value_name = "FILE")]
     pub layout: Option<PathBuf>,
 
-    /// How allocation sites are grouped when the target traces with tracemalloc (like
-    /// `Snapshot.statistics(key_type)`).
-    #[arg(long, value_enum, default_value_t = GroupByArg::Traceback)]
-    pub group_by: GroupByArg,
-
-    /// No progress output on stderr.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-
     /// With a command: how long to let it run before dumping it.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub after: Duration,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Start this program, let it run for --after, dump it, then stop it.
     #[arg(last = true, value_name = "COMMAND")]
@@ -153,10 +192,25 @@ mod tests {
         use clap::Parser;
         let c = Cli::try_parse_from(["leakspy", "dump", "--pid", "12", "--json", "--top", "5"])
             .unwrap();
-        let Command::Dump(d) = c.command;
-        assert_eq!((d.pid, d.json, d.top), (Some(12), true, 5));
+        let Command::Dump(d) = c.command else {
+            panic!("not dump")
+        };
+        assert_eq!((d.pid, d.output.json, d.output.top), (Some(12), true, 5));
         let c = Cli::try_parse_from(["leakspy", "dump", "--", "python3", "x.py"]).unwrap();
-        let Command::Dump(d) = c.command;
+        let Command::Dump(d) = c.command else {
+            panic!("not dump")
+        };
         assert_eq!(d.command, vec!["python3", "x.py"]);
+        let c = Cli::try_parse_from([
+            "leakspy", "trace", "--pid", "7", "--for", "1s", "--stop", "--json",
+        ])
+        .unwrap();
+        let Command::Trace(t) = c.command else {
+            panic!("not trace")
+        };
+        assert_eq!(
+            (t.pid, t.duration, t.stop, t.output.json),
+            (7, Duration::from_secs(1), true, true)
+        );
     }
 }

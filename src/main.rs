@@ -8,7 +8,7 @@ mod exit;
 
 use anyhow::Result;
 use clap::Parser;
-use cli::{Cli, Command, DumpArgs};
+use cli::{Cli, Command, DumpArgs, TraceArgs};
 use leakspy_python::dump::{self, DumpOptions};
 use std::io::{IsTerminal, Write};
 
@@ -25,6 +25,7 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Dump(args) => cmd_dump(&args),
+        Command::Trace(args) => cmd_trace(&args),
     }
 }
 
@@ -40,7 +41,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         nonblocking: args.nonblocking,
         layout,
         no_heap: args.no_heap,
-        group_by: args.group_by.into(),
+        group_by: args.output.group_by.into(),
     };
     let mut child = None;
     let pid = match (args.pid, args.command.is_empty()) {
@@ -55,7 +56,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
             "give either --pid PID or -- COMMAND [ARGS...]".into()
         )),
     };
-    let bar = progress_bar(args.quiet);
+    let bar = progress_bar(args.output.quiet);
     let result = dump::dump(pid, &opts, &mut |n| {
         bar.set_message(format!("walking the heap: {n} objects"))
     });
@@ -64,13 +65,38 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         let _ = c.kill();
         let _ = c.wait();
     }
-    let report = result?;
+    print_report(&result?, args.output.json, args.output.top)
+}
+
+fn cmd_trace(args: &TraceArgs) -> Result<i32> {
+    let out = &args.output;
+    let opts = leakspy_python::trace::TraceOptions {
+        frames: args.frames,
+        duration: args.duration,
+        stop: args.stop,
+        timeout: args.timeout,
+        dump: DumpOptions {
+            group_by: out.group_by.into(),
+            ..DumpOptions::default()
+        },
+    };
+    let bar = progress_bar(out.quiet);
+    bar.set_message(format!("tracing for {:?}", args.duration));
+    let result = leakspy_python::trace::trace(args.pid, &opts, &mut |n| {
+        bar.set_message(format!("walking the heap: {n} objects"))
+    });
+    bar.finish_and_clear();
+    print_report(&result?, out.json, out.top)
+}
+
+/// Print a report on stdout; the exit code says whether it was complete.
+fn print_report(report: &leakspy_python::dump::DumpReport, json: bool, top: usize) -> Result<i32> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let written = if args.json {
-        leakspy_report::render_json(&report, &mut out)
+    let written = if json {
+        leakspy_report::render_json(report, &mut out)
     } else {
-        leakspy_report::render_text(&report, args.top, &mut out)
+        leakspy_report::render_text(report, top, &mut out)
     };
     match written.and_then(|()| out.flush()) {
         Ok(()) => {}

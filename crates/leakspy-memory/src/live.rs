@@ -46,11 +46,17 @@ impl LiveProcess {
     /// Write `data` at `addr` in the target. leakspy never calls this unless the user asked for a
     /// command that changes the target (`leakspy trace`); every read path is read-only.
     pub fn write_opt_in(&self, addr: u64, data: &[u8]) -> Result<(), ReadError> {
-        let remote = [RemoteIoVec { base: addr as usize, len: data.len() }];
+        let remote = [RemoteIoVec {
+            base: addr as usize,
+            len: data.len(),
+        }];
         let local = [IoSlice::new(data)];
         match process_vm_writev(Pid::from_raw(self.pid), &local, &remote) {
             Ok(n) if n == data.len() => Ok(()),
-            Ok(_) | Err(Errno::EFAULT) | Err(Errno::EINVAL) => Err(ReadError::Unmapped { addr, len: data.len() }),
+            Ok(_) | Err(Errno::EFAULT) | Err(Errno::EINVAL) => Err(ReadError::Unmapped {
+                addr,
+                len: data.len(),
+            }),
             Err(Errno::EPERM) | Err(Errno::EACCES) => Err(ReadError::PermissionDenied),
             Err(Errno::ESRCH) => Err(ReadError::ProcessGone),
             Err(e) => Err(ReadError::Io { errno: e as i32 }),

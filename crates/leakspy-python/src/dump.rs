@@ -82,6 +82,9 @@ pub struct DumpReport {
     /// Something could not be read completely; see `warnings`.
     pub partial: bool,
     pub warnings: Vec<String>,
+    /// What leakspy did beyond reading (e.g. `leakspy trace` starting tracemalloc).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub threads: Vec<ThreadReport>,
     pub heap: HeapHistogram,
     pub read_stats: ReadStats,
@@ -159,6 +162,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         paused: !opts.nonblocking,
         partial,
         warnings,
+        notes: Vec::new(),
         threads,
         heap,
         read_stats: ReadStats {

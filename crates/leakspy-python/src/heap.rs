@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
 use crate::tracemalloc::{self, SiteFrame, TracemallocInfo, Traces};
 use leakspy_memory::MemoryExt;
-use serde::Serialize;
 use rustc_hash::FxHashMap;
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// Objects walked at most (per dump), whatever the lists say.

@@ -13,8 +13,10 @@ pub mod error;
 pub mod heap;
 pub mod objects;
 pub mod process;
+pub mod remote_exec;
 pub mod stacks;
 pub mod threadnames;
+pub mod trace;
 pub mod tracemalloc;
 pub mod version;
 

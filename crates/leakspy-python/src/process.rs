@@ -3,7 +3,7 @@
 //! Nothing here pauses the target; everything read is either immutable (ELF files, version) or
 //! validated (the layout probe re-reads the GC list heads).
 
-use crate::binaries::{self, Image};
+use crate::binaries::{self, FileSource, Image, ProcFiles};
 use crate::error::{Error, Result};
 use crate::version;
 use leakspy_layout::{DebugOffsets, Layout, LoadedLayout, PyVersion};
@@ -57,17 +57,31 @@ pub fn open(pid: i32) -> Result<(LiveProcess, Vec<Mapping>)> {
     Ok((live, maps))
 }
 
-/// Identify the interpreter of `pid`. `layout_override` replaces the shipped layout selection.
+/// Identify the interpreter of the live process `pid`. `layout_override` replaces the shipped layout
+/// selection.
 pub fn identify(
     pid: i32,
     mem: &dyn Memory,
     maps: &[Mapping],
     layout_override: Option<LoadedLayout>,
 ) -> Result<Target> {
-    let (images, notes) = binaries::find_images(pid, maps);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    identify_with(pid, mem, maps, &ProcFiles { pid }, &exe, layout_override)
+}
+
+/// Identify the interpreter in any memory (live process or core file): `files` opens the images
+/// named in `maps`; `exe` names the executable in messages.
+pub fn identify_with(
+    pid: i32,
+    mem: &dyn Memory,
+    maps: &[Mapping],
+    files: &dyn FileSource,
+    exe: &str,
+    layout_override: Option<LoadedLayout>,
+) -> Result<Target> {
+    let (images, notes) = binaries::find_images(files, maps);
     let Some(image) = images.into_iter().find(|i| i.runtime().is_some()) else {
         let mut detail = format!(
             "no python executable or libpython with _PyRuntime is mapped (executable: {exe})"
@@ -184,6 +198,15 @@ pub fn identify(
     })
 }
 
+/// How long a GC list head may stay invalid (a collection in progress) before a layout is rejected.
+const PROBE_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A circular list head: its `next` node's `prev` points back at it.
+fn list_head_ok(mem: &dyn Memory, head: u64, mask: u64) -> std::result::Result<bool, ReadError> {
+    let next = mem.read_ptr(head)? & !mask;
+    Ok(mem.read_ptr(next + 8)? & !mask == head)
+}
+
 /// Check a layout against the live structures: an interpreter exists, its thread list points back to
 /// it, and the first GC list head is a well-formed circular list node.
 fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), String> {
@@ -207,17 +230,41 @@ fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), 
         }
     }
     let gc = interp + l.interp.gc;
-    for (&off, name) in l.gc.list_heads.iter().zip(&l.gc.list_names) {
-        let head = gc + off;
-        let next = mem.read_ptr(head).map_err(|e| e.to_string())? & !l.gc.flag_mask;
-        let prev_of_next = mem
-            .read_ptr(next + 8)
-            .map_err(|_| format!("gc list {name}: next {next:#x} unreadable"))?;
-        if prev_of_next & !l.gc.flag_mask != head {
-            return Err(format!(
-                "gc list {name} at {head:#x} is not a valid list head"
-            ));
+    // The target is running: a collection rearranges the lists (and `_gc_prev` holds reference counts
+    // meanwhile), and busy threads rewrite generation 0 between our two reads. A head at the wrong
+    // offset never validates; the right one does as soon as no collection is touching it. So each head
+    // must validate at least once within a short window, re-read until then.
+    let heads: Vec<(u64, &String)> =
+        l.gc.list_heads
+            .iter()
+            .map(|&o| gc + o)
+            .zip(&l.gc.list_names)
+            .collect();
+    let mut pending: Vec<usize> = (0..heads.len()).collect();
+    let deadline = std::time::Instant::now() + PROBE_WINDOW;
+    let mut last = String::new();
+    loop {
+        pending.retain(|&i| {
+            let (head, name) = heads[i];
+            match list_head_ok(mem, head, l.gc.flag_mask) {
+                Ok(true) => false,
+                Ok(false) => {
+                    last = format!("gc list {name} at {head:#x} is not a valid list head");
+                    true
+                }
+                Err(e) => {
+                    last = format!("gc list {name}: {e}");
+                    true
+                }
+            }
+        });
+        if pending.is_empty() {
+            break;
         }
+        if std::time::Instant::now() > deadline {
+            return Err(last);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
     }
     Ok(())
 }

@@ -16,8 +16,8 @@ use crate::objects::Reader;
 use crate::process::Target;
 use leakspy_layout::Tracemalloc as TmLayout;
 use leakspy_memory::MemoryExt;
-use serde::Serialize;
 use rustc_hash::FxHashMap;
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// Most traces read (a table larger than this is cut, with a warning).
@@ -187,7 +187,8 @@ fn read_table(
     let heads = r
         .mem
         .read_vec(buckets, (nbuckets.saturating_mul(8)).min(1 << 30) as usize)?;
-    let mut out = FxHashMap::with_capacity_and_hasher(nentries.min(MAX_TRACES) as usize, Default::default());
+    let mut out =
+        FxHashMap::with_capacity_and_hasher(nentries.min(MAX_TRACES) as usize, Default::default());
     let mut seen = 0u64;
     let mut broken = 0u64;
     for head in heads.chunks_exact(8) {

@@ -65,6 +65,9 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
             report.total_ms
         )?;
     }
+    for note in &report.notes {
+        writeln!(w, "note: {note}")?;
+    }
     for warning in &report.warnings {
         writeln!(w, "warning: {warning}")?;
     }
