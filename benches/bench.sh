@@ -52,14 +52,19 @@ PYSPY_VERSION="$("$VENV/bin/py-spy" --version)"
 
 # 4. Interpreters: name=ROOT:PYTHON (ROOT "/" = run directly, else chroot).
 INTERPS=()
-add() { # name root python
-    local host_path="$2/${3#/}"
-    [ "$2" = "/" ] && host_path="$3"
-    if [ -x "$host_path" ]; then INTERPS+=(--interp "$1=$2:$3"); else echo "== skipping $1: $host_path missing" >&2; fi
+add() { # name root python [interpreter options...]
+    local name=$1 root=$2 py=$3; shift 3
+    local host_path="$root/${py#/}"
+    [ "$root" = "/" ] && host_path="$py"
+    local spec="$name=$root:$py"
+    [ $# -gt 0 ] && spec="$spec $*"
+    if [ -x "$host_path" ]; then INTERPS+=(--interp "$spec"); else echo "== skipping $name: $host_path missing" >&2; fi
 }
 add pyenv-3.11.7 / /root/.pyenv/versions/3.11.7/bin/python3.11
 add pyenv-3.12.1 / /root/.pyenv/versions/3.12.1/bin/python3.12
 add debian-sid-3.14 "$CACHE/sid" /usr/bin/python3.14
+# The same heap traced by tracemalloc: the extra cost of reading allocation sites.
+add pyenv-3.12.1-traced / /root/.pyenv/versions/3.12.1/bin/python3.12 -X tracemalloc=1
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== running ($RUNS runs each, $UNITS units)" >&2

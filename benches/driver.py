@@ -22,15 +22,17 @@ TARGET = os.path.join(HERE, "target.py")
 
 
 def start_target(root, python, units):
+    """`python` may carry interpreter options after the path ("python3.12 -X tracemalloc=1")."""
+    python, *opts = python.split()
     scratch = None
     if root == "/":
-        cmd = [python, "-I", TARGET, str(units)]
+        cmd = [python, "-I", *opts, TARGET, str(units)]
     else:
         inside = f"/tmp/leakspy-bench-{uuid.uuid4().hex[:8]}"
         scratch = os.path.join(root, inside.lstrip("/"))
         os.makedirs(scratch)
         shutil.copy(TARGET, scratch)
-        cmd = ["chroot", root, python, "-I", f"{inside}/target.py", str(units)]
+        cmd = ["chroot", root, python, "-I", *opts, f"{inside}/target.py", str(units)]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline()  # readiness: blocks until the heap is built
