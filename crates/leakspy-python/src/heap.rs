@@ -32,6 +32,18 @@ pub struct TypeStat {
     pub allocated_at: Option<Vec<Site>>,
 }
 
+/// Every walked object, for identity-based analysis (snapshots, survivors). Only collected on request
+/// ([`HeapWalker::collect_objects`]): it costs 24 bytes per object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ObjectTable {
+    /// Type names; objects refer to them by index.
+    pub types: Vec<String>,
+    /// Allocation tracebacks (innermost first); objects refer to them by index.
+    pub sites: Vec<Vec<SiteFrame>>,
+    /// `[address, type index, bytes, site index + 1 (0 = no site)]` per object.
+    pub objects: Vec<[u64; 4]>,
+}
+
 /// One allocation site (a traceback, a line or a file, per [`GroupBy`]).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Site {
@@ -62,6 +74,9 @@ pub struct HeapHistogram {
     pub types: Vec<TypeStat>,
     /// Objects per GC list ("generation0", ..., "permanent"), summed over interpreters.
     pub generations: Vec<(String, u64)>,
+    /// Every object's identity, when collected.
+    #[serde(skip)]
+    pub object_table: Option<ObjectTable>,
     /// tracemalloc in the target: whether it traces, and how many objects have a site.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracemalloc: Option<TracemallocInfo>,
@@ -86,6 +101,8 @@ pub struct HeapWalker<'r, 'a> {
     /// (type, traceback) -> (count, bytes)
     by_site: FxHashMap<(u64, u64), (u64, u64)>,
     traced: u64,
+    /// (address, type, bytes, traceback or 0) per object, when collecting.
+    collected: Option<Vec<(u64, u64, u64, u64)>>,
 }
 
 impl<'r, 'a> HeapWalker<'r, 'a> {
@@ -101,7 +118,14 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             traces: None,
             by_site: FxHashMap::default(),
             traced: 0,
+            collected: None,
         }
+    }
+
+    /// Also keep every object's address, type, size and allocation site (for snapshots).
+    pub fn collect_objects(mut self) -> Self {
+        self.collected = Some(Vec::new());
+        self
     }
 
     /// Record what is known about tracemalloc when there is no table to attribute from.
@@ -204,19 +228,62 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             },
             None => (0, 0),
         };
+        let mut site = 0;
         if let Some(traces) = &self.traces {
             if let Some(&tb) = traces.by_ptr.get(&tracemalloc::alloc_start(r, obj, flags)) {
                 let e = self.by_site.entry((tp, tb)).or_insert((0, 0));
                 e.0 += 1;
                 e.1 += size;
                 self.traced += 1;
+                site = tb;
             }
+        }
+        if let Some(c) = self.collected.as_mut() {
+            c.push((obj, tp, size, site));
         }
         let e = self.by_type.entry(tp).or_insert((0, 0));
         e.0 += 1;
         e.1 += size;
         self.out.objects += 1;
         self.out.bytes += size;
+    }
+
+    /// Turn the collected objects into an [`ObjectTable`] (names and tracebacks interned).
+    fn object_table(&mut self) -> Option<ObjectTable> {
+        let collected = self.collected.take()?;
+        let mut table = ObjectTable::default();
+        let mut type_index: FxHashMap<u64, u64> = FxHashMap::default();
+        let mut site_index: FxHashMap<u64, u64> = FxHashMap::default();
+        let mut names = HashMap::new();
+        let tm = self.r.l.tracemalloc.clone();
+        table.objects.reserve(collected.len());
+        for (addr, tp, size, tb) in collected {
+            let t = match type_index.get(&tp) {
+                Some(&i) => i,
+                None => {
+                    let name = self.types.get(self.r, tp).map_or_else(|| format!("<type at {tp:#x}>"), |t| t.name.clone());
+                    table.types.push(name);
+                    let i = table.types.len() as u64 - 1;
+                    type_index.insert(tp, i);
+                    i
+                }
+            };
+            let s = match (tb, &tm) {
+                (0, _) | (_, None) => 0,
+                (tb, Some(tm)) => match site_index.get(&tb) {
+                    Some(&i) => i,
+                    None => {
+                        let frames = tracemalloc::traceback(self.r, tm, tb, &mut names).unwrap_or_default();
+                        table.sites.push(frames);
+                        let i = table.sites.len() as u64;
+                        site_index.insert(tb, i);
+                        i
+                    }
+                },
+            };
+            table.objects.push([addr, t, size, s]);
+        }
+        Some(table)
     }
 
     /// Allocation sites per type name, grouped and sorted by bytes.
@@ -340,6 +407,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                 hint: None,
             });
         }
+        self.out.object_table = self.object_table();
         self.out.generations = self
             .r
             .l

@@ -55,7 +55,7 @@ pub struct Traces {
 }
 
 /// One frame of an allocation traceback.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SiteFrame {
     pub filename: String,
     pub line: u32,
