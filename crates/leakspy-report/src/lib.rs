@@ -2,6 +2,9 @@
 //! they are given; they never read target memory.
 #![forbid(unsafe_code)]
 
+pub mod flame;
+pub mod snapshot;
+
 use leakspy_python::dump::{DumpReport, ThreadReport};
 use std::io::{self, Write};
 

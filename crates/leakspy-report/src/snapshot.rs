@@ -1,0 +1,334 @@
+//! Snapshot files and what is computed from them: growth between two (`leakspy diff`), survivors
+//! across three (`leakspy leaks`), and the per-type deltas `leakspy watch` prints.
+//!
+//! A snapshot is one JSON document, versioned (`format`/`version`), holding the heap histogram (with
+//! allocation sites when the target traced) and, optionally, every object's identity — address, type,
+//! size, site — which is what tells a leak (objects that stay) from churn (objects that come and go).
+
+use leakspy_python::dump::DumpReport;
+use leakspy_python::heap::ObjectTable;
+use leakspy_python::tracemalloc::SiteFrame;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::Path;
+
+pub const FORMAT: &str = "leakspy-snapshot";
+pub const VERSION: u32 = 1;
+
+/// One allocation site of a type in a snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SnapSite {
+    pub frames: Vec<SiteFrame>,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// One type in a snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SnapType {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub count: u64,
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_at: Option<Vec<SnapSite>>,
+}
+
+/// A snapshot file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: String,
+    pub version: u32,
+    /// Milliseconds since the Unix epoch.
+    pub taken_at_ms: u64,
+    pub pid: i32,
+    pub python_version: String,
+    pub objects: u64,
+    pub bytes: u64,
+    pub types: Vec<SnapType>,
+    /// Every object's identity (absent when not collected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identities: Option<ObjectTable>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Snapshot {
+    /// The snapshot of a dump (its heap part; identities when the dump collected them).
+    pub fn from_report(r: &DumpReport) -> Snapshot {
+        let types = r
+            .heap
+            .types
+            .iter()
+            .map(|t| SnapType {
+                type_name: t.type_name.clone(),
+                count: t.count,
+                bytes: t.bytes,
+                allocated_at: t.allocated_at.as_ref().map(|sites| {
+                    sites
+                        .iter()
+                        .map(|s| SnapSite { frames: s.frames.clone(), count: s.count, bytes: s.bytes })
+                        .collect()
+                }),
+            })
+            .collect();
+        Snapshot {
+            format: FORMAT.into(),
+            version: VERSION,
+            taken_at_ms: now_ms(),
+            pid: r.pid,
+            python_version: r.python_version.clone(),
+            objects: r.heap.objects,
+            bytes: r.heap.bytes,
+            types,
+            identities: r.heap.object_table.clone(),
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> io::Result<()> {
+        let f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        serde_json::to_writer(f, self).map_err(io::Error::other)
+    }
+
+    /// Read a snapshot file, refusing other formats and newer versions with a clear message.
+    pub fn read(path: &Path) -> io::Result<Snapshot> {
+        let f = std::io::BufReader::new(std::fs::File::open(path)?);
+        let v: serde_json::Value = serde_json::from_reader(f)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: not JSON: {e}", path.display())))?;
+        if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not a leakspy snapshot (make one with `leakspy snapshot`)", path.display()),
+            ));
+        }
+        let version = v.get("version").and_then(|x| x.as_u64()).unwrap_or(0);
+        if version != u64::from(VERSION) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: snapshot format version {version}, this leakspy reads version {VERSION}", path.display()),
+            ));
+        }
+        serde_json::from_value(v)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    }
+}
+
+/// How one type (or one site) changed between two snapshots.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Delta {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Innermost first; empty for a whole-type delta.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<SiteFrame>,
+    pub count_before: u64,
+    pub count_after: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+impl Delta {
+    pub fn count_delta(&self) -> i64 {
+        self.count_after as i64 - self.count_before as i64
+    }
+    pub fn bytes_delta(&self) -> i64 {
+        self.bytes_after as i64 - self.bytes_before as i64
+    }
+}
+
+fn sort_by_growth(v: &mut [Delta]) {
+    v.sort_by(|a, b| {
+        b.bytes_delta()
+            .cmp(&a.bytes_delta())
+            .then_with(|| b.count_delta().cmp(&a.count_delta()))
+            .then_with(|| a.type_name.cmp(&b.type_name))
+            .then_with(|| a.frames.cmp(&b.frames))
+    });
+}
+
+/// Per-type change from `a` to `b`, largest byte growth first (unchanged types left out).
+pub fn diff_types(a: &Snapshot, b: &Snapshot) -> Vec<Delta> {
+    let mut by: HashMap<&str, Delta> = HashMap::new();
+    for (t, after) in a.types.iter().map(|t| (t, false)).chain(b.types.iter().map(|t| (t, true))) {
+        let d = by.entry(&t.type_name).or_insert_with(|| Delta {
+            type_name: t.type_name.clone(),
+            frames: Vec::new(),
+            count_before: 0,
+            count_after: 0,
+            bytes_before: 0,
+            bytes_after: 0,
+        });
+        if after {
+            d.count_after += t.count;
+            d.bytes_after += t.bytes;
+        } else {
+            d.count_before += t.count;
+            d.bytes_before += t.bytes;
+        }
+    }
+    let mut v: Vec<Delta> = by.into_values().filter(|d| d.count_delta() != 0 || d.bytes_delta() != 0).collect();
+    sort_by_growth(&mut v);
+    v
+}
+
+/// Per-(type, allocation site) change from `a` to `b` (only where both snapshots have sites).
+pub fn diff_sites(a: &Snapshot, b: &Snapshot) -> Vec<Delta> {
+    let mut by: HashMap<(String, Vec<SiteFrame>), Delta> = HashMap::new();
+    for (snap, after) in [(a, false), (b, true)] {
+        for t in &snap.types {
+            for s in t.allocated_at.iter().flatten() {
+                let d = by.entry((t.type_name.clone(), s.frames.clone())).or_insert_with(|| Delta {
+                    type_name: t.type_name.clone(),
+                    frames: s.frames.clone(),
+                    count_before: 0,
+                    count_after: 0,
+                    bytes_before: 0,
+                    bytes_after: 0,
+                });
+                if after {
+                    d.count_after += s.count;
+                    d.bytes_after += s.bytes;
+                } else {
+                    d.count_before += s.count;
+                    d.bytes_before += s.bytes;
+                }
+            }
+        }
+    }
+    let mut v: Vec<Delta> = by.into_values().filter(|d| d.count_delta() != 0 || d.bytes_delta() != 0).collect();
+    sort_by_growth(&mut v);
+    v
+}
+
+/// Objects that appeared after the first snapshot and are still alive in the third, grouped by
+/// type and allocation site.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SurvivorGroup {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<SiteFrame>,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// Identity of an object across snapshots: address and type, plus the allocation site when known
+/// (an address reused by a new object of the same type from elsewhere is then told apart).
+fn identities(s: &Snapshot) -> Option<HashSet<(u64, &str, &[SiteFrame])>> {
+    let t = s.identities.as_ref()?;
+    let empty: &[SiteFrame] = &[];
+    Some(
+        t.objects
+            .iter()
+            .filter_map(|o| {
+                let ty = t.types.get(o[1] as usize)?;
+                let site = if o[3] == 0 { empty } else { t.sites.get(o[3] as usize - 1)?.as_slice() };
+                Some((o[0], ty.as_str(), site))
+            })
+            .collect(),
+    )
+}
+
+/// The set algebra that separates a leak from churn: objects of `s2` that were not in `s1` and are
+/// still in `s3`. None when a snapshot lacks identities.
+pub fn survivors(s1: &Snapshot, s2: &Snapshot, s3: &Snapshot) -> Option<Vec<SurvivorGroup>> {
+    let first = identities(s1)?;
+    let last = identities(s3)?;
+    let t2 = s2.identities.as_ref()?;
+    let mut groups: HashMap<(String, Vec<SiteFrame>), (u64, u64)> = HashMap::new();
+    let empty: &[SiteFrame] = &[];
+    for o in &t2.objects {
+        let Some(ty) = t2.types.get(o[1] as usize) else { continue };
+        let site = if o[3] == 0 { empty } else { t2.sites.get(o[3] as usize - 1).map_or(empty, Vec::as_slice) };
+        let id = (o[0], ty.as_str(), site);
+        if !first.contains(&id) && last.contains(&id) {
+            let e = groups.entry((ty.clone(), site.to_vec())).or_insert((0, 0));
+            e.0 += 1;
+            e.1 += o[2];
+        }
+    }
+    let mut v: Vec<SurvivorGroup> = groups
+        .into_iter()
+        .map(|((type_name, frames), (count, bytes))| SurvivorGroup { type_name, frames, count, bytes })
+        .collect();
+    v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.type_name.cmp(&b.type_name)).then_with(|| a.frames.cmp(&b.frames)));
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(types: &[(&str, u64, u64)], objects: &[(u64, &str)]) -> Snapshot {
+        let mut table = ObjectTable::default();
+        for (addr, ty) in objects {
+            let i = match table.types.iter().position(|t| t == ty) {
+                Some(i) => i,
+                None => {
+                    table.types.push(ty.to_string());
+                    table.types.len() - 1
+                }
+            };
+            table.objects.push([*addr, i as u64, 48, 0]);
+        }
+        Snapshot {
+            format: FORMAT.into(),
+            version: VERSION,
+            taken_at_ms: 0,
+            pid: 1,
+            python_version: "3.12.1".into(),
+            objects: 0,
+            bytes: 0,
+            types: types
+                .iter()
+                .map(|(n, c, b)| SnapType { type_name: n.to_string(), count: *c, bytes: *b, allocated_at: None })
+                .collect(),
+            identities: Some(table),
+        }
+    }
+
+    #[test]
+    fn growth_is_sorted_and_unchanged_types_dropped() {
+        let a = snap(&[("A", 10, 100), ("B", 5, 50), ("C", 1, 1)], &[]);
+        let b = snap(&[("A", 30, 300), ("B", 5, 50), ("D", 2, 20)], &[]);
+        let d = diff_types(&a, &b);
+        let names: Vec<&str> = d.iter().map(|x| x.type_name.as_str()).collect();
+        assert_eq!(names, vec!["A", "D", "C"]);
+        assert_eq!(d[0].bytes_delta(), 200);
+        assert_eq!(d[2].count_delta(), -1);
+    }
+
+    #[test]
+    fn survivors_exclude_churn_and_old_objects() {
+        let s1 = snap(&[], &[(1, "Old"), (2, "Leak")]);
+        // 10,11: new leaks; 20: churn (gone by s3); 2: existed before.
+        let s2 = snap(&[], &[(1, "Old"), (2, "Leak"), (10, "Leak"), (11, "Leak"), (20, "Tmp")]);
+        let s3 = snap(&[], &[(1, "Old"), (2, "Leak"), (10, "Leak"), (11, "Leak"), (30, "Tmp")]);
+        let v = survivors(&s1, &s2, &s3).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].type_name.as_str(), v[0].count, v[0].bytes), ("Leak", 2, 96));
+        // Same address, different type: not the same object.
+        let s3b = snap(&[], &[(10, "Other"), (11, "Leak")]);
+        assert_eq!(survivors(&s1, &s2, &s3b).unwrap()[0].count, 1);
+    }
+
+    #[test]
+    fn files_round_trip_and_foreign_files_are_refused() {
+        let dir = std::env::temp_dir().join(format!("leakspy-snap-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.json");
+        let s = snap(&[("A", 1, 2)], &[(5, "A")]);
+        s.write(&p).unwrap();
+        let back = Snapshot::read(&p).unwrap();
+        assert_eq!(back.types, s.types);
+        assert_eq!(back.identities, s.identities);
+        std::fs::write(&p, "{\"format\": \"other\"}").unwrap();
+        assert!(Snapshot::read(&p).unwrap_err().to_string().contains("not a leakspy snapshot"));
+        std::fs::write(&p, format!("{{\"format\": \"{FORMAT}\", \"version\": 99}}")).unwrap();
+        assert!(Snapshot::read(&p).unwrap_err().to_string().contains("version 99"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
