@@ -332,3 +332,86 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `+1,234` / `-56` / `0`.
+fn signed(n: i64) -> String {
+    let s = crate::thousands(n.unsigned_abs());
+    match n.signum() {
+        1 => format!("+{s}"),
+        -1 => format!("-{s}"),
+        _ => s,
+    }
+}
+
+/// `+1.5 MiB` / `-200 B`.
+fn signed_bytes(n: i64) -> String {
+    let s = crate::human_bytes(n.unsigned_abs());
+    match n.signum() {
+        1 => format!("+{s}"),
+        -1 => format!("-{s}"),
+        _ => s,
+    }
+}
+
+fn site_label(frames: &[SiteFrame]) -> String {
+    let mut it = frames.iter().map(|f| if f.line == 0 { f.filename.clone() } else { format!("{}:{}", f.filename, f.line) });
+    let first = it.next().unwrap_or_default();
+    let rest: Vec<String> = it.take(2).collect();
+    if rest.is_empty() {
+        first
+    } else {
+        format!("{first} <- {}", rest.join(" <- "))
+    }
+}
+
+/// A growth table: the `top` largest changes, biggest growth first.
+pub fn render_deltas(title: &str, deltas: &[Delta], top: usize, w: &mut dyn io::Write) -> io::Result<()> {
+    writeln!(w, "{title}")?;
+    if deltas.is_empty() {
+        return writeln!(w, "  (no change)");
+    }
+    writeln!(w, "  {:>12} {:>12}  {:>11} {:>11}  type / allocation site", "count", "Δ count", "bytes", "Δ bytes")?;
+    for d in deltas.iter().take(top) {
+        let what = if d.frames.is_empty() {
+            d.type_name.clone()
+        } else {
+            format!("{}  at {}", d.type_name, site_label(&d.frames))
+        };
+        writeln!(
+            w,
+            "  {:>12} {:>12}  {:>11} {:>11}  {what}",
+            crate::thousands(d.count_after),
+            signed(d.count_delta()),
+            crate::human_bytes(d.bytes_after),
+            signed_bytes(d.bytes_delta()),
+        )?;
+    }
+    if deltas.len() > top {
+        writeln!(w, "  ({} more changes; --top N shows more)", deltas.len() - top)?;
+    }
+    Ok(())
+}
+
+/// The survivors table of `leakspy leaks`.
+pub fn render_survivors(groups: &[SurvivorGroup], top: usize, w: &mut dyn io::Write) -> io::Result<()> {
+    if groups.is_empty() {
+        return writeln!(w, "No object created after the first snapshot survived to the last one: no leak seen.");
+    }
+    let (n, b) = groups.iter().fold((0, 0), |(n, b), g| (n + g.count, b + g.bytes));
+    writeln!(
+        w,
+        "{} objects ({}) created after the first snapshot are still alive in the last:",
+        crate::thousands(n),
+        crate::human_bytes(b)
+    )?;
+    writeln!(w, "  {:>12}  {:>11}  type / allocation site", "count", "bytes")?;
+    for g in groups.iter().take(top) {
+        let what =
+            if g.frames.is_empty() { g.type_name.clone() } else { format!("{}  at {}", g.type_name, site_label(&g.frames)) };
+        writeln!(w, "  {:>12}  {:>11}  {what}", crate::thousands(g.count), crate::human_bytes(g.bytes))?;
+    }
+    if groups.len() > top {
+        writeln!(w, "  ({} more groups; --top N shows more)", groups.len() - top)?;
+    }
+    Ok(())
+}
