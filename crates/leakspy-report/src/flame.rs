@@ -50,7 +50,7 @@ pub fn svg(lines: &[String], title: &str, w: impl Write) -> io::Result<()> {
     opt.deterministic = true;
     if lines.is_empty() {
         // inferno refuses empty input; an empty graph still says what was graphed.
-        let placeholder = vec!["(no objects) 1".to_string()];
+        let placeholder = ["(no objects) 1".to_string()];
         return inferno::flamegraph::from_lines(&mut opt, placeholder.iter().map(String::as_str), w)
             .map_err(io::Error::other);
     }

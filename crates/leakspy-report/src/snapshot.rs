@@ -258,80 +258,6 @@ pub fn survivors(s1: &Snapshot, s2: &Snapshot, s3: &Snapshot) -> Option<Vec<Surv
     Some(v)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snap(types: &[(&str, u64, u64)], objects: &[(u64, &str)]) -> Snapshot {
-        let mut table = ObjectTable::default();
-        for (addr, ty) in objects {
-            let i = match table.types.iter().position(|t| t == ty) {
-                Some(i) => i,
-                None => {
-                    table.types.push(ty.to_string());
-                    table.types.len() - 1
-                }
-            };
-            table.objects.push([*addr, i as u64, 48, 0]);
-        }
-        Snapshot {
-            format: FORMAT.into(),
-            version: VERSION,
-            taken_at_ms: 0,
-            pid: 1,
-            python_version: "3.12.1".into(),
-            objects: 0,
-            bytes: 0,
-            types: types
-                .iter()
-                .map(|(n, c, b)| SnapType { type_name: n.to_string(), count: *c, bytes: *b, allocated_at: None })
-                .collect(),
-            identities: Some(table),
-        }
-    }
-
-    #[test]
-    fn growth_is_sorted_and_unchanged_types_dropped() {
-        let a = snap(&[("A", 10, 100), ("B", 5, 50), ("C", 1, 1)], &[]);
-        let b = snap(&[("A", 30, 300), ("B", 5, 50), ("D", 2, 20)], &[]);
-        let d = diff_types(&a, &b);
-        let names: Vec<&str> = d.iter().map(|x| x.type_name.as_str()).collect();
-        assert_eq!(names, vec!["A", "D", "C"]);
-        assert_eq!(d[0].bytes_delta(), 200);
-        assert_eq!(d[2].count_delta(), -1);
-    }
-
-    #[test]
-    fn survivors_exclude_churn_and_old_objects() {
-        let s1 = snap(&[], &[(1, "Old"), (2, "Leak")]);
-        // 10,11: new leaks; 20: churn (gone by s3); 2: existed before.
-        let s2 = snap(&[], &[(1, "Old"), (2, "Leak"), (10, "Leak"), (11, "Leak"), (20, "Tmp")]);
-        let s3 = snap(&[], &[(1, "Old"), (2, "Leak"), (10, "Leak"), (11, "Leak"), (30, "Tmp")]);
-        let v = survivors(&s1, &s2, &s3).unwrap();
-        assert_eq!(v.len(), 1);
-        assert_eq!((v[0].type_name.as_str(), v[0].count, v[0].bytes), ("Leak", 2, 96));
-        // Same address, different type: not the same object.
-        let s3b = snap(&[], &[(10, "Other"), (11, "Leak")]);
-        assert_eq!(survivors(&s1, &s2, &s3b).unwrap()[0].count, 1);
-    }
-
-    #[test]
-    fn files_round_trip_and_foreign_files_are_refused() {
-        let dir = std::env::temp_dir().join(format!("leakspy-snap-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("a.json");
-        let s = snap(&[("A", 1, 2)], &[(5, "A")]);
-        s.write(&p).unwrap();
-        let back = Snapshot::read(&p).unwrap();
-        assert_eq!(back.types, s.types);
-        assert_eq!(back.identities, s.identities);
-        std::fs::write(&p, "{\"format\": \"other\"}").unwrap();
-        assert!(Snapshot::read(&p).unwrap_err().to_string().contains("not a leakspy snapshot"));
-        std::fs::write(&p, format!("{{\"format\": \"{FORMAT}\", \"version\": 99}}")).unwrap();
-        assert!(Snapshot::read(&p).unwrap_err().to_string().contains("version 99"));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
 
 /// `+1,234` / `-56` / `0`.
 fn signed(n: i64) -> String {
@@ -414,4 +340,79 @@ pub fn render_survivors(groups: &[SurvivorGroup], top: usize, w: &mut dyn io::Wr
         writeln!(w, "  ({} more groups; --top N shows more)", groups.len() - top)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(types: &[(&str, u64, u64)], objects: &[(u64, &str)]) -> Snapshot {
+        let mut table = ObjectTable::default();
+        for (addr, ty) in objects {
+            let i = match table.types.iter().position(|t| t == ty) {
+                Some(i) => i,
+                None => {
+                    table.types.push(ty.to_string());
+                    table.types.len() - 1
+                }
+            };
+            table.objects.push([*addr, i as u64, 48, 0]);
+        }
+        Snapshot {
+            format: FORMAT.into(),
+            version: VERSION,
+            taken_at_ms: 0,
+            pid: 1,
+            python_version: "3.12.1".into(),
+            objects: 0,
+            bytes: 0,
+            types: types
+                .iter()
+                .map(|(n, c, b)| SnapType { type_name: n.to_string(), count: *c, bytes: *b, allocated_at: None })
+                .collect(),
+            identities: Some(table),
+        }
+    }
+
+    #[test]
+    fn growth_is_sorted_and_unchanged_types_dropped() {
+        let a = snap(&[("A", 10, 100), ("B", 5, 50), ("C", 1, 1)], &[]);
+        let b = snap(&[("A", 30, 300), ("B", 5, 50), ("D", 2, 20)], &[]);
+        let d = diff_types(&a, &b);
+        let names: Vec<&str> = d.iter().map(|x| x.type_name.as_str()).collect();
+        assert_eq!(names, vec!["A", "D", "C"]);
+        assert_eq!(d[0].bytes_delta(), 200);
+        assert_eq!(d[2].count_delta(), -1);
+    }
+
+    #[test]
+    fn survivors_exclude_churn_and_old_objects() {
+        let s1 = snap(&[], &[(1, "Old"), (2, "Leak")]);
+        // 10,11: new leaks; 20: churn (gone by s3); 2: existed before.
+        let s2 = snap(&[], &[(1, "Old"), (2, "Leak"), (10, "Leak"), (11, "Leak"), (20, "Tmp")]);
+        let s3 = snap(&[], &[(1, "Old"), (2, "Leak"), (10, "Leak"), (11, "Leak"), (30, "Tmp")]);
+        let v = survivors(&s1, &s2, &s3).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].type_name.as_str(), v[0].count, v[0].bytes), ("Leak", 2, 96));
+        // Same address, different type: not the same object.
+        let s3b = snap(&[], &[(10, "Other"), (11, "Leak")]);
+        assert_eq!(survivors(&s1, &s2, &s3b).unwrap()[0].count, 1);
+    }
+
+    #[test]
+    fn files_round_trip_and_foreign_files_are_refused() {
+        let dir = std::env::temp_dir().join(format!("leakspy-snap-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.json");
+        let s = snap(&[("A", 1, 2)], &[(5, "A")]);
+        s.write(&p).unwrap();
+        let back = Snapshot::read(&p).unwrap();
+        assert_eq!(back.types, s.types);
+        assert_eq!(back.identities, s.identities);
+        std::fs::write(&p, "{\"format\": \"other\"}").unwrap();
+        assert!(Snapshot::read(&p).unwrap_err().to_string().contains("not a leakspy snapshot"));
+        std::fs::write(&p, format!("{{\"format\": \"{FORMAT}\", \"version\": 99}}")).unwrap();
+        assert!(Snapshot::read(&p).unwrap_err().to_string().contains("version 99"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
