@@ -317,6 +317,10 @@ pub fn blob_len(minor: u8) -> Option<usize> {
     field_names(minor).map(|f| 8 + 8 * f.len())
 }
 
+/// Largest offset or size [`DebugOffsets::apply`] accepts (the largest real one, an offset inside
+/// `PyInterpreterState`, is about 100 KiB).
+pub const MAX_FIELD_VALUE: u64 = 1 << 20;
+
 /// A decoded `_Py_DebugOffsets`.
 #[derive(Debug, Clone)]
 pub struct DebugOffsets {
@@ -353,12 +357,14 @@ impl DebugOffsets {
     }
 
     /// Overwrite every layout field the table covers with the target's value and return the fields
-    /// that differed. Returns the number of fields applied as well.
+    /// that differed. Returns the number of fields applied as well. Every field is an offset or a
+    /// struct size; a value above [`MAX_FIELD_VALUE`] is garbage (a corrupt or hostile table) and is
+    /// not applied.
     pub fn apply(&self, l: &mut Layout) -> (usize, Vec<Mismatch>) {
         let mut applied = 0;
         let mut mismatches = Vec::new();
         let mut set = |name: &'static str, field: &mut u64| {
-            if let Some(v) = self.get(name) {
+            if let Some(v) = self.get(name).filter(|&v| v <= MAX_FIELD_VALUE) {
                 applied += 1;
                 if *field != v {
                     mismatches.push(Mismatch {
@@ -488,5 +494,26 @@ mod tests {
         assert!(DebugOffsets::decode(14, &blob[..100]).is_none());
         blob[0] = b'X';
         assert!(DebugOffsets::decode(14, &blob).is_none());
+    }
+
+    /// Regression (issue #7 fuzzing): a garbage table rewrote offsets to values near 2^64, and every
+    /// `address + offset` in the walkers overflowed. Absurd values are not applied.
+    #[test]
+    fn absurd_values_are_not_applied() {
+        let n = field_names(14).unwrap().len();
+        let mut blob = COOKIE.to_vec();
+        for _ in 0..n {
+            blob.extend_from_slice(&u64::MAX.to_le_bytes());
+        }
+        let d = DebugOffsets::decode(14, &blob).unwrap();
+        let layout = crate::all()
+            .into_iter()
+            .find(|l| l.file == "3.14.toml")
+            .unwrap()
+            .layout;
+        let mut l = layout.clone();
+        let (applied, mismatches) = d.apply(&mut l);
+        assert_eq!((applied, mismatches.len()), (0, 0));
+        assert_eq!(l, layout);
     }
 }

@@ -37,7 +37,14 @@ pub enum ReadError {
     TooLarge { addr: u64, len: usize, limit: usize },
     #[error("I/O error {errno} reading the target")]
     Io { errno: i32 },
+    #[error("{value:#x} is not a user-space address (garbage or a racing write)")]
+    NotAPointer { value: u64 },
 }
+
+/// Highest user-space address on x86_64 (5-level paging; 4-level stops at 2^47). A pointer read from
+/// the target above this is garbage, refused by [`MemoryExt::read_ptr`] so that `pointer + offset`
+/// arithmetic on it can never overflow.
+pub const MAX_USER_ADDRESS: u64 = (1 << 56) - 1;
 
 /// Largest single read a caller may ask for through [`MemoryExt::read_vec`] (guards against lengths
 /// taken from garbage).
@@ -80,9 +87,13 @@ pub trait MemoryExt: Memory {
     fn read_i64(&self, addr: u64) -> Result<i64, ReadError> {
         Ok(i64::from_le_bytes(self.read_array(addr)?))
     }
-    /// Read a pointer-sized word.
+    /// Read a pointer-sized word; a value above [`MAX_USER_ADDRESS`] is refused (garbage).
     fn read_ptr(&self, addr: u64) -> Result<u64, ReadError> {
-        self.read_u64(addr)
+        let value = self.read_u64(addr)?;
+        if value > MAX_USER_ADDRESS {
+            return Err(ReadError::NotAPointer { value });
+        }
+        Ok(value)
     }
     /// Read `len` bytes into a new vector; `len` above [`MAX_READ`] is refused.
     fn read_vec(&self, addr: u64, len: usize) -> Result<Vec<u8>, ReadError> {
@@ -171,5 +182,22 @@ mod tests {
             m.read_vec(0, usize::MAX),
             Err(ReadError::TooLarge { .. })
         ));
+    }
+
+    /// Pointers above the user address space are garbage: `read_ptr` refuses them, so that
+    /// `pointer + offset` in the walkers cannot overflow (issue #7 fuzzing).
+    #[test]
+    fn read_ptr_refuses_non_user_addresses() {
+        let mut bytes = Vec::new();
+        for v in [0u64, 0x7f00_0000_1000, MAX_USER_ADDRESS, MAX_USER_ADDRESS + 1, u64::MAX] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let m = Flat { base: 0, bytes };
+        assert_eq!(m.read_ptr(0), Ok(0));
+        assert_eq!(m.read_ptr(8), Ok(0x7f00_0000_1000));
+        assert_eq!(m.read_ptr(16), Ok(MAX_USER_ADDRESS));
+        assert!(matches!(m.read_ptr(24), Err(ReadError::NotAPointer { .. })));
+        assert!(matches!(m.read_ptr(32), Err(ReadError::NotAPointer { .. })));
+        assert_eq!(m.read_u64(32), Ok(u64::MAX));
     }
 }

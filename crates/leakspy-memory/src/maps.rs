@@ -45,9 +45,17 @@ fn parse_line(line: &str) -> Option<Mapping> {
     let inode = it.next()?.parse().ok()?;
     let path = it.next().unwrap_or("").trim_start().to_string();
     let (s, e) = range.split_once('-')?;
+    let (start, end) = (
+        u64::from_str_radix(s, 16).ok()?,
+        u64::from_str_radix(e, 16).ok()?,
+    );
+    // A range that ends before it starts is malformed (and would underflow `len`).
+    if end < start {
+        return None;
+    }
     Some(Mapping {
-        start: u64::from_str_radix(s, 16).ok()?,
-        end: u64::from_str_radix(e, 16).ok()?,
+        start,
+        end,
         readable: perms.first() == Some(&b'r'),
         writable: perms.get(1) == Some(&b'w'),
         executable: perms.get(2) == Some(&b'x'),
@@ -88,5 +96,14 @@ garbage line
             Some(0x7f0000000000)
         );
         assert!(find(&m, 0x10).is_none());
+    }
+
+    /// Regression (issue #7 fuzzing): a range ending before it starts was accepted and `len()`
+    /// underflowed.
+    #[test]
+    fn inverted_range_is_skipped() {
+        let m = parse_maps("2000-1000 r--p 00000000 00:00 0 \n1000-2000 r--p 00000000 00:00 0 \n");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].len(), 0x1000);
     }
 }

@@ -166,7 +166,7 @@ impl<M: Memory> Snapshot<M> {
                     });
                 }
                 let start = m.start.max(block << BLOCK_SHIFT);
-                let end = m.end.min((block + 1) << BLOCK_SHIFT);
+                let end = m.end.min((block + 1).saturating_mul(1 << BLOCK_SHIFT));
                 let t0 = Instant::now();
                 let mut data = vec![0u8; (end - start) as usize];
                 let res = self.inner.read(start, &mut data).map(|()| data);
@@ -225,9 +225,10 @@ impl<M: Memory> Memory for Snapshot<M> {
                 addr,
                 len: buf.len(),
             })?;
-            let block_end = ((at >> BLOCK_SHIFT) + 1) << BLOCK_SHIFT;
+            // The last block of the address space ends at 2^64 (wraps to 0 as a u64).
+            let to_block_end = (((at >> BLOCK_SHIFT) + 1) << BLOCK_SHIFT).wrapping_sub(at);
             // Also split at mapping ends so each piece lies inside one segment.
-            let mut n = ((block_end - at) as usize).min(buf.len() - done);
+            let mut n = (to_block_end as usize).min(buf.len() - done);
             if let Some(m) = maps::find(&self.maps, at) {
                 n = n.min((m.end - at) as usize);
             }
@@ -330,5 +331,20 @@ mod tests {
         snap.read(base + 4090, &mut buf).unwrap();
         assert_eq!(&buf[..], &bytes[4090..4106]);
         assert!(snap.stats().bytes_copied >= 4096);
+    }
+
+    /// Regression (issue #7 fuzzing): a read in the last 1 MiB block of the address space made the
+    /// block end wrap to 0 and `block_end - addr` underflow.
+    #[test]
+    fn read_at_the_top_of_the_address_space_fails_cleanly() {
+        let mem = Counting {
+            base: 0x1000,
+            bytes: vec![0; 64],
+            reads: Cell::new(0),
+        };
+        let snap = Snapshot::new(mem, vec![mapping(0x1000, 0x2000)]);
+        let mut buf = [0u8; 16];
+        assert!(snap.read(u64::MAX - 7, &mut buf).is_err());
+        assert!(snap.read(u64::MAX - 40, &mut buf).is_err());
     }
 }

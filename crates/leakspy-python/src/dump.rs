@@ -319,7 +319,8 @@ fn native_ids(
     for off in candidates {
         let mut ids = Vec::with_capacity(threads.len());
         for t in threads {
-            match r.mem.read_i32(t.thread_id + off) {
+            // thread_id is read from the target: a garbage value may wrap (the read then fails).
+            match r.mem.read_i32(t.thread_id.wrapping_add(off)) {
                 Ok(v) if ns_to_host.contains_key(&i64::from(v)) && !ids.contains(&i64::from(v)) => {
                     ids.push(i64::from(v))
                 }

@@ -192,6 +192,11 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             let hdr = self.r.mem.read_array::<16>(node)?;
             let next = u64::from_le_bytes(hdr[0..8].try_into().unwrap_or_default()) & mask;
             let back = u64::from_le_bytes(hdr[8..16].try_into().unwrap_or_default()) & mask;
+            if next > leakspy_memory::MAX_USER_ADDRESS {
+                return Err(crate::error::Error::Other(format!(
+                    "garbage link {next:#x} at {node:#x} (list modified during the walk)"
+                )));
+            }
             if back != prev {
                 return Err(crate::error::Error::Other(format!(
                     "broken back link at {node:#x} (list modified during the walk)"
@@ -233,7 +238,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             if let Some(&tb) = traces.by_ptr.get(&tracemalloc::alloc_start(r, obj, flags)) {
                 let e = self.by_site.entry((tp, tb)).or_insert((0, 0));
                 e.0 += 1;
-                e.1 += size;
+                e.1 = e.1.saturating_add(size);
                 self.traced += 1;
                 site = tb;
             }
@@ -243,9 +248,10 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         }
         let e = self.by_type.entry(tp).or_insert((0, 0));
         e.0 += 1;
-        e.1 += size;
+        // Sizes of racing objects can be garbage up to MAX_OBJECT_SIZE: sums saturate.
+        e.1 = e.1.saturating_add(size);
         self.out.objects += 1;
-        self.out.bytes += size;
+        self.out.bytes = self.out.bytes.saturating_add(size);
     }
 
     /// Turn the collected objects into an [`ObjectTable`] (names and tracebacks interned).
@@ -322,7 +328,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             };
             let e = out.entry(name).or_default().entry(key).or_insert((0, 0));
             e.0 += count;
-            e.1 += bytes;
+            e.1 = e.1.saturating_add(bytes);
         }
         if unreadable > 0 {
             self.out.warnings.push(format!(
@@ -360,7 +366,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             };
             let e = merged.entry(name).or_insert((0, 0));
             e.0 += count;
-            e.1 += bytes;
+            e.1 = e.1.saturating_add(bytes);
         }
         if self.size_errors > 0 {
             self.out.partial = true;
@@ -447,7 +453,7 @@ pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
             } else {
                 0
             };
-            t.basicsize + extra
+            t.basicsize.saturating_add(extra)
         }
         SizeKind::Dict => t.basicsize.saturating_add(dict_extra(r, obj)?),
         SizeKind::Type => {
@@ -547,13 +553,11 @@ fn str_sizeof(r: &Reader<'_>, obj: u64) -> Result<u64> {
             .saturating_add(len.saturating_add(1).saturating_mul(kind))
     } else {
         let data = r.ptr(obj + u.data_any)?;
-        u.data_any
-            + 8
-            + if data != 0 {
-                len.saturating_add(1).saturating_mul(kind)
-            } else {
-                0
-            }
+        (u.data_any + 8).saturating_add(if data != 0 {
+            len.saturating_add(1).saturating_mul(kind)
+        } else {
+            0
+        })
     })
 }
 
@@ -563,17 +567,18 @@ fn dict_extra(r: &Reader<'_>, obj: u64) -> Result<u64> {
     let keys = r.ptr(obj + l.dict.ma_keys)?;
     let values = r.ptr(obj + l.dict.ma_values)?;
     let t = r.keys_table(keys)?;
-    let mut extra = 0;
+    let mut extra = 0u64;
     if values != 0 {
         // ≤3.10: USABLE_FRACTION(size) slots; 3.11+: shared_keys_usable_size = nentries + usable.
-        extra += 8 * if l.dictkeys.dk_size.is_some() {
+        // (`usable` is read from the target: saturate, getsizeof refuses an implausible total.)
+        extra = 8u64.saturating_mul(if l.dictkeys.dk_size.is_some() {
             t.usable_fraction()
         } else {
             t.nentries.saturating_add(t.usable)
-        };
+        });
     }
     if t.refcnt == 1 {
-        extra += keys_size(r, keys)?;
+        extra = extra.saturating_add(keys_size(r, keys)?);
     }
     Ok(extra)
 }

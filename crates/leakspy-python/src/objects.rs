@@ -151,6 +151,10 @@ impl<'a> Reader<'a> {
         ) {
             (Some(off), _, _, _) => {
                 let size = self.mem.read_u64(keys + off)?;
+                // Same bound as the log2 form below (CPython sizes are powers of two).
+                if !size.is_power_of_two() || size > 1 << 40 {
+                    return Err(Error::Other(format!("dict keys at {keys:#x}: absurd size")));
+                }
                 let ix = if size <= 0xff {
                     1
                 } else if size <= 0xffff {

@@ -52,6 +52,9 @@ fn names_of(r: &Reader<'_>, interp: u64) -> Result<HashMap<u64, String>> {
     Ok(out)
 }
 
+/// Largest basic size or dict offset believed (as `objects::read_type`); above is garbage.
+const MAX_INSTANCE_OFFSET: u64 = 1 << 24;
+
 /// Value of attribute `name` in the instance dict (or inline/split values) of `obj`.
 pub fn instance_attr(r: &Reader<'_>, obj: u64, name: &str) -> Result<Option<u64>> {
     let l = r.l;
@@ -70,6 +73,9 @@ pub fn instance_attr(r: &Reader<'_>, obj: u64, name: &str) -> Result<Option<u64>
             }
             if flags & l.misc.tpflags_inline_values != 0 {
                 let basicsize = r.mem.read_u64(tp + l.type_.tp_basicsize)?;
+                if basicsize > MAX_INSTANCE_OFFSET {
+                    return Err(Error::Other(format!("type {tp:#x}: absurd basicsize")));
+                }
                 return shared_lookup(r, tp, obj + basicsize, name);
             }
             return Ok(None);
@@ -97,7 +103,7 @@ pub fn instance_attr(r: &Reader<'_>, obj: u64, name: &str) -> Result<Option<u64>
         };
     }
     let dictoffset = r.mem.read_i64(tp + l.type_.tp_dictoffset)?;
-    if dictoffset <= 0 {
+    if dictoffset <= 0 || dictoffset as u64 > MAX_INSTANCE_OFFSET {
         return Ok(None);
     }
     let dict = r.ptr(obj + dictoffset as u64)?;

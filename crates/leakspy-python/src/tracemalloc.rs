@@ -144,7 +144,7 @@ pub fn load(r: &Reader<'_>, target: &Target, warnings: &mut Vec<String>) -> Resu
 
 /// Whether `table` is a `_Py_hashtable_t` built with the pointer hash/compare pair.
 fn is_table(r: &Reader<'_>, tm: &TmLayout, table: u64, (hash, cmp): (u64, u64)) -> bool {
-    if table == 0 || !table.is_multiple_of(8) {
+    if table == 0 || !table.is_multiple_of(8) || table > leakspy_memory::MAX_USER_ADDRESS {
         return false;
     }
     let ok = || -> Result<bool> {
@@ -193,6 +193,10 @@ fn read_table(
     let mut broken = 0u64;
     for head in heads.chunks_exact(8) {
         let mut e = u64::from_le_bytes(head.try_into().unwrap_or_default());
+        if e > leakspy_memory::MAX_USER_ADDRESS {
+            broken += 1;
+            continue;
+        }
         // A bucket chain cannot be longer than the table; a longer one is a race or garbage.
         let mut steps = 0u64;
         while e != 0 {
@@ -247,6 +251,11 @@ pub fn traceback(
         else {
             continue;
         };
+        if fname > leakspy_memory::MAX_USER_ADDRESS {
+            return Err(Error::Other(format!(
+                "traceback {tb:#x}: garbage filename pointer {fname:#x}"
+            )));
+        }
         let filename = match names.get(&fname) {
             Some(s) => s.clone(),
             None => {
