@@ -15,10 +15,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Every thread's stack and the GC heap by type, from a live process.
+    /// Every thread's stack and the GC heap by type, from a live process or a core file.
     ///
     /// The target is paused (ptrace) while its memory is copied and resumed before the report is
-    /// built; it is never modified. Object contents are never printed.
+    /// built; it is never modified. With --core the same report is read from an ELF core file
+    /// (gcore, kernel or systemd-coredump). Object contents are never printed.
     Dump(DumpArgs),
     /// Start tracemalloc in a running 3.14+ target, let it run, then dump with allocation sites.
     ///
@@ -80,6 +81,20 @@ pub struct DumpArgs {
     /// Process id of the Python process to inspect.
     #[arg(long, short = 'p', value_name = "PID")]
     pub pid: Option<i32>,
+
+    /// Read this ELF core file (gcore, kernel or systemd-coredump core) instead of a live process.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["pid", "command", "nonblocking", "after"])]
+    pub core: Option<PathBuf>,
+
+    /// With --core: the program's executable, when it is not at the path the core names (it must
+    /// be the same build: the build-id is checked).
+    #[arg(long, value_name = "PATH", requires = "core")]
+    pub exe: Option<PathBuf>,
+
+    /// With --core: the target's root filesystem (container image, chroot); the core's file names
+    /// are looked up under it first.
+    #[arg(long, value_name = "DIR", requires = "core")]
+    pub sysroot: Option<PathBuf>,
 
     /// Do not pause the target: read it while it runs (results may be inconsistent and are marked
     /// partial when a race is detected).

@@ -12,6 +12,10 @@ pub const NOT_PYTHON: i32 = 5;
 pub const UNSUPPORTED: i32 = 6;
 pub const NOT_FOUND: i32 = 7;
 pub const OTHER: i32 = 8;
+/// `--core`: the interpreter's binaries are missing, or other builds than the core was made with.
+pub const BINARIES: i32 = 9;
+/// `--core`: the file is not a usable core (not an ELF core, truncated, unreadable).
+pub const BAD_CORE: i32 = 10;
 
 /// Print `e` as one line on stderr and return its exit code.
 pub fn report(e: &anyhow::Error) -> i32 {
@@ -43,6 +47,8 @@ fn classify(e: &anyhow::Error) -> (i32, String) {
         Some(Error::Unsupported(msg)) => (UNSUPPORTED, msg.clone()),
         Some(Error::NotFound { .. }) => (NOT_FOUND, format!("{e}")),
         Some(Error::Read(r)) => (OTHER, format!("reading the target failed: {r}; did it exit?")),
+        Some(Error::BadCore(msg)) => (BAD_CORE, msg.clone()),
+        Some(Error::Binaries(msg)) => (BINARIES, msg.clone()),
         Some(Error::Other(msg)) => (OTHER, msg.clone()),
         None => (OTHER, format!("{e:#}")),
     }

@@ -43,6 +43,26 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         no_heap: args.no_heap,
         group_by: args.output.group_by.into(),
     };
+    if args.core.is_none() && (args.exe.is_some() || args.sysroot.is_some()) {
+        // clap's `requires` is waived when --pid is given (it conflicts with --core).
+        anyhow::bail!(cli::UsageError(
+            "--exe and --sysroot go with --core FILE".into()
+        ));
+    }
+    if let Some(core) = &args.core {
+        let copts = leakspy_python::coredump::CoreOptions {
+            core: core.clone(),
+            exe: args.exe.clone(),
+            sysroot: args.sysroot.clone(),
+        };
+        let bar = progress_bar(args.output.quiet);
+        bar.set_message("reading the core file");
+        let result = leakspy_python::coredump::dump_core(&copts, &opts, &mut |n| {
+            bar.set_message(format!("walking the heap: {n} objects"))
+        });
+        bar.finish_and_clear();
+        return print_report(&result?, args.output.json, args.output.top);
+    }
     let mut child = None;
     let pid = match (args.pid, args.command.is_empty()) {
         (Some(pid), true) => pid,
@@ -53,7 +73,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
             pid
         }
         _ => anyhow::bail!(cli::UsageError(
-            "give either --pid PID or -- COMMAND [ARGS...]".into()
+            "give one of --pid PID, --core FILE or -- COMMAND [ARGS...]".into()
         )),
     };
     let bar = progress_bar(args.output.quiet);

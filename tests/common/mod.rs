@@ -147,6 +147,8 @@ pub struct ChildGuard {
     /// Kept open so the target stays blocked in os.read(0, 1).
     pub stdin: Option<ChildStdin>,
     pub scratch: Option<PathBuf>,
+    /// Lines the target printed on stdout after its first (readiness) line.
+    pub lines: Option<mpsc::Receiver<String>>,
 }
 
 impl ChildGuard {
@@ -155,11 +157,39 @@ impl ChildGuard {
             child,
             stdin: None,
             scratch: None,
+            lines: None,
         }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Write `line` to the target's stdin and wait up to `timeout` for it to come back on stdout
+    /// (for targets that echo: mutator.py, big_heap.py, secret_target.py). A stopped target
+    /// cannot answer.
+    pub fn echo(&mut self, line: &str, timeout: Duration) -> Result<(), String> {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().ok_or("stdin closed")?;
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("write to the target's stdin: {e}"))?;
+        let lines = self.lines.as_ref().ok_or("stdout not kept")?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(got) if got.trim_end() == line => return Ok(()),
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!("no echo of {line:?} within {timeout:?}"))
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(format!("the target closed stdout before echoing {line:?}"))
+                }
+            }
+        }
     }
 
     /// Kill the child (if still running) and return whatever it wrote on stderr.
@@ -198,35 +228,123 @@ pub struct Target {
     pub guard: ChildGuard,
     pub truth_line: String,
     pub truth: Truth,
+    /// The target's pid as the host (and leakspy) sees it: the spawned child, or for
+    /// [`Launch::PidNamespace`] the child of `unshare`'s fork.
+    pub host_pid: u32,
 }
 
 impl Target {
     pub fn pid(&self) -> u32 {
-        self.guard.pid()
+        self.host_pid
     }
+}
+
+/// How a target is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// As a child of the test (inside `chroot` for chroot interpreters).
+    Direct,
+    /// In new pid and mount namespaces, the way a container runs it (`unshare --pid --fork
+    /// --mount-proc --kill-child`, then `chroot` for chroot interpreters): the target is pid 1 of its
+    /// namespace and its thread ids are small numbers.
+    PidNamespace,
+    /// Through `sh -c 'ulimit -c unlimited; cd SCRATCH; exec python ...'` (chroot interpreters
+    /// only): a fatal signal makes the kernel write its core into the scratch directory (with
+    /// core_pattern `core`).
+    CoreDumping,
 }
 
 /// Start `tests/targets/<script>` under `interp` and wait (without sleeping)
 /// for its single truth line on stdout.
 pub fn start_target(interp: &Interp, script: &str) -> Target {
-    let (guard, line) = spawn_target(interp, script, &[]);
+    start_target_with(interp, script, Launch::Direct)
+}
+
+/// [`start_target`], started the way `launch` says.
+pub fn start_target_with(interp: &Interp, script: &str, launch: Launch) -> Target {
+    let (guard, line) = spawn_target_with(interp, script, &[], launch);
     let truth: Truth = serde_json::from_str(&line).unwrap_or_else(|e| {
         panic!(
             "{}: truth line is not valid JSON ({e}): {line}",
             interp.name
         )
     });
-    assert_eq!(
-        truth.pid,
-        guard.pid() as i64,
-        "{}: truth pid differs from the spawned pid (chroot must exec python)",
-        interp.name
-    );
+    let host_pid = if launch == Launch::PidNamespace {
+        let host = forked_child(guard.pid())
+            .unwrap_or_else(|| panic!("{}: no child of unshare ({})", interp.name, guard.pid()));
+        let ns = ns_pid(host);
+        assert_eq!(
+            Some(truth.pid),
+            ns,
+            "{}: the truth pid is not host pid {host}'s pid in its namespace",
+            interp.name
+        );
+        host
+    } else {
+        assert_eq!(
+            truth.pid,
+            guard.pid() as i64,
+            "{}: truth pid differs from the spawned pid (chroot must exec python)",
+            interp.name
+        );
+        guard.pid()
+    };
     Target {
         guard,
         truth_line: line,
         truth,
+        host_pid,
     }
+}
+
+/// The (single) child of `pid`, e.g. the process `unshare --fork` started.
+pub fn forked_child(pid: u32) -> Option<u32> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    if let Some(c) = children.split_whitespace().next() {
+        return c.parse().ok();
+    }
+    // Kernels without /proc/PID/task/TID/children: scan for the parent pid.
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let p: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        let ppid: u32 = stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (ppid == pid).then_some(p)
+    })
+}
+
+/// A task's id in its own (innermost) pid namespace (`NSpid:` of /proc/TID/status).
+pub fn ns_pid(tid: u32) -> Option<i64> {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
+/// Host TID -> TID in the target's own pid namespace, for every thread of `pid`.
+pub fn host_to_ns_tids(pid: u32) -> BTreeMap<i64, i64> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Some(tid) = e.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some(ns) = ns_pid(tid) {
+            out.insert(i64::from(tid), ns);
+        }
+    }
+    out
 }
 
 /// Start `tests/targets/<script>` under `interp` with extra interpreter
@@ -234,8 +352,18 @@ pub fn start_target(interp: &Interp, script: &str) -> Target {
 /// PYTHON* variables), and return it with the first line it printed on stdout
 /// (its readiness signal), waiting without sleeping.
 pub fn spawn_target(interp: &Interp, script: &str, py_args: &[&str]) -> (ChildGuard, String) {
+    spawn_target_with(interp, script, py_args, Launch::Direct)
+}
+
+/// [`spawn_target`], started the way `launch` says.
+pub fn spawn_target_with(
+    interp: &Interp,
+    script: &str,
+    py_args: &[&str],
+    launch: Launch,
+) -> (ChildGuard, String) {
     let src = target_script(script);
-    let (mut cmd, scratch) = if interp.chrooted() {
+    let (inner, scratch) = if interp.chrooted() {
         let unique = format!(
             "{}-{}-{}",
             interp.name,
@@ -248,18 +376,43 @@ pub fn spawn_target(interp: &Interp, script: &str, py_args: &[&str]) -> (ChildGu
             .unwrap_or_else(|e| panic!("create {}: {e}", on_host.display()));
         std::fs::copy(&src, on_host.join(script))
             .unwrap_or_else(|e| panic!("copy {} into {}: {e}", src.display(), on_host.display()));
-        let mut cmd = Command::new("chroot");
-        cmd.arg(&interp.root)
-            .arg(&interp.python)
-            .arg("-I")
-            .args(py_args)
-            .arg(inside.join(script));
-        (cmd, Some(on_host))
+        let mut argv: Vec<std::ffi::OsString> = vec!["chroot".into(), interp.root.clone().into()];
+        if launch == Launch::CoreDumping {
+            argv.extend(["/bin/sh".into(), "-c".into()]);
+            argv.push(
+                format!(
+                    "ulimit -c unlimited && cd '{}' && exec '{}' \"$@\"",
+                    inside.display(),
+                    interp.python
+                )
+                .into(),
+            );
+            argv.push("sh".into());
+        } else {
+            argv.push(interp.python.clone().into());
+        }
+        argv.push("-I".into());
+        argv.extend(py_args.iter().map(Into::into));
+        argv.push(inside.join(script).into());
+        (argv, Some(on_host))
     } else {
-        let mut cmd = Command::new(&interp.python);
-        cmd.arg("-I").args(py_args).arg(&src);
-        (cmd, None)
+        assert!(
+            launch != Launch::CoreDumping,
+            "{}: Launch::CoreDumping is for chroot interpreters",
+            interp.name
+        );
+        let mut argv: Vec<std::ffi::OsString> = vec![interp.python.clone().into(), "-I".into()];
+        argv.extend(py_args.iter().map(Into::into));
+        argv.push(src.clone().into());
+        (argv, None)
     };
+    let mut argv = inner;
+    if launch == Launch::PidNamespace {
+        let wrap = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
+        argv.splice(0..0, wrap.iter().map(Into::into));
+    }
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -272,10 +425,23 @@ pub fn spawn_target(interp: &Interp, script: &str, py_args: &[&str]) -> (ChildGu
 
     let stdout = guard.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let (more_tx, more_rx) = mpsc::channel();
+    guard.lines = Some(more_rx);
     std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let r = reader.read_line(&mut line).map(|_| line);
         let _ = tx.send(r);
+        // Keep the pipe open and pass on later lines (`ChildGuard::echo`) until the target closes it.
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let _ = more_tx.send(line);
+                }
+            }
+        }
     });
     let line = match rx.recv_timeout(TARGET_READY_TIMEOUT) {
         Ok(Ok(line)) if line.ends_with('\n') => line,
@@ -313,6 +479,24 @@ where
 }
 
 pub fn run_with_timeout(cmd: &mut Command) -> Output {
+    try_run_with_timeout(cmd, LEAKSPY_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Run the leakspy binary with `args`; `Err` (after killing it) if it takes longer than `timeout`.
+pub fn try_run_leakspy<I, S>(args: I, timeout: Duration) -> Result<Output, String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    try_run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_leakspy")).args(args),
+        timeout,
+    )
+}
+
+/// Run `cmd` (stdin closed, output captured); `Err` with its stderr if it had to be killed after
+/// `timeout`.
+pub fn try_run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -324,8 +508,8 @@ pub fn run_with_timeout(cmd: &mut Command) -> Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(LEAKSPY_TIMEOUT) {
-        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
+    match rx.recv_timeout(timeout) {
+        Ok(out) => Ok(out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}"))),
         Err(_) => {
             // Our own child, killed by its pid; the waiting thread reaps it.
             let _ = Command::new("kill")
@@ -338,7 +522,9 @@ pub fn run_with_timeout(cmd: &mut Command) -> Output {
                 .and_then(|o| o.ok())
                 .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
                 .unwrap_or_default();
-            panic!("{cmd:?} did not finish within {LEAKSPY_TIMEOUT:?}; killed.\nstderr:\n{stderr}");
+            Err(format!(
+                "{cmd:?} did not finish within {timeout:?}; killed.\nstderr:\n{stderr}"
+            ))
         }
     }
 }
@@ -421,10 +607,15 @@ pub struct Layout {
 pub struct ReportThread {
     pub thread_id: u64,
     pub native_id: Option<i64>,
+    #[serde(default)]
+    pub host_native_id: Option<i64>,
     pub name: Option<String>,
     pub holds_gil: bool,
-    pub idle: bool,
+    /// null when unknown (core files).
+    pub idle: Option<bool>,
     pub frames: Vec<ReportFrame>,
+    #[serde(default)]
+    pub truncated: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -537,26 +728,55 @@ pub fn check_dump(name: &str) {
     let target = start_target(&interp, "heap_target.py");
     let pid = target.pid();
     let out = run_leakspy(["dump", "--pid", &pid.to_string(), "--json"]);
-    // Keep the target alive until here; dropping it kills it.
-    let truth = &target.truth;
-
     let ctx = format!("[{name}] leakspy dump --pid {pid} --json");
-    if !out.status.success() {
-        panic!("{ctx}: failed\n{}", show_output(&out));
+    check_report(&ctx, &out, &target.truth, i64::from(pid), Expect::LIVE);
+    // Keep the target alive until here; dropping it kills it.
+    drop(target);
+}
+
+/// What a report must say beyond the truth, by where it was read from.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect {
+    /// Every thread's `idle` (the targets' threads are all blocked; a core cannot tell).
+    pub idle: Option<bool>,
+    /// The core lacks threads' C stacks (gcore could not copy them): the report must be partial
+    /// and say so, and a thread marked truncated must show the innermost part of its stack.
+    pub stacks_missing: bool,
+}
+
+impl Expect {
+    pub const LIVE: Expect = Expect {
+        idle: Some(true),
+        stacks_missing: false,
+    };
+    pub const CORE: Expect = Expect {
+        idle: None,
+        stacks_missing: false,
+    };
+}
+
+/// Compare `leakspy dump --json` output with the target's truth (the live test's
+/// checks, shared by the core and container tests); panics listing every
+/// difference. Returns the parsed report.
+pub fn check_report(ctx: &str, out: &Output, truth: &Truth, pid: i64, expect: Expect) -> Report {
+    // Exit 1 = a partial report, expected where the core lacks memory.
+    let partial_exit = expect.stacks_missing && out.status.code() == Some(1);
+    if !out.status.success() && !partial_exit {
+        panic!("{ctx}: failed\n{}", show_output(out));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: Report = match serde_json::from_str(&stdout) {
         Ok(r) => r,
         Err(e) => panic!(
             "{ctx}: stdout is not a report matching the contract: {e}\n{}",
-            show_output(&out)
+            show_output(out)
         ),
     };
 
     let mut fails: Vec<String> = Vec::new();
 
     // --- process ---
-    if report.pid != pid as i64 {
+    if report.pid != pid {
         fails.push(format!("pid: report {} != target {pid}", report.pid));
     }
     if report.python_version != truth.version {
@@ -565,7 +785,14 @@ pub fn check_dump(name: &str) {
             report.python_version, truth.version
         ));
     }
-    if report.partial {
+    if expect.stacks_missing {
+        if !report.partial || !report.warnings.iter().any(|w| w.contains("C stacks")) {
+            fails.push(format!(
+                "the core lacks thread stacks but the report does not say so (partial {}, warnings {:?})",
+                report.partial, report.warnings
+            ));
+        }
+    } else if report.partial {
         fails.push(format!("partial is true (warnings: {:?})", report.warnings));
     }
 
@@ -629,7 +856,7 @@ pub fn check_dump(name: &str) {
          bytes report {} truth {} (diff {byte_diff}, tolerance {byte_tol})",
         heap.objects, truth.total_objects, heap.bytes, truth.total_bytes
     );
-    eprintln!("[{name}] {totals}");
+    eprintln!("{ctx}: {totals}");
     if obj_diff > obj_tol || byte_diff > byte_tol {
         heap_fail = true;
         fails.push(totals);
@@ -683,15 +910,22 @@ pub fn check_dump(name: &str) {
                 rt.native_id, tt.native_id
             ));
         }
-        if !rt.idle {
-            fails.push(format!("{who}: idle is false (thread is blocked in C)"));
+        if rt.idle != expect.idle {
+            fails.push(format!(
+                "{who}: idle is {:?}, expected {:?} (threads are blocked in C; cores cannot tell)",
+                rt.idle, expect.idle
+            ));
         }
         if rt.holds_gil {
             fails.push(format!(
                 "{who}: holds_gil is true (GIL is released while blocked)"
             ));
         }
-        let same = rt.frames.len() == tt.frames.len()
+        // A stack cut short for a reason the report states (only allowed where the core lacks
+        // the C stacks) must still be the innermost part of the truth.
+        let cut_ok = expect.stacks_missing && rt.truncated.is_some() && !rt.frames.is_empty();
+        let same = (rt.frames.len() == tt.frames.len()
+            || (cut_ok && rt.frames.len() < tt.frames.len()))
             && rt.frames.iter().zip(&tt.frames).all(|(r, t)| {
                 r.function == t.function && r.filename == t.filename && r.line == Some(t.line)
             });
@@ -713,7 +947,7 @@ pub fn check_dump(name: &str) {
             truncate(&stderr, 5_000)
         );
     }
-    drop(target);
+    report
 }
 
 /// Assert a clean failure: exit code `code` and exactly one non-empty line on stderr.
@@ -745,4 +979,85 @@ pub fn unused_pid() -> u32 {
         .rev()
         .find(|p| !Path::new(&format!("/proc/{p}")).exists())
         .expect("no free pid")
+}
+
+// ---------------------------------------------------------------------------
+// Core files.
+
+/// A scratch directory on the host, removed on drop (cores are large).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "leakspy-test-{tag}-{}-{}",
+            std::process::id(),
+            SCRATCH_COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A core taken by gcore.
+pub struct Gcore {
+    pub path: PathBuf,
+    /// gdb's own warnings that it could not copy some memory (other than the kernel's vsyscall
+    /// page): with glibc 2.42+ on Linux 6.13+ it cannot copy thread stacks (guard regions inside
+    /// the stack mapping) and leaves them zero.
+    pub unreadable: Vec<String>,
+}
+
+/// Wait until the main thread of `pid` is blocked in `read(0, ...)`: heap_target.py prints its
+/// truth line a moment before it gets there, and a core (a picture of that instant) must not catch
+/// it on the way.
+pub fn wait_blocked_in_read(pid: u32) {
+    let deadline = std::time::Instant::now() + TARGET_READY_TIMEOUT;
+    loop {
+        let sc = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        let mut f = sc.split_whitespace();
+        if (f.next(), f.next()) == (Some("0"), Some("0x0")) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} never blocked in read(0) (syscall: {sc:?})"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Take a core of the running process `pid` with gdb's `gcore` (as a user would), once its main
+/// thread is blocked.
+pub fn gcore(pid: u32, dir: &Path) -> Gcore {
+    wait_blocked_in_read(pid);
+    let prefix = dir.join("core");
+    let out = run_with_timeout(
+        Command::new("gcore")
+            .arg("-o")
+            .arg(&prefix)
+            .arg(pid.to_string()),
+    );
+    let core = dir.join(format!("core.{pid}"));
+    assert!(
+        out.status.success() && core.is_file(),
+        "gcore -o {} {pid} failed (is gdb installed? scripts/setup-pythons.sh installs it)\n{}",
+        prefix.display(),
+        show_output(&out)
+    );
+    let unreadable = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("Memory read failed") && !l.contains("0xffffffffff600000"))
+        .map(str::to_string)
+        .collect();
+    Gcore {
+        path: core,
+        unreadable,
+    }
 }

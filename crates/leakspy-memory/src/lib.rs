@@ -2,7 +2,8 @@
 //!
 //! Everything that reads a target goes through [`Memory`]: a live process ([`LiveProcess`], via
 //! `process_vm_readv` with a `/proc/PID/mem` fallback), a cached copy of it taken while the target is
-//! paused ([`Snapshot`]), and (later) core files. Walkers above this crate are written against the trait
+//! paused ([`Snapshot`]), and ELF core files ([`CoreFile`], with the files they leave out read from
+//! disk after a build-id check). Walkers above this crate are written against the trait
 //! and never know which one they read.
 //!
 //! This crate also owns the pause ([`PauseGuard`], ptrace `SEIZE` + `INTERRUPT`, so a killed leakspy
@@ -13,12 +14,16 @@
 #![deny(unsafe_code)]
 
 mod buffer;
+mod corefile;
 mod live;
 mod maps;
 mod pause;
 pub mod proc;
 mod snapshot;
 
+pub use corefile::{
+    build_id_with, file_build_id, hex, Backing, CoreError, CoreFile, CoreThread, FileEntry,
+};
 pub use live::LiveProcess;
 pub use maps::{parse_maps, Mapping};
 pub use pause::{PauseError, PauseGuard};

@@ -29,6 +29,8 @@ pub enum PauseError {
     },
     #[error("ptrace failed on thread {tid}: {errno}")]
     Ptrace { tid: i32, errno: Errno },
+    #[error("process {pid} exited while it was being paused")]
+    Exited { pid: i32 },
 }
 
 /// While alive, every thread of the target is stopped. Dropping it resumes them.
@@ -41,6 +43,8 @@ pub struct PauseGuard {
 }
 
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an EPERM from `PTRACE_SEIZE` is retried to tell "exiting" from "not allowed".
+const EPERM_RETRY: Duration = Duration::from_millis(20);
 
 impl PauseGuard {
     /// Stop every thread of `pid`, including threads created while attaching.
@@ -74,6 +78,10 @@ impl PauseGuard {
                 }
             }
         }
+        // Every thread exited before it could be stopped: the process is gone (or a zombie).
+        if guard.threads.is_empty() {
+            return Err(PauseError::Exited { pid });
+        }
         guard.paused_at = Instant::now();
         debug!("paused {} threads of pid {pid}", guard.threads.len());
         Ok(guard)
@@ -81,10 +89,7 @@ impl PauseGuard {
 
     fn stop_thread(&self, tid: i32) -> Result<Option<Signal>, PauseError> {
         let t = Pid::from_raw(tid);
-        ptrace::seize(t, ptrace::Options::empty()).map_err(|errno| match errno {
-            Errno::EPERM | Errno::EACCES => PauseError::PermissionDenied { pid: self.pid },
-            errno => PauseError::Ptrace { tid, errno },
-        })?;
+        self.seize(tid)?;
         if let Err(errno) = ptrace::interrupt(t) {
             let _ = ptrace::detach(t, None);
             return Err(PauseError::Ptrace { tid, errno });
@@ -122,6 +127,32 @@ impl PauseGuard {
                     let _ = ptrace::detach(t, None);
                     return Err(PauseError::Ptrace { tid, errno });
                 }
+            }
+        }
+    }
+
+    /// `PTRACE_SEIZE` one thread. The kernel also answers EPERM for a thread that is exiting, so
+    /// EPERM is retried briefly: a thread that exits meanwhile (gone or a zombie) is reported as
+    /// ESRCH ("exited, nothing to pause"), not as a permission problem.
+    fn seize(&self, tid: i32) -> Result<(), PauseError> {
+        let t = Pid::from_raw(tid);
+        let deadline = Instant::now() + EPERM_RETRY;
+        loop {
+            match ptrace::seize(t, ptrace::Options::empty()) {
+                Ok(()) => return Ok(()),
+                Err(Errno::EPERM | Errno::EACCES) => {
+                    if matches!(crate::proc::thread_state(self.pid, tid), None | Some('Z' | 'X')) {
+                        return Err(PauseError::Ptrace {
+                            tid,
+                            errno: Errno::ESRCH,
+                        });
+                    }
+                    if Instant::now() > deadline {
+                        return Err(PauseError::PermissionDenied { pid: self.pid });
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(errno) => return Err(PauseError::Ptrace { tid, errno }),
             }
         }
     }

@@ -1,8 +1,10 @@
 //! Finding the interpreter's ELF image(s) in a target and the few symbols leakspy needs.
 //!
 //! The runtime lives either in `libpython3.X*.so*` (shared builds, pyenv) or in the `python3.X`
-//! executable itself (static distro builds such as Debian's, which are also non-PIE). Files are opened
-//! through `/proc/PID/root` (chroots, containers) or `/proc/PID/map_files` (deleted or replaced files).
+//! executable itself (static distro builds such as Debian's, which are also non-PIE). Where the files
+//! come from is a [`FileSource`]: for a live process [`ProcFiles`] opens them through `/proc/PID/root`
+//! (chroots, containers) or `/proc/PID/map_files` (deleted or replaced files); a core file opens them
+//! under a sysroot after a build-id check (`crate::coredump`).
 
 use crate::error::{Error, Result};
 use goblin::elf::{program_header::PT_LOAD, Elf};
@@ -65,9 +67,56 @@ pub fn looks_like_python(path: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
 }
 
-/// Every python-looking image mapped into `pid`, each parsed (unparseable ones are skipped and
-/// reported in the returned notes).
-pub fn find_images(pid: i32, maps: &[Mapping]) -> (Vec<Image>, Vec<String>) {
+/// Where the bytes of a mapped file come from.
+pub trait FileSource {
+    /// The whole file the target maps as `path` (the name in its maps, maybe ending in
+    /// " (deleted)"), and a description of where it was read from.
+    fn read(&self, path: &str, maps: &[Mapping]) -> std::io::Result<(Vec<u8>, String)>;
+
+    /// `path` as the target itself names it (what reports show).
+    fn target_view(&self, path: &str) -> String {
+        path.to_string()
+    }
+}
+
+/// A live process's files, as the process sees them.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcFiles {
+    pub pid: i32,
+}
+
+impl FileSource for ProcFiles {
+    fn read(&self, path: &str, maps: &[Mapping]) -> std::io::Result<(Vec<u8>, String)> {
+        // A chrooted target's maps name files from leakspy's root; open them through its own root
+        // first, which needs no more rights than reading its memory (map_files needs
+        // CAP_SYS_ADMIN).
+        let own = self.target_view(path);
+        if own != path && !path.ends_with(" (deleted)") {
+            let via_root = leakspy_memory::proc::target_path(self.pid, &own);
+            if let Ok(b) = std::fs::read(&via_root) {
+                return Ok((b, via_root));
+            }
+        }
+        read_file(self.pid, maps, path)
+    }
+
+    /// The kernel shows a mapped file's path from the reader's root. For a target chrooted below
+    /// that root (a chroot, `unshare` + `chroot`), strip the target's root so that the path is the
+    /// one the target uses; a container in its own mount namespace is already shown from its root.
+    fn target_view(&self, path: &str) -> String {
+        let root = std::fs::read_link(format!("/proc/{}/root", self.pid))
+            .map(|r| r.display().to_string())
+            .unwrap_or_default();
+        match path.strip_prefix(root.as_str()) {
+            Some(rest) if root.len() > 1 && rest.starts_with('/') => rest.to_string(),
+            _ => path.to_string(),
+        }
+    }
+}
+
+/// Every python-looking image in `maps`, each parsed (unparseable ones are skipped and reported in
+/// the returned notes).
+pub fn find_images(files: &dyn FileSource, maps: &[Mapping]) -> (Vec<Image>, Vec<String>) {
     let mut seen: Vec<&str> = Vec::new();
     let mut images = Vec::new();
     let mut notes = Vec::new();
@@ -87,8 +136,11 @@ pub fn find_images(pid: i32, maps: &[Mapping]) -> (Vec<Image>, Vec<String>) {
         else {
             continue;
         };
-        match open_image(pid, maps, &m.path, base) {
-            Ok(img) => images.push(img),
+        match open_image(files, maps, &m.path, base) {
+            Ok(mut img) => {
+                img.path = files.target_view(&m.path);
+                images.push(img)
+            }
             Err(e) => notes.push(format!("{}: {e}", m.path)),
         }
     }
@@ -119,9 +171,10 @@ fn read_file(pid: i32, maps: &[Mapping], path: &str) -> std::io::Result<(Vec<u8>
     }
 }
 
-fn open_image(pid: i32, maps: &[Mapping], path: &str, base: u64) -> Result<Image> {
-    let (bytes, opened) =
-        read_file(pid, maps, path).map_err(|e| Error::Other(format!("cannot open: {e}")))?;
+fn open_image(files: &dyn FileSource, maps: &[Mapping], path: &str, base: u64) -> Result<Image> {
+    let (bytes, opened) = files
+        .read(path, maps)
+        .map_err(|e| Error::Other(format!("cannot open: {e}")))?;
     parse_image(&bytes, path, opened, base)
 }
 

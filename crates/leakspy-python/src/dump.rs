@@ -33,7 +33,7 @@ pub struct DumpOptions {
 }
 
 /// Where the layout came from, for the header.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LayoutInfo {
     pub file: String,
     pub source: String,
@@ -51,8 +51,9 @@ pub struct ThreadReport {
     /// `threading.Thread.name`, else the kernel's thread name.
     pub name: Option<String>,
     pub holds_gil: bool,
-    /// Not running on a CPU when the dump started (kernel state other than R).
-    pub idle: bool,
+    /// Not running on a CPU when the dump started (kernel state other than R); `None` when unknown
+    /// (core files record no scheduler state).
+    pub idle: Option<bool>,
     pub frames: Vec<Frame>,
     /// Set when the stack could not be read to the end.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,7 +61,7 @@ pub struct ThreadReport {
 }
 
 /// Read-cost figures for the benchmark and the curious.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ReadStats {
     pub bytes_copied: u64,
     pub copies: u64,
@@ -69,7 +70,7 @@ pub struct ReadStats {
 }
 
 /// Everything `leakspy dump` reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DumpReport {
     pub pid: i32,
     pub python_version: String,
@@ -88,6 +89,9 @@ pub struct DumpReport {
     pub threads: Vec<ThreadReport>,
     pub heap: HeapHistogram,
     pub read_stats: ReadStats,
+    /// The core file the report was read from (`leakspy dump --core`); absent for live processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core: Option<String>,
 }
 
 /// Take one dump of `pid`. `progress` receives the running object count during the heap walk.
@@ -171,6 +175,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             copy_ms: s.copy_time.as_secs_f64() * 1e3,
             threads_paused,
         },
+        core: None,
     })
 }
 
@@ -208,9 +213,11 @@ pub fn analyse(
         .map(|t| {
             let native_id = native_ids.get(&t.thread_id).copied().or(t.native_id);
             let host = native_id.and_then(|n| os.ns_to_host.get(&n).copied());
-            let idle = host
-                .and_then(|h| os.states.get(&h))
-                .is_none_or(|&s| s != 'R');
+            // No scheduler states at all (core files): unknown, not idle.
+            let idle = (!os.states.is_empty()).then(|| {
+                host.and_then(|h| os.states.get(&h))
+                    .is_none_or(|&s| s != 'R')
+            });
             let name = names
                 .get(&t.thread_id)
                 .cloned()

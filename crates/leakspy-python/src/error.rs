@@ -16,6 +16,13 @@ pub enum Error {
     NotFound { pid: i32, detail: String },
     #[error("reading the target failed: {0}")]
     Read(#[from] ReadError),
+    /// The core file cannot be used (not a core, truncated, unreadable).
+    #[error("{0}")]
+    BadCore(String),
+    /// The binaries a core file needs are missing here, or are other builds (build-id) than the ones
+    /// the process ran.
+    #[error("{0}")]
+    Binaries(String),
     #[error("{0}")]
     Other(String),
 }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binaries;
+pub mod coredump;
 pub mod decode;
 pub mod dump;
 pub mod error;

@@ -3,7 +3,7 @@
 //! Nothing here pauses the target; everything read is either immutable (ELF files, version) or
 //! validated (the layout probe re-reads the GC list heads).
 
-use crate::binaries::{self, Image};
+use crate::binaries::{self, FileSource, Image, ProcFiles};
 use crate::error::{Error, Result};
 use crate::version;
 use leakspy_layout::{DebugOffsets, Layout, LoadedLayout, PyVersion};
@@ -57,17 +57,31 @@ pub fn open(pid: i32) -> Result<(LiveProcess, Vec<Mapping>)> {
     Ok((live, maps))
 }
 
-/// Identify the interpreter of `pid`. `layout_override` replaces the shipped layout selection.
+/// Identify the interpreter of the live process `pid`. `layout_override` replaces the shipped layout
+/// selection.
 pub fn identify(
     pid: i32,
     mem: &dyn Memory,
     maps: &[Mapping],
     layout_override: Option<LoadedLayout>,
 ) -> Result<Target> {
-    let (images, notes) = binaries::find_images(pid, maps);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    identify_with(pid, mem, maps, &ProcFiles { pid }, &exe, layout_override)
+}
+
+/// Identify the interpreter in any memory (live process or core file): `files` opens the images
+/// named in `maps`; `exe` names the executable in messages.
+pub fn identify_with(
+    pid: i32,
+    mem: &dyn Memory,
+    maps: &[Mapping],
+    files: &dyn FileSource,
+    exe: &str,
+    layout_override: Option<LoadedLayout>,
+) -> Result<Target> {
+    let (images, notes) = binaries::find_images(files, maps);
     let Some(image) = images.into_iter().find(|i| i.runtime().is_some()) else {
         let mut detail = format!(
             "no python executable or libpython with _PyRuntime is mapped (executable: {exe})"

@@ -55,7 +55,13 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         "Layout: {} (version from {})",
         report.layout.source, report.layout.version_source
     )?;
-    if report.paused {
+    if let Some(core) = &report.core {
+        writeln!(
+            w,
+            "Read from core file {core}; total {:.1} ms",
+            report.total_ms
+        )?;
+    } else if report.paused {
         writeln!(
             w,
             "Paused for {:.1} ms; total {:.1} ms",
@@ -199,16 +205,20 @@ fn render_thread(t: &ThreadReport, w: &mut dyn Write) -> io::Result<()> {
         (Some(n), _) => format!("native {n}"),
         _ => "native ?".into(),
     };
-    let mut status = vec![if t.idle { "idle" } else { "running" }];
+    let mut status = match t.idle {
+        Some(true) => vec!["idle"],
+        Some(false) => vec!["running"],
+        None => vec![],
+    };
     if t.holds_gil {
         status.push("holds GIL");
     }
-    writeln!(
-        w,
-        "Thread {:#x} \"{name}\" ({native}) [{}]",
-        t.thread_id,
-        status.join(", ")
-    )?;
+    let status = if status.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", status.join(", "))
+    };
+    writeln!(w, "Thread {:#x} \"{name}\" ({native}){status}", t.thread_id)?;
     for f in &t.frames {
         let line = f.line.map_or_else(|| "?".to_string(), |l| l.to_string());
         writeln!(w, "    {} ({}:{line})", f.function, f.filename)?;
