@@ -121,14 +121,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         );
         None
     } else {
-        Some(PauseGuard::pause(pid).map_err(|e| match e {
-            PauseError::PermissionDenied { pid } => Error::PermissionDenied {
-                pid,
-                detail: "ptrace attach was refused".into(),
-            },
-            PauseError::NoSuchProcess { pid } => Error::NoSuchProcess(pid),
-            other => Error::Other(format!("could not pause the target: {other}")),
-        })?)
+        Some(pause_outside_gc(pid, &live, &target, &mut warnings)?)
     };
     let threads_paused = guard.as_ref().map_or(0, |g| g.threads());
     let paused_at = Instant::now();
@@ -177,6 +170,62 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         },
         core: None,
     })
+}
+
+/// How many times a pause that lands inside a garbage collection is undone and tried again.
+const GC_PAUSE_TRIES: u32 = 8;
+
+/// Pause `pid` at a moment when no garbage collection is running: a collection moves objects
+/// between the GC lists, so a copy taken mid-collection has torn lists. When the pause lands inside
+/// one, the target is resumed at once and paused again a little later (2, 4, 8, ... ms; at most
+/// [`GC_PAUSE_TRIES`] pauses, about half a second). If every try lands inside a collection (a
+/// target that collects all the time), the last pause is kept and the heap walk warns.
+fn pause_outside_gc(
+    pid: i32,
+    live: &leakspy_memory::LiveProcess,
+    target: &Target,
+    warnings: &mut Vec<String>,
+) -> Result<PauseGuard> {
+    let r = Reader::new(live, &target.layout);
+    let mut tries = 0;
+    loop {
+        let guard = PauseGuard::pause(pid).map_err(|e| match e {
+            PauseError::PermissionDenied { pid } => Error::PermissionDenied {
+                pid,
+                detail: "ptrace attach was refused".into(),
+            },
+            PauseError::NoSuchProcess { pid } | PauseError::Exited { pid } => {
+                Error::NoSuchProcess(pid)
+            }
+            other => Error::Other(format!("could not pause the target: {other}")),
+        })?;
+        tries += 1;
+        if !gc_running(&r, target) || tries >= GC_PAUSE_TRIES {
+            if tries > 1 {
+                warnings.push(format!(
+                    "paused {tries} times: the first {} pause(s) landed inside a garbage collection",
+                    tries - 1
+                ));
+            }
+            return Ok(guard);
+        }
+        drop(guard);
+        std::thread::sleep(std::time::Duration::from_millis(1 << tries.min(7)));
+    }
+}
+
+/// Whether any interpreter of the target is inside a garbage collection (`gc.collecting`).
+/// Unreadable state counts as "not running": the heap walk reports it.
+fn gc_running(r: &Reader<'_>, target: &Target) -> bool {
+    let l = r.l;
+    stacks::interpreters(r, target.runtime)
+        .unwrap_or_default()
+        .iter()
+        .any(|&i| {
+            r.mem
+                .read_i32(i + l.interp.gc + l.gc.collecting)
+                .is_ok_and(|c| c != 0)
+        })
 }
 
 /// What the operating system knows about the target's threads (live: /proc; core: the notes).
