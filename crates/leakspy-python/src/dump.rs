@@ -112,37 +112,43 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // reserved-but-untouched arenas) to on-demand reads.
     let rss = proc::rss_by_mapping(pid);
     let want = |m: &leakspy_memory::Mapping| m.writable && is_dense(m, &rss);
-    let mut snap = Snapshot::new(&live, Vec::new());
-    snap.prepare(&maps, want);
-
-    let guard = if opts.nonblocking {
+    if opts.nonblocking {
         warnings.push(
             "--nonblocking: the target ran during the walk; results may be inconsistent".into(),
         );
-        None
-    } else {
-        Some(pause_outside_gc(pid, &live, &target, &mut warnings)?)
-    };
-    let threads_paused = guard.as_ref().map_or(0, |g| g.threads());
-    let paused_at = Instant::now();
-    // Maps can change between identify and pause; re-read them for the snapshot.
-    snap.set_maps(live.maps().unwrap_or(maps));
-    // The pause covers only this copy: every writable, mostly-resident mapping (heap, arenas, data
-    // sections, frame stacks) is copied whole; the walk below runs on the copy after the target resumed.
-    snap.copy_mappings(want);
-    let pause_ms = if guard.is_some() {
-        paused_at.elapsed().as_secs_f64() * 1e3
-    } else {
-        0.0
-    };
-    drop(guard);
-    let r = Reader::new(&snap, &target.layout);
+    }
     let os = OsThreads {
         ns_to_host,
         states,
         comm: Box::new(move |host| proc::thread_comm(pid, host)),
     };
-    let (threads, heap, partial) = analyse(&r, &target, opts, &os, &mut warnings, progress)?;
+
+    // A pause stops the thread that holds the GIL wherever it is, so once in a while it is caught
+    // halfway through linking an object into a GC list or pushing a frame: the picture is torn.
+    // Then the whole picture is taken again (at most PICTURE_TRIES times); only the last one counts.
+    let mut tries = 0;
+    let mut torn_by = Vec::new();
+    let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings) = loop {
+        tries += 1;
+        let mut w = Vec::new();
+        let (snap, pause_ms, threads_paused) =
+            picture(pid, &live, &maps, &target, opts, &want, &mut w)?;
+        let r = Reader::new(&snap, &target.layout);
+        let (threads, heap, partial) = analyse(&r, &target, opts, &os, &mut w, progress)?;
+        if !partial || opts.nonblocking || tries >= PICTURE_TRIES {
+            if tries > 1 {
+                w.push(format!(
+                    "took {tries} pictures: the first {} caught the target halfway through an \
+                     update ({})",
+                    tries - 1,
+                    torn_by.join("; ")
+                ));
+            }
+            break (snap, pause_ms, threads_paused, threads, heap, partial, w);
+        }
+        torn_by.push(torn_reason(&w, &threads));
+    };
+    warnings.extend(picture_warnings);
 
     let s = snap.stats();
     Ok(DumpReport {
@@ -172,13 +178,71 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     })
 }
 
+/// What made a picture partial, in a few words, for the warning of the picture that replaced it.
+fn torn_reason(warnings: &[String], threads: &[ThreadReport]) -> String {
+    warnings
+        .iter()
+        .find(|w| !w.starts_with("paused "))
+        .cloned()
+        .or_else(|| {
+            threads
+                .iter()
+                .find_map(|t| t.truncated.as_ref().map(|why| format!("a stack: {why}")))
+        })
+        .unwrap_or_else(|| "incomplete".into())
+}
+
+/// How many pictures a paused dump takes at most when one comes out torn.
+const PICTURE_TRIES: u32 = 3;
+
+/// Pause the target (outside a garbage collection), copy every mapping `want` selects, cache the
+/// stack pieces outside them, resume. Returns the copy, the pause in ms and the threads stopped.
+fn picture<'a>(
+    pid: i32,
+    live: &'a leakspy_memory::LiveProcess,
+    maps: &[leakspy_memory::Mapping],
+    target: &Target,
+    opts: &DumpOptions,
+    want: &dyn Fn(&leakspy_memory::Mapping) -> bool,
+    warnings: &mut Vec<String>,
+) -> Result<(Snapshot<&'a leakspy_memory::LiveProcess>, f64, usize)> {
+    let mut snap = Snapshot::new(live, Vec::new());
+    snap.prepare(maps, want);
+    let guard = if opts.nonblocking {
+        None
+    } else {
+        Some(pause_outside_gc(pid, live, target, warnings)?)
+    };
+    let threads_paused = guard.as_ref().map_or(0, |g| g.threads());
+    let paused_at = Instant::now();
+    // Maps can change between identify and pause; re-read them for the snapshot.
+    snap.set_maps(live.maps().unwrap_or_else(|_| maps.to_vec()));
+    // The pause covers only this copy: every writable, mostly-resident mapping (heap, arenas, data
+    // sections, frame stacks) is copied whole; the walk runs on the copy after the target resumed.
+    snap.copy_mappings(want);
+    if guard.is_some() {
+        // Stack pieces outside the copied mappings (`_PyCFrame` and entry frames on the threads'
+        // C stacks) are cached now, while the threads are stopped.
+        let r = Reader::new(&snap, &target.layout);
+        let interps = stacks::interpreters(&r, target.runtime).unwrap_or_default();
+        stacks::pin_stacks(&r, &interps);
+    }
+    let pause_ms = if guard.is_some() {
+        paused_at.elapsed().as_secs_f64() * 1e3
+    } else {
+        0.0
+    };
+    drop(guard);
+    Ok((snap, pause_ms, threads_paused))
+}
+
 /// How many times a pause that lands inside a garbage collection is undone and tried again.
-const GC_PAUSE_TRIES: u32 = 8;
+const GC_PAUSE_TRIES: u32 = 12;
 
 /// Pause `pid` at a moment when no garbage collection is running: a collection moves objects
 /// between the GC lists, so a copy taken mid-collection has torn lists. When the pause lands inside
-/// one, the target is resumed at once and paused again a little later (2, 4, 8, ... ms; at most
-/// [`GC_PAUSE_TRIES`] pauses, about half a second). If every try lands inside a collection (a
+/// one, the target is resumed at once and paused again a little later (2, 4, 8, ... 64 ms; at most
+/// [`GC_PAUSE_TRIES`] pauses, under half a second). If every try lands inside a collection (a
 /// target that collects all the time), the last pause is kept and the heap walk warns.
 fn pause_outside_gc(
     pid: i32,
@@ -210,7 +274,7 @@ fn pause_outside_gc(
             return Ok(guard);
         }
         drop(guard);
-        std::thread::sleep(std::time::Duration::from_millis(1 << tries.min(7)));
+        std::thread::sleep(std::time::Duration::from_millis(1 << tries.min(6)));
     }
 }
 
