@@ -28,6 +28,19 @@ pub enum Command {
     /// in the target's /tmp (through /proc/PID/root) and removed once run. Refused when the target
     /// disabled remote debugging. Use `dump` for read-only inspection.
     Trace(TraceArgs),
+    /// Repeated heap histograms: per type the growth since the first and the last sample.
+    ///
+    /// A live view when stdout is a terminal, plain lines otherwise (--json: one JSON object per
+    /// sample). Each sample is a read-only paused dump; give --pid or -- COMMAND.
+    Watch(crate::hunt::WatchArgs),
+    /// Write a snapshot file (types, allocation sites, object identities) for `diff` and later
+    /// comparison.
+    Snapshot(crate::hunt::SnapshotArgs),
+    /// Growth by type and by allocation site between two snapshot files.
+    Diff(crate::hunt::DiffArgs),
+    /// Three snapshots; the objects born after the first and still alive at the third, by type and
+    /// allocation site: what separates a leak from churn.
+    Leaks(crate::hunt::LeaksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +122,10 @@ pub struct DumpArgs {
     #[arg(long, value_name = "FILE")]
     pub layout: Option<PathBuf>,
 
+    /// Also write a flame graph (SVG) of live bytes by type and allocation traceback.
+    #[arg(long, value_name = "FILE.svg")]
+    pub flamegraph: Option<PathBuf>,
+
     /// With a command: how long to let it run before dumping it.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub after: Duration,
@@ -171,7 +188,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v * mult))
 }
 
-/// Start `command` and give it `after` to get going.
+/// Start `command` and give it `after` to get going. Its stdout goes to leakspy's stderr, so
+/// leakspy's stdout carries only the report (and `--json` stays parseable).
 pub fn spawn_and_wait(command: &[String], after: Duration) -> anyhow::Result<std::process::Child> {
     let (prog, args) = command
         .split_first()
@@ -179,6 +197,7 @@ pub fn spawn_and_wait(command: &[String], after: Duration) -> anyhow::Result<std
     let mut child = std::process::Command::new(prog)
         .args(args)
         .stdin(std::process::Stdio::null())
+        .stdout(std::io::stderr())
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot start {prog}: {e}"))?;
     std::thread::sleep(after);

@@ -5,6 +5,7 @@
 
 mod cli;
 mod exit;
+mod hunt;
 
 use anyhow::Result;
 use clap::Parser;
@@ -26,6 +27,10 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Dump(args) => cmd_dump(&args),
         Command::Trace(args) => cmd_trace(&args),
+        Command::Watch(args) => hunt::cmd_watch(&args),
+        Command::Snapshot(args) => hunt::cmd_snapshot(&args),
+        Command::Diff(args) => hunt::cmd_diff(&args),
+        Command::Leaks(args) => hunt::cmd_leaks(&args),
     }
 }
 
@@ -42,6 +47,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         layout,
         no_heap: args.no_heap,
         group_by: args.output.group_by.into(),
+        collect_objects: false,
     };
     if args.core.is_none() && (args.exe.is_some() || args.sysroot.is_some()) {
         // clap's `requires` is waived when --pid is given (it conflicts with --core).
@@ -61,7 +67,9 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
             bar.set_message(format!("walking the heap: {n} objects"))
         });
         bar.finish_and_clear();
-        return print_report(&result?, args.output.json, args.output.top);
+        let report = result?;
+        write_flamegraph(&report, args.flamegraph.as_deref())?;
+        return print_report(&report, args.output.json, args.output.top);
     }
     let mut child = None;
     let pid = match (args.pid, args.command.is_empty()) {
@@ -85,7 +93,27 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         let _ = c.kill();
         let _ = c.wait();
     }
-    print_report(&result?, args.output.json, args.output.top)
+    let report = result?;
+    write_flamegraph(&report, args.flamegraph.as_deref())?;
+    print_report(&report, args.output.json, args.output.top)
+}
+
+/// `--flamegraph FILE.svg`: live bytes by type and allocation traceback (inferno).
+fn write_flamegraph(
+    report: &leakspy_python::dump::DumpReport,
+    path: Option<&std::path::Path>,
+) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let snap = leakspy_report::snapshot::Snapshot::from_report(report);
+    let lines = leakspy_report::flame::folded(&snap);
+    let f = std::fs::File::create(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    let title = format!(
+        "leakspy: live bytes of pid {} by type and allocation site",
+        report.pid
+    );
+    leakspy_report::flame::svg(&lines, &title, std::io::BufWriter::new(f))?;
+    Ok(())
 }
 
 fn cmd_trace(args: &TraceArgs) -> Result<i32> {
@@ -126,7 +154,7 @@ fn print_report(report: &leakspy_python::dump::DumpReport, json: bool, top: usiz
     Ok(if report.partial { exit::PARTIAL } else { 0 })
 }
 
-fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }

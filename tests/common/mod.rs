@@ -362,6 +362,26 @@ pub fn spawn_target_with(
     py_args: &[&str],
     launch: Launch,
 ) -> (ChildGuard, String) {
+    spawn_target_full(interp, script, py_args, &[], launch)
+}
+
+/// [`spawn_target`] with arguments for the script (`sys.argv[1:]`).
+pub fn spawn_target_args(
+    interp: &Interp,
+    script: &str,
+    py_args: &[&str],
+    script_args: &[&str],
+) -> (ChildGuard, String) {
+    spawn_target_full(interp, script, py_args, script_args, Launch::Direct)
+}
+
+fn spawn_target_full(
+    interp: &Interp,
+    script: &str,
+    py_args: &[&str],
+    script_args: &[&str],
+    launch: Launch,
+) -> (ChildGuard, String) {
     let src = target_script(script);
     let (inner, scratch) = if interp.chrooted() {
         let unique = format!(
@@ -394,6 +414,7 @@ pub fn spawn_target_with(
         argv.push("-I".into());
         argv.extend(py_args.iter().map(Into::into));
         argv.push(inside.join(script).into());
+        argv.extend(script_args.iter().map(Into::into));
         (argv, Some(on_host))
     } else {
         assert!(
@@ -404,6 +425,7 @@ pub fn spawn_target_with(
         let mut argv: Vec<std::ffi::OsString> = vec![interp.python.clone().into(), "-I".into()];
         argv.extend(py_args.iter().map(Into::into));
         argv.push(src.clone().into());
+        argv.extend(script_args.iter().map(Into::into));
         (argv, None)
     };
     let mut argv = inner;

@@ -30,6 +30,8 @@ pub struct DumpOptions {
     pub no_heap: bool,
     /// How allocation sites are grouped (when the target traces).
     pub group_by: GroupBy,
+    /// Keep every object's identity (address, type, size, site) for snapshots and `leaks`.
+    pub collect_objects: bool,
 }
 
 /// Where the layout came from, for the header.
@@ -400,6 +402,9 @@ fn walk<'r, 'a>(
         None
     } else {
         let mut w = HeapWalker::new(r);
+        if opts.collect_objects {
+            w = w.collect_objects();
+        }
         let mut tm_warnings = Vec::new();
         match tracemalloc::load(r, target, &mut tm_warnings) {
             Ok(Some(traces)) => w = w.with_traces(traces),
