@@ -194,7 +194,13 @@ mod tests {
     #[test]
     fn read_ptr_refuses_non_user_addresses() {
         let mut bytes = Vec::new();
-        for v in [0u64, 0x7f00_0000_1000, MAX_USER_ADDRESS, MAX_USER_ADDRESS + 1, u64::MAX] {
+        for v in [
+            0u64,
+            0x7f00_0000_1000,
+            MAX_USER_ADDRESS,
+            MAX_USER_ADDRESS + 1,
+            u64::MAX,
+        ] {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         let m = Flat { base: 0, bytes };

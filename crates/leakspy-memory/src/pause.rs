@@ -141,7 +141,10 @@ impl PauseGuard {
             match ptrace::seize(t, ptrace::Options::empty()) {
                 Ok(()) => return Ok(()),
                 Err(Errno::EPERM | Errno::EACCES) => {
-                    if matches!(crate::proc::thread_state(self.pid, tid), None | Some('Z' | 'X')) {
+                    if matches!(
+                        crate::proc::thread_state(self.pid, tid),
+                        None | Some('Z' | 'X')
+                    ) {
                         return Err(PauseError::Ptrace {
                             tid,
                             errno: Errno::ESRCH,

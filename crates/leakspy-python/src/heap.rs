@@ -267,7 +267,10 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             let t = match type_index.get(&tp) {
                 Some(&i) => i,
                 None => {
-                    let name = self.types.get(self.r, tp).map_or_else(|| format!("<type at {tp:#x}>"), |t| t.name.clone());
+                    let name = self
+                        .types
+                        .get(self.r, tp)
+                        .map_or_else(|| format!("<type at {tp:#x}>"), |t| t.name.clone());
                     table.types.push(name);
                     let i = table.types.len() as u64 - 1;
                     type_index.insert(tp, i);
@@ -279,7 +282,8 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                 (tb, Some(tm)) => match site_index.get(&tb) {
                     Some(&i) => i,
                     None => {
-                        let frames = tracemalloc::traceback(self.r, tm, tb, &mut names).unwrap_or_default();
+                        let frames =
+                            tracemalloc::traceback(self.r, tm, tb, &mut names).unwrap_or_default();
                         table.sites.push(frames);
                         let i = table.sites.len() as u64;
                         site_index.insert(tb, i);

@@ -8,7 +8,11 @@ use std::io::{self, Write};
 fn stack(type_name: &str, frames: &[SiteFrame]) -> String {
     // Folded format: frames separated by ';', outermost first. Semicolons inside names would split
     // frames, so they are replaced.
-    let mut parts: Vec<String> = frames.iter().rev().map(|f| format!("{}:{}", f.filename, f.line).replace(';', ":")).collect();
+    let mut parts: Vec<String> = frames
+        .iter()
+        .rev()
+        .map(|f| format!("{}:{}", f.filename, f.line).replace(';', ":"))
+        .collect();
     parts.push(type_name.replace(';', ":"));
     parts.join(";")
 }
@@ -21,12 +25,20 @@ pub fn folded(s: &Snapshot) -> Vec<String> {
         for site in t.allocated_at.iter().flatten() {
             sited += site.bytes;
             if site.bytes > 0 {
-                out.push(format!("{} {}", stack(&t.type_name, &site.frames), site.bytes));
+                out.push(format!(
+                    "{} {}",
+                    stack(&t.type_name, &site.frames),
+                    site.bytes
+                ));
             }
         }
         let rest = t.bytes.saturating_sub(sited);
         if rest > 0 {
-            let label = if t.allocated_at.is_some() { "<allocated before tracing>" } else { "<no allocation site>" };
+            let label = if t.allocated_at.is_some() {
+                "<allocated before tracing>"
+            } else {
+                "<no allocation site>"
+            };
             out.push(format!("{label};{} {rest}", t.type_name.replace(';', ":")));
         }
     }
@@ -38,7 +50,14 @@ pub fn folded_diff(types: &[Delta], sites: &[Delta]) -> Vec<String> {
     let source = if sites.is_empty() { types } else { sites };
     source
         .iter()
-        .map(|d| format!("{} {} {}", stack(&d.type_name, &d.frames), d.bytes_before, d.bytes_after))
+        .map(|d| {
+            format!(
+                "{} {} {}",
+                stack(&d.type_name, &d.frames),
+                d.bytes_before,
+                d.bytes_after
+            )
+        })
         .collect()
 }
 
@@ -51,10 +70,15 @@ pub fn svg(lines: &[String], title: &str, w: impl Write) -> io::Result<()> {
     if lines.is_empty() {
         // inferno refuses empty input; an empty graph still says what was graphed.
         let placeholder = ["(no objects) 1".to_string()];
-        return inferno::flamegraph::from_lines(&mut opt, placeholder.iter().map(String::as_str), w)
-            .map_err(io::Error::other);
+        return inferno::flamegraph::from_lines(
+            &mut opt,
+            placeholder.iter().map(String::as_str),
+            w,
+        )
+        .map_err(io::Error::other);
     }
-    inferno::flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), w).map_err(io::Error::other)
+    inferno::flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), w)
+        .map_err(io::Error::other)
 }
 
 #[cfg(test)]
@@ -78,8 +102,14 @@ mod tests {
                 bytes: 300,
                 allocated_at: Some(vec![SnapSite {
                     frames: vec![
-                        SiteFrame { filename: "app.py".into(), line: 12 },
-                        SiteFrame { filename: "main.py".into(), line: 3 },
+                        SiteFrame {
+                            filename: "app.py".into(),
+                            line: 12,
+                        },
+                        SiteFrame {
+                            filename: "main.py".into(),
+                            line: 3,
+                        },
                     ],
                     count: 2,
                     bytes: 200,
@@ -88,7 +118,13 @@ mod tests {
             identities: None,
         };
         let lines = folded(&s);
-        assert_eq!(lines, vec!["main.py:3;app.py:12;app.Session 200", "<allocated before tracing>;app.Session 100"]);
+        assert_eq!(
+            lines,
+            vec![
+                "main.py:3;app.py:12;app.Session 200",
+                "<allocated before tracing>;app.Session 100"
+            ]
+        );
         let mut out = Vec::new();
         svg(&lines, "t", &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();

@@ -53,7 +53,9 @@ pub struct Snapshot {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Snapshot {
@@ -70,7 +72,11 @@ impl Snapshot {
                 allocated_at: t.allocated_at.as_ref().map(|sites| {
                     sites
                         .iter()
-                        .map(|s| SnapSite { frames: s.frames.clone(), count: s.count, bytes: s.bytes })
+                        .map(|s| SnapSite {
+                            frames: s.frames.clone(),
+                            count: s.count,
+                            bytes: s.bytes,
+                        })
                         .collect()
                 }),
             })
@@ -96,23 +102,37 @@ impl Snapshot {
     /// Read a snapshot file, refusing other formats and newer versions with a clear message.
     pub fn read(path: &Path) -> io::Result<Snapshot> {
         let f = std::io::BufReader::new(std::fs::File::open(path)?);
-        let v: serde_json::Value = serde_json::from_reader(f)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: not JSON: {e}", path.display())))?;
+        let v: serde_json::Value = serde_json::from_reader(f).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not JSON: {e}", path.display()),
+            )
+        })?;
         if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{} is not a leakspy snapshot (make one with `leakspy snapshot`)", path.display()),
+                format!(
+                    "{} is not a leakspy snapshot (make one with `leakspy snapshot`)",
+                    path.display()
+                ),
             ));
         }
         let version = v.get("version").and_then(|x| x.as_u64()).unwrap_or(0);
         if version != u64::from(VERSION) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: snapshot format version {version}, this leakspy reads version {VERSION}", path.display()),
+                format!(
+                    "{}: snapshot format version {version}, this leakspy reads version {VERSION}",
+                    path.display()
+                ),
             ));
         }
-        serde_json::from_value(v)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+        serde_json::from_value(v).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })
     }
 }
 
@@ -152,7 +172,12 @@ fn sort_by_growth(v: &mut [Delta]) {
 /// Per-type change from `a` to `b`, largest byte growth first (unchanged types left out).
 pub fn diff_types(a: &Snapshot, b: &Snapshot) -> Vec<Delta> {
     let mut by: HashMap<&str, Delta> = HashMap::new();
-    for (t, after) in a.types.iter().map(|t| (t, false)).chain(b.types.iter().map(|t| (t, true))) {
+    for (t, after) in a
+        .types
+        .iter()
+        .map(|t| (t, false))
+        .chain(b.types.iter().map(|t| (t, true)))
+    {
         let d = by.entry(&t.type_name).or_insert_with(|| Delta {
             type_name: t.type_name.clone(),
             frames: Vec::new(),
@@ -169,7 +194,10 @@ pub fn diff_types(a: &Snapshot, b: &Snapshot) -> Vec<Delta> {
             d.bytes_before += t.bytes;
         }
     }
-    let mut v: Vec<Delta> = by.into_values().filter(|d| d.count_delta() != 0 || d.bytes_delta() != 0).collect();
+    let mut v: Vec<Delta> = by
+        .into_values()
+        .filter(|d| d.count_delta() != 0 || d.bytes_delta() != 0)
+        .collect();
     sort_by_growth(&mut v);
     v
 }
@@ -180,14 +208,16 @@ pub fn diff_sites(a: &Snapshot, b: &Snapshot) -> Vec<Delta> {
     for (snap, after) in [(a, false), (b, true)] {
         for t in &snap.types {
             for s in t.allocated_at.iter().flatten() {
-                let d = by.entry((t.type_name.clone(), s.frames.clone())).or_insert_with(|| Delta {
-                    type_name: t.type_name.clone(),
-                    frames: s.frames.clone(),
-                    count_before: 0,
-                    count_after: 0,
-                    bytes_before: 0,
-                    bytes_after: 0,
-                });
+                let d = by
+                    .entry((t.type_name.clone(), s.frames.clone()))
+                    .or_insert_with(|| Delta {
+                        type_name: t.type_name.clone(),
+                        frames: s.frames.clone(),
+                        count_before: 0,
+                        count_after: 0,
+                        bytes_before: 0,
+                        bytes_after: 0,
+                    });
                 if after {
                     d.count_after += s.count;
                     d.bytes_after += s.bytes;
@@ -198,7 +228,10 @@ pub fn diff_sites(a: &Snapshot, b: &Snapshot) -> Vec<Delta> {
             }
         }
     }
-    let mut v: Vec<Delta> = by.into_values().filter(|d| d.count_delta() != 0 || d.bytes_delta() != 0).collect();
+    let mut v: Vec<Delta> = by
+        .into_values()
+        .filter(|d| d.count_delta() != 0 || d.bytes_delta() != 0)
+        .collect();
     sort_by_growth(&mut v);
     v
 }
@@ -225,7 +258,11 @@ fn identities(s: &Snapshot) -> Option<HashSet<(u64, &str, &[SiteFrame])>> {
             .iter()
             .filter_map(|o| {
                 let ty = t.types.get(o[1] as usize)?;
-                let site = if o[3] == 0 { empty } else { t.sites.get(o[3] as usize - 1)?.as_slice() };
+                let site = if o[3] == 0 {
+                    empty
+                } else {
+                    t.sites.get(o[3] as usize - 1)?.as_slice()
+                };
                 Some((o[0], ty.as_str(), site))
             })
             .collect(),
@@ -241,8 +278,14 @@ pub fn survivors(s1: &Snapshot, s2: &Snapshot, s3: &Snapshot) -> Option<Vec<Surv
     let mut groups: HashMap<(String, Vec<SiteFrame>), (u64, u64)> = HashMap::new();
     let empty: &[SiteFrame] = &[];
     for o in &t2.objects {
-        let Some(ty) = t2.types.get(o[1] as usize) else { continue };
-        let site = if o[3] == 0 { empty } else { t2.sites.get(o[3] as usize - 1).map_or(empty, Vec::as_slice) };
+        let Some(ty) = t2.types.get(o[1] as usize) else {
+            continue;
+        };
+        let site = if o[3] == 0 {
+            empty
+        } else {
+            t2.sites.get(o[3] as usize - 1).map_or(empty, Vec::as_slice)
+        };
         let id = (o[0], ty.as_str(), site);
         if !first.contains(&id) && last.contains(&id) {
             let e = groups.entry((ty.clone(), site.to_vec())).or_insert((0, 0));
@@ -252,12 +295,21 @@ pub fn survivors(s1: &Snapshot, s2: &Snapshot, s3: &Snapshot) -> Option<Vec<Surv
     }
     let mut v: Vec<SurvivorGroup> = groups
         .into_iter()
-        .map(|((type_name, frames), (count, bytes))| SurvivorGroup { type_name, frames, count, bytes })
+        .map(|((type_name, frames), (count, bytes))| SurvivorGroup {
+            type_name,
+            frames,
+            count,
+            bytes,
+        })
         .collect();
-    v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.type_name.cmp(&b.type_name)).then_with(|| a.frames.cmp(&b.frames)));
+    v.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| a.type_name.cmp(&b.type_name))
+            .then_with(|| a.frames.cmp(&b.frames))
+    });
     Some(v)
 }
-
 
 /// `+1,234` / `-56` / `0`.
 fn signed(n: i64) -> String {
@@ -280,7 +332,13 @@ fn signed_bytes(n: i64) -> String {
 }
 
 fn site_label(frames: &[SiteFrame]) -> String {
-    let mut it = frames.iter().map(|f| if f.line == 0 { f.filename.clone() } else { format!("{}:{}", f.filename, f.line) });
+    let mut it = frames.iter().map(|f| {
+        if f.line == 0 {
+            f.filename.clone()
+        } else {
+            format!("{}:{}", f.filename, f.line)
+        }
+    });
     let first = it.next().unwrap_or_default();
     let rest: Vec<String> = it.take(2).collect();
     if rest.is_empty() {
@@ -291,12 +349,21 @@ fn site_label(frames: &[SiteFrame]) -> String {
 }
 
 /// A growth table: the `top` largest changes, biggest growth first.
-pub fn render_deltas(title: &str, deltas: &[Delta], top: usize, w: &mut dyn io::Write) -> io::Result<()> {
+pub fn render_deltas(
+    title: &str,
+    deltas: &[Delta],
+    top: usize,
+    w: &mut dyn io::Write,
+) -> io::Result<()> {
     writeln!(w, "{title}")?;
     if deltas.is_empty() {
         return writeln!(w, "  (no change)");
     }
-    writeln!(w, "  {:>12} {:>12}  {:>11} {:>11}  type / allocation site", "count", "Δ count", "bytes", "Δ bytes")?;
+    writeln!(
+        w,
+        "  {:>12} {:>12}  {:>11} {:>11}  type / allocation site",
+        "count", "Δ count", "bytes", "Δ bytes"
+    )?;
     for d in deltas.iter().take(top) {
         let what = if d.frames.is_empty() {
             d.type_name.clone()
@@ -313,31 +380,60 @@ pub fn render_deltas(title: &str, deltas: &[Delta], top: usize, w: &mut dyn io::
         )?;
     }
     if deltas.len() > top {
-        writeln!(w, "  ({} more changes; --top N shows more)", deltas.len() - top)?;
+        writeln!(
+            w,
+            "  ({} more changes; --top N shows more)",
+            deltas.len() - top
+        )?;
     }
     Ok(())
 }
 
 /// The survivors table of `leakspy leaks`.
-pub fn render_survivors(groups: &[SurvivorGroup], top: usize, w: &mut dyn io::Write) -> io::Result<()> {
+pub fn render_survivors(
+    groups: &[SurvivorGroup],
+    top: usize,
+    w: &mut dyn io::Write,
+) -> io::Result<()> {
     if groups.is_empty() {
-        return writeln!(w, "No object created after the first snapshot survived to the last one: no leak seen.");
+        return writeln!(
+            w,
+            "No object created after the first snapshot survived to the last one: no leak seen."
+        );
     }
-    let (n, b) = groups.iter().fold((0, 0), |(n, b), g| (n + g.count, b + g.bytes));
+    let (n, b) = groups
+        .iter()
+        .fold((0, 0), |(n, b), g| (n + g.count, b + g.bytes));
     writeln!(
         w,
         "{} objects ({}) created after the first snapshot are still alive in the last:",
         crate::thousands(n),
         crate::human_bytes(b)
     )?;
-    writeln!(w, "  {:>12}  {:>11}  type / allocation site", "count", "bytes")?;
+    writeln!(
+        w,
+        "  {:>12}  {:>11}  type / allocation site",
+        "count", "bytes"
+    )?;
     for g in groups.iter().take(top) {
-        let what =
-            if g.frames.is_empty() { g.type_name.clone() } else { format!("{}  at {}", g.type_name, site_label(&g.frames)) };
-        writeln!(w, "  {:>12}  {:>11}  {what}", crate::thousands(g.count), crate::human_bytes(g.bytes))?;
+        let what = if g.frames.is_empty() {
+            g.type_name.clone()
+        } else {
+            format!("{}  at {}", g.type_name, site_label(&g.frames))
+        };
+        writeln!(
+            w,
+            "  {:>12}  {:>11}  {what}",
+            crate::thousands(g.count),
+            crate::human_bytes(g.bytes)
+        )?;
     }
     if groups.len() > top {
-        writeln!(w, "  ({} more groups; --top N shows more)", groups.len() - top)?;
+        writeln!(
+            w,
+            "  ({} more groups; --top N shows more)",
+            groups.len() - top
+        )?;
     }
     Ok(())
 }
@@ -368,7 +464,12 @@ mod tests {
             bytes: 0,
             types: types
                 .iter()
-                .map(|(n, c, b)| SnapType { type_name: n.to_string(), count: *c, bytes: *b, allocated_at: None })
+                .map(|(n, c, b)| SnapType {
+                    type_name: n.to_string(),
+                    count: *c,
+                    bytes: *b,
+                    allocated_at: None,
+                })
                 .collect(),
             identities: Some(table),
         }
@@ -389,11 +490,32 @@ mod tests {
     fn survivors_exclude_churn_and_old_objects() {
         let s1 = snap(&[], &[(1, "Old"), (2, "Leak")]);
         // 10,11: new leaks; 20: churn (gone by s3); 2: existed before.
-        let s2 = snap(&[], &[(1, "Old"), (2, "Leak"), (10, "Leak"), (11, "Leak"), (20, "Tmp")]);
-        let s3 = snap(&[], &[(1, "Old"), (2, "Leak"), (10, "Leak"), (11, "Leak"), (30, "Tmp")]);
+        let s2 = snap(
+            &[],
+            &[
+                (1, "Old"),
+                (2, "Leak"),
+                (10, "Leak"),
+                (11, "Leak"),
+                (20, "Tmp"),
+            ],
+        );
+        let s3 = snap(
+            &[],
+            &[
+                (1, "Old"),
+                (2, "Leak"),
+                (10, "Leak"),
+                (11, "Leak"),
+                (30, "Tmp"),
+            ],
+        );
         let v = survivors(&s1, &s2, &s3).unwrap();
         assert_eq!(v.len(), 1);
-        assert_eq!((v[0].type_name.as_str(), v[0].count, v[0].bytes), ("Leak", 2, 96));
+        assert_eq!(
+            (v[0].type_name.as_str(), v[0].count, v[0].bytes),
+            ("Leak", 2, 96)
+        );
         // Same address, different type: not the same object.
         let s3b = snap(&[], &[(10, "Other"), (11, "Leak")]);
         assert_eq!(survivors(&s1, &s2, &s3b).unwrap()[0].count, 1);
@@ -410,9 +532,15 @@ mod tests {
         assert_eq!(back.types, s.types);
         assert_eq!(back.identities, s.identities);
         std::fs::write(&p, "{\"format\": \"other\"}").unwrap();
-        assert!(Snapshot::read(&p).unwrap_err().to_string().contains("not a leakspy snapshot"));
+        assert!(Snapshot::read(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not a leakspy snapshot"));
         std::fs::write(&p, format!("{{\"format\": \"{FORMAT}\", \"version\": 99}}")).unwrap();
-        assert!(Snapshot::read(&p).unwrap_err().to_string().contains("version 99"));
+        assert!(Snapshot::read(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("version 99"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
