@@ -4,7 +4,7 @@
 # 1. sets up every interpreter of the matrix (scripts/setup-pythons.sh: idempotent, cached outside the
 #    clone in $LEAKSPY_CACHE, default /var/cache/leakspy);
 # 2. checks that python-layouts/ is exactly what tools/layoutgen produces from the real headers;
-# 3. clippy with warnings as errors;
+# 3. rustfmt --check, then clippy with warnings as errors;
 # 4. all tests: unit tests of the decoders and readers, then the live tests that dump a real target on
 #    every interpreter of the matrix (a missing interpreter fails; LEAKSPY_SKIP_MISSING_PYTHONS=1 is an
 #    explicit local opt-out, ignored when CI=true).
@@ -16,6 +16,9 @@ bash scripts/setup-pythons.sh >/dev/null
 
 echo "== checking python-layouts against the headers" >&2
 bash tools/layoutgen/generate.sh --check
+
+echo "== rustfmt" >&2
+cargo fmt --all -- --check
 
 echo "== clippy" >&2
 cargo clippy --workspace --all-targets --quiet -- -D warnings

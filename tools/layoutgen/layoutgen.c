@@ -62,6 +62,10 @@
 #  include "internal/pycore_interpframe.h"
 #  include "internal/pycore_stackref.h"
 #endif
+#if PY_VERSION_HEX >= 0x030D0000
+/* 3.13 made PyGenObject opaque; the struct is in the internal header. */
+#  include "internal/pycore_genobject.h"
+#endif
 
 #define MINOR ((PY_VERSION_HEX >> 16) & 0xff)
 
@@ -685,6 +689,36 @@ int main(int argc, char **argv) {
     u("table", OFF(PySetObject, table));
     u("smalltable", OFF(PySetObject, smalltable));
     u("entry_size", SZ(setentry));
+
+    /* ================================================================ [gen] */
+    /* Generators, coroutines and async generators share _PyGenObject_HEAD, so one set of offsets
+     * serves all three (Include/cpython/genobject.h@v3.9.0:L14-31; Include/internal/
+     * pycore_genobject.h@v3.13.0). Used for "suspended at" origin hints. */
+    sect("gen");
+#if PY_VERSION_HEX < 0x030B0000
+    u("frame", OFF(PyGenObject, gi_frame));
+    u("code", OFF(PyGenObject, gi_code));
+    none("iframe");
+    none("frame_state");
+    none("frame_finished");
+#else
+    none("frame (3.11+: the frame is embedded, gi_iframe)");
+    none("code (3.11+: the embedded frame's executable)");
+    u("iframe", OFF(PyGenObject, gi_iframe));
+    u("frame_state", OFF(PyGenObject, gi_frame_state));
+    /* FRAME_STATE_FINISHED(S): S >= FRAME_COMPLETED up to 3.14, S == FRAME_CLEARED (the last value)
+     * from 3.15 (Include/internal/pycore_frame.h enum _framestate). A finished generator has no
+     * current line. */
+#  if PY_VERSION_HEX < 0x030F0000
+    printf("frame_finished = %d\n", (int)FRAME_COMPLETED);
+#  else
+    printf("frame_finished = %d\n", (int)FRAME_CLEARED);
+#  endif
+#endif
+
+    /* ================================================================ [func] */
+    sect("func");
+    u("code", OFF(PyFunctionObject, func_code));
 
     /* ================================================================ [misc] */
     sect("misc");

@@ -467,6 +467,14 @@ impl DebugOffsets {
         );
         set("gc.size", &mut l.gc.size);
         set("gc.collecting", &mut l.gc.collecting);
+        if let Some(g) = l.gen.as_mut() {
+            if let Some(f) = g.iframe.as_mut() {
+                set("gen_object.gi_iframe", f);
+            }
+            if let Some(f) = g.frame_state.as_mut() {
+                set("gen_object.gi_frame_state", f);
+            }
+        }
         (applied, mismatches)
     }
 }

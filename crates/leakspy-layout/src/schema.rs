@@ -39,6 +39,34 @@ pub struct Layout {
     pub private: Option<Private>,
     /// tracemalloc's tables, for allocation sites. Optional: without it sites are not reported.
     pub tracemalloc: Option<Tracemalloc>,
+    /// Generator/coroutine fields, for "suspended at" origin hints. Optional: without it no hints.
+    pub gen: Option<Gen>,
+    /// Function fields, for "defined at" origin hints. Optional: without it no hints.
+    pub func: Option<Func>,
+}
+
+/// `_PyGenObject_HEAD` (generators, coroutines, async generators share it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Gen {
+    /// 3.9/3.10: `gi_frame`, a `PyFrameObject *` (NULL once finished).
+    pub frame: Option<u64>,
+    /// 3.9/3.10: `gi_code` (kept after the frame is gone).
+    pub code: Option<u64>,
+    /// 3.11+: the embedded `_PyInterpreterFrame gi_iframe`.
+    pub iframe: Option<u64>,
+    /// 3.11+: `gi_frame_state` (int8).
+    pub frame_state: Option<u64>,
+    /// 3.11+: a `gi_frame_state` at or above this is finished (`FRAME_STATE_FINISHED`), no line.
+    pub frame_finished: Option<i64>,
+}
+
+/// `PyFunctionObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Func {
+    /// `func_code`.
+    pub code: u64,
 }
 
 /// tracemalloc state and tables (`Include/internal/pycore_tracemalloc.h`, `pycore_hashtable.h`).

@@ -30,6 +30,10 @@ pub struct TypeStat {
     /// descending. Instances allocated before tracing started have no site and are not listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocated_at: Option<Vec<Site>>,
+    /// Generators, coroutines, async generators and functions: grouped by the code they run and
+    /// the line they are suspended at (or defined at), by bytes descending. Needs no tracing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origins: Option<Vec<crate::origins::Origin>>,
 }
 
 /// Every walked object, for identity-based analysis (snapshots, survivors). Only collected on request
@@ -103,6 +107,7 @@ pub struct HeapWalker<'r, 'a> {
     traced: u64,
     /// (address, type, bytes, traceback or 0) per object, when collecting.
     collected: Option<Vec<(u64, u64, u64, u64)>>,
+    origins: crate::origins::Origins,
 }
 
 impl<'r, 'a> HeapWalker<'r, 'a> {
@@ -119,6 +124,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             by_site: FxHashMap::default(),
             traced: 0,
             collected: None,
+            origins: crate::origins::Origins::default(),
         }
     }
 
@@ -223,16 +229,19 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             self.out.partial = true;
             return;
         };
-        let (size, flags) = match self.types.get(r, tp) {
+        let (size, flags, origin) = match self.types.get(r, tp) {
             Some(info) => match getsizeof(r, obj, info) {
-                Ok(n) => (n, info.flags),
+                Ok(n) => (n, info.flags, info.origin),
                 Err(_) => {
                     self.size_errors += 1;
-                    (info.basicsize, info.flags)
+                    (info.basicsize, info.flags, info.origin)
                 }
             },
-            None => (0, 0),
+            None => (0, 0, None),
         };
+        if let Some(kind) = origin {
+            self.origins.record(r, kind, tp, obj, size);
+        }
         let mut site = 0;
         if let Some(traces) = &self.traces {
             if let Some(&tb) = traces.by_ptr.get(&tracemalloc::alloc_start(r, obj, flags)) {
@@ -358,6 +367,8 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     /// Finish: name the types, group allocation sites and sort.
     pub fn finish(mut self, group_by: GroupBy) -> HeapHistogram {
         let sites = self.sites(group_by);
+        let mut origins_by_tp = std::mem::take(&mut self.origins).finish(self.r);
+        let mut origins: HashMap<String, Vec<crate::origins::Origin>> = HashMap::new();
         let mut merged: HashMap<String, (u64, u64)> = HashMap::new();
         let mut unknown = 0u64;
         for (tp, (count, bytes)) in std::mem::take(&mut self.by_type) {
@@ -368,6 +379,9 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                     format!("<unreadable type at {tp:#x}>")
                 }
             };
+            if let Some(o) = origins_by_tp.remove(&tp) {
+                origins.entry(name.clone()).or_default().extend(o);
+            }
             let e = merged.entry(name).or_insert((0, 0));
             e.0 += count;
             e.1 = e.1.saturating_add(bytes);
@@ -395,6 +409,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                 (type_name, v, allocated_at)
             })
             .map(|(type_name, (count, bytes), allocated_at)| TypeStat {
+                origins: origins.remove(&type_name),
                 type_name,
                 count,
                 bytes,

@@ -13,6 +13,7 @@ pub mod dump;
 pub mod error;
 pub mod heap;
 pub mod objects;
+pub mod origins;
 pub mod process;
 pub mod remote_exec;
 pub mod stacks;

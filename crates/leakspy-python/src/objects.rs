@@ -257,6 +257,8 @@ pub struct TypeInfo {
     pub itemsize: u64,
     pub flags: u64,
     pub size_kind: SizeKind,
+    /// Generators, coroutines and functions carry an origin hint.
+    pub origin: Option<crate::origins::OriginKind>,
 }
 
 /// Types by address, read once.
@@ -289,12 +291,19 @@ pub fn read_type(r: &Reader<'_>, tp: u64) -> Result<TypeInfo> {
     if basicsize == 0 || basicsize > 1 << 24 || itemsize > 1 << 16 {
         return Err(Error::Other(format!("{tp:#x} is not a type object")));
     }
+    let name = type_name(r, tp, flags)?;
+    let origin = if flags & r.l.misc.tpflags_heaptype == 0 {
+        crate::origins::OriginKind::for_static_type(&name)
+    } else {
+        None
+    };
     Ok(TypeInfo {
-        name: type_name(r, tp, flags)?,
+        name,
         basicsize,
         itemsize,
         flags,
         size_kind: size_kind(r, tp)?,
+        origin,
     })
 }
 

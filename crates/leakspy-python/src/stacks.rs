@@ -75,6 +75,22 @@ impl CodeCache {
     }
 }
 
+/// Where a code object is: (function, file, line). `byte_offset` is the instruction's offset in the
+/// bytecode (as `PyCode_Addr2Line` takes it); `None` gives the `def` line (`co_firstlineno`).
+pub fn code_location(
+    r: &Reader<'_>,
+    codes: &mut CodeCache,
+    code: u64,
+    byte_offset: Option<i64>,
+) -> Option<(String, String, Option<i32>)> {
+    let c = codes.get(r, code)?;
+    let line = match byte_offset {
+        None => Some(c.firstlineno),
+        Some(off) => addr2line(linetable_format(r).ok()?, &c.linetable, c.firstlineno, off),
+    };
+    Some((c.function, c.filename, line))
+}
+
 fn read_code(r: &Reader<'_>, code: u64) -> Result<Code> {
     let c = &r.l.code;
     let name_field = c.co_qualname.unwrap_or(c.co_name);

@@ -1013,6 +1013,7 @@ fn regression_sizeof_garbage_lengths() {
         itemsize: 0,
         flags: 0,
         size_kind,
+        origin: None,
     };
     assert!(heap::getsizeof(&r, obj, &info(objects::SizeKind::Set)).is_err());
     // A split dict (values set) whose keys claim a garbage `dk_usable`.

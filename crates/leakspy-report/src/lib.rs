@@ -137,6 +137,7 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
             t.type_name
         )?;
         render_sites(t, w)?;
+        render_origins(t, w)?;
     }
     if h.types.len() > top {
         let rest: u64 = h.types.iter().skip(top).map(|t| t.bytes).sum();
@@ -193,6 +194,48 @@ fn render_sites(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::Re
             "",
             "",
             sites.len() - SITES_PER_TYPE
+        )?;
+    }
+    Ok(())
+}
+
+/// Origin hints (generators, coroutines, functions) under their type, when no allocation sites
+/// are shown for it.
+fn render_origins(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::Result<()> {
+    let Some(origins) = &t.origins else {
+        return Ok(());
+    };
+    if t.allocated_at.as_ref().is_some_and(|s| !s.is_empty()) {
+        return Ok(());
+    }
+    // A function defined once is no hint; many from one `def` (closures, lambdas per request) are.
+    let shown: Vec<_> = origins
+        .iter()
+        .filter(|o| o.kind != "defined_at" || o.count > 1)
+        .collect();
+    for o in shown.iter().take(SITES_PER_TYPE) {
+        let what = match o.kind {
+            "suspended_at" => "suspended at",
+            "finished" => "finished, def at",
+            _ => "defined at",
+        };
+        let line = o.line.map_or_else(|| "?".into(), |l| l.to_string());
+        writeln!(
+            w,
+            "  {:>12}  {:>10}          {what} {}:{line} ({})",
+            thousands(o.count),
+            human_bytes(o.bytes),
+            o.filename,
+            o.function
+        )?;
+    }
+    if shown.len() > SITES_PER_TYPE {
+        writeln!(
+            w,
+            "  {:>12}  {:>10}          ({} more in --json)",
+            "",
+            "",
+            shown.len() - SITES_PER_TYPE
         )?;
     }
     Ok(())
