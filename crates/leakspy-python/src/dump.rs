@@ -91,6 +91,9 @@ pub struct DumpReport {
     pub threads: Vec<ThreadReport>,
     pub heap: HeapHistogram,
     pub read_stats: ReadStats,
+    /// Resident memory by mapping kind, read just before the pause (live processes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memstats::MemoryBreakdown>,
     /// The core file the report was read from (`leakspy dump --core`); absent for live processes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<String>,
@@ -113,6 +116,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // Resident size per mapping, to copy dense mappings whole and leave sparse ones (thread stacks,
     // reserved-but-untouched arenas) to on-demand reads.
     let rss = proc::rss_by_mapping(pid);
+    let memory = (!rss.is_empty()).then(|| crate::memstats::breakdown(&maps, &rss));
     let want = |m: &leakspy_memory::Mapping| m.writable && is_dense(m, &rss);
     if opts.nonblocking {
         warnings.push(
@@ -176,6 +180,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             copy_ms: s.copy_time.as_secs_f64() * 1e3,
             threads_paused,
         },
+        memory,
         core: None,
     })
 }

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod dump;
 pub mod error;
 pub mod heap;
+pub mod memstats;
 pub mod objects;
 pub mod origins;
 pub mod process;

@@ -91,6 +91,36 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         render_thread(t, w)?;
     }
     let h = &report.heap;
+    if let Some(m) = &report.memory {
+        let pct = |n: u64| {
+            if m.rss > 0 {
+                100.0 * n as f64 / m.rss as f64
+            } else {
+                0.0
+            }
+        };
+        writeln!(
+            w,
+            "Memory: RSS {} = anonymous {} ({:.0}%), [heap] {} ({:.0}%), files {} ({:.0}%), [stack] {}, other {}",
+            human_bytes(m.rss),
+            human_bytes(m.anonymous),
+            pct(m.anonymous),
+            human_bytes(m.heap),
+            pct(m.heap),
+            human_bytes(m.file),
+            pct(m.file),
+            human_bytes(m.stack),
+            human_bytes(m.other)
+        )?;
+        if !h.types.is_empty() {
+            writeln!(
+                w,
+                "        GC-tracked objects hold {} ({:.0}% of RSS); the rest is untracked objects (str, bytes, int, ...), allocator slack and native memory",
+                human_bytes(h.bytes),
+                pct(h.bytes)
+            )?;
+        }
+    }
     match &h.tracemalloc {
         Some(tm) if !tm.tracing => {
             writeln!(w, "Allocation sites: tracemalloc is not tracing in the target; {}", tm.hint.as_deref().unwrap_or(""))?;
