@@ -82,6 +82,21 @@ fn delta<'a>(rows: &'a Value, ty: &str) -> Option<&'a Value> {
         .find(|d| d["type"] == ty)
 }
 
+/// The survivor groups of the target's own (`__main__`) types in a `leaks --json` report.
+fn own_survivors(l: &Value) -> Vec<&Value> {
+    l["survivors"]
+        .as_array()
+        .expect("survivors")
+        .iter()
+        .filter(|g| {
+            g["type"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("__main__.")
+        })
+        .collect()
+}
+
 fn innermost(row: &Value) -> (String, u64) {
     let f = &row["frames"][0];
     (
@@ -209,17 +224,7 @@ fn snapshots_diff_leaks(name: &str, traced: bool) {
         "--json",
     ]);
     let l = json_of(&out, &format!("{ctx} leaks"));
-    let own: Vec<&Value> = l["survivors"]
-        .as_array()
-        .expect("survivors")
-        .iter()
-        .filter(|g| {
-            g["type"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("__main__.")
-        })
-        .collect();
+    let own = own_survivors(&l);
     assert_eq!(own.len(), 1, "{ctx}: own survivor groups {own:?}");
     assert_eq!(own[0]["type"], "__main__.Leaked", "{ctx}");
     assert_eq!(
@@ -310,17 +315,7 @@ fn leaks_live(name: &str) {
         "-q",
     ]);
     let l = json_of(&out, &format!("[{name}] leaks --pid"));
-    let own: Vec<&Value> = l["survivors"]
-        .as_array()
-        .expect("survivors")
-        .iter()
-        .filter(|g| {
-            g["type"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("__main__.")
-        })
-        .collect();
+    let own = own_survivors(&l);
     assert_eq!(own.len(), 1, "[{name}]: own survivor groups {own:?}");
     assert_eq!(own[0]["type"], "__main__.Leaked");
     // 5 every 10 ms over at least the 300 ms between the first two snapshots.
