@@ -132,6 +132,8 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // A pause stops the thread that holds the GIL wherever it is, so once in a while it is caught
     // halfway through linking an object into a GC list or pushing a frame: the picture is torn.
     // Then the whole picture is taken again (at most PICTURE_TRIES times); only the last one counts.
+    // Partial results that are not races (objects that cannot be sized, a stack deeper than the
+    // frame cap) are not retaken.
     let mut tries = 0;
     let mut torn_by = Vec::new();
     let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings) = loop {
@@ -141,7 +143,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             picture(pid, &live, &maps, &target, opts, &want, &mut w)?;
         let r = Reader::new(&snap, &target.layout);
         let (threads, heap, partial) = analyse(&r, &target, opts, &os, &mut w, progress)?;
-        if !partial || opts.nonblocking || tries >= PICTURE_TRIES {
+        if !heap.torn || opts.nonblocking || tries >= PICTURE_TRIES {
             if tries > 1 {
                 w.push(format!(
                     "took {tries} pictures: the first {} caught the target halfway through an \
@@ -200,7 +202,7 @@ fn torn_reason(warnings: &[String], threads: &[ThreadReport]) -> String {
 }
 
 /// How many pictures a paused dump takes at most when one comes out torn.
-const PICTURE_TRIES: u32 = 3;
+const PICTURE_TRIES: u32 = 5;
 
 /// Pause the target (outside a garbage collection), copy every mapping `want` selects, cache the
 /// stack pieces outside them, resume. Returns the copy, the pause in ms and the threads stopped.
@@ -319,11 +321,18 @@ pub fn analyse(
     warnings: &mut Vec<String>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Vec<ThreadReport>, HeapHistogram, bool)> {
-    let (raw_threads, walker, gil_holders, mut walk_warnings) = walk(r, target, opts, progress)?;
+    let Walked {
+        threads: raw_threads,
+        walker,
+        gil_holders,
+        warnings: mut walk_warnings,
+        threads_failed,
+    } = walk(r, target, opts, progress)?;
     warnings.append(&mut walk_warnings);
 
-    let heap = walker.map(|w| w.finish(opts.group_by)).unwrap_or_default();
-    let mut partial = heap.partial;
+    let mut heap = walker.map(|w| w.finish(opts.group_by)).unwrap_or_default();
+    let mut partial = heap.partial || threads_failed;
+    heap.torn |= threads_failed;
     warnings.extend(heap.warnings.iter().cloned());
 
     let names = threadnames::thread_names(r, target, &raw_threads);
@@ -343,8 +352,12 @@ pub fn analyse(
                 .cloned()
                 .or_else(|| host.and_then(|h| (os.comm)(h)));
             let holds_gil = t.holds_gil_flag.unwrap_or(false) || gil_holders.contains(&t.tstate);
-            if t.truncated.is_some() {
+            if let Some(why) = &t.truncated {
                 partial = true;
+                // The frame cap is the target's own depth, not a race: retaking would not help.
+                if !why.starts_with(stacks::FRAME_CAP_PREFIX) {
+                    heap.torn = true;
+                }
             }
             ThreadReport {
                 thread_id: t.thread_id,
@@ -371,12 +384,15 @@ fn is_dense(m: &leakspy_memory::Mapping, rss: &HashMap<u64, u64>) -> bool {
     }
 }
 
-type Walked<'r, 'a> = (
-    Vec<RawThread>,
-    Option<HeapWalker<'r, 'a>>,
-    Vec<u64>,
-    Vec<String>,
-);
+/// What [`walk`] read.
+struct Walked<'r, 'a> {
+    threads: Vec<RawThread>,
+    walker: Option<HeapWalker<'r, 'a>>,
+    gil_holders: Vec<u64>,
+    warnings: Vec<String>,
+    /// An interpreter's thread list could not be read (its threads are missing from the report).
+    threads_failed: bool,
+}
 
 /// The part of the dump that runs while the target is paused.
 fn walk<'r, 'a>(
@@ -396,10 +412,14 @@ fn walk<'r, 'a>(
     let mut codes = CodeCache::default();
     let mut threads = Vec::new();
     let mut holders = Vec::new();
+    let mut threads_failed = false;
     for &interp in &interps {
         match stacks::threads(r, interp, &mut codes) {
             Ok(mut t) => threads.append(&mut t),
-            Err(e) => warnings.push(format!("threads of interpreter {interp:#x}: {e}")),
+            Err(e) => {
+                threads_failed = true;
+                warnings.push(format!("threads of interpreter {interp:#x}: {e}"));
+            }
         }
         holders.extend(stacks::gil_holder(r, target.runtime, interp));
     }
@@ -429,7 +449,13 @@ fn walk<'r, 'a>(
         }
         Some(w)
     };
-    Ok((threads, walker, holders, warnings))
+    Ok(Walked {
+        threads,
+        walker,
+        gil_holders: holders,
+        warnings,
+        threads_failed,
+    })
 }
 
 /// Native TIDs for versions whose thread state lacks them (3.9/3.10): read the kernel TID out of

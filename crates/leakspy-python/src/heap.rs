@@ -87,6 +87,11 @@ pub struct HeapHistogram {
     /// Something went wrong mid-walk; the numbers cover what was read.
     #[serde(skip)]
     pub partial: bool,
+    /// The picture looked torn: a GC list (or, set by the dump, a thread list or stack) changed
+    /// under the copy, as when a pause catches the GIL holder halfway through an update. A paused
+    /// dump takes such a picture again; other partial results (unsizable objects) are not retaken.
+    #[serde(skip)]
+    pub torn: bool,
     #[serde(skip)]
     pub warnings: Vec<String>,
 }
@@ -153,6 +158,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             Ok(0) => {}
             Ok(_) => {
                 self.out.partial = true;
+                self.out.torn = true;
                 self.out
                     .warnings
                     .push("a garbage collection was running: the GC lists may be torn".into());
@@ -166,11 +172,25 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             let name = l.gc.list_names.get(i).cloned().unwrap_or_default();
             if let Err(e) = self.walk_list(gc + off, i, progress) {
                 self.out.partial = true;
+                self.out.torn = true;
                 self.out.warnings.push(format!("gc list {name}: {e}"));
             }
         }
     }
 
+    /// Walk one GC list from its head, checking every back link.
+    ///
+    /// A pause stops the thread holding the GIL wherever it is, so two half-done updates are
+    /// recognised by their exact shape and read as CPython will finish them, instead of ending the
+    /// list (`_PyObject_GC_TRACK` / `gc_list_append`, and `_PyObject_GC_UNTRACK` /
+    /// `gc_list_remove`, `Include/internal/pycore_object.h`, `Modules/gcmodule.c`):
+    /// - appending N at the tail, after `last.next = N` but before N's links are complete: N is
+    ///   reached from the node the head still names as its tail (`head.prev == last`) and has no
+    ///   next link (`N.next == 0`): N is counted and the list ends there;
+    /// - removing X, after `prev.next = next` but before `next.prev = prev`: `next.prev` is X, and X
+    ///   still links `prev` and `next` exactly: X is gone and the walk goes on.
+    ///
+    /// Any other inconsistency ends the list with an error (the picture is torn).
     fn walk_list(
         &mut self,
         head: u64,
@@ -179,8 +199,15 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     ) -> Result<()> {
         let l = self.r.l;
         let mask = !l.gc.flag_mask;
+        let link = |addr: u64| -> Result<(u64, u64)> {
+            let hdr = self.r.mem.read_array::<16>(addr)?;
+            let next = u64::from_le_bytes(hdr[0..8].try_into().unwrap_or_default()) & mask;
+            let back = u64::from_le_bytes(hdr[8..16].try_into().unwrap_or_default()) & mask;
+            Ok((next, back))
+        };
+        let (first, head_tail) = link(head)?;
         let mut prev = head;
-        let mut node = self.r.ptr(head)? & mask;
+        let mut node = first;
         while node != head {
             if self.budget == 0 {
                 self.out.partial = true;
@@ -195,24 +222,29 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                     "NULL link (list being modified)".into(),
                 ));
             }
-            let hdr = self.r.mem.read_array::<16>(node)?;
-            let next = u64::from_le_bytes(hdr[0..8].try_into().unwrap_or_default()) & mask;
-            let back = u64::from_le_bytes(hdr[8..16].try_into().unwrap_or_default()) & mask;
+            let (next, back) = link(node)?;
             if next > leakspy_memory::MAX_USER_ADDRESS {
                 return Err(crate::error::Error::Other(format!(
                     "garbage link {next:#x} at {node:#x} (list modified during the walk)"
                 )));
             }
-            if back != prev {
-                return Err(crate::error::Error::Other(format!(
-                    "broken back link at {node:#x} (list modified during the walk)"
-                )));
+            let appending = next == 0 && prev == head_tail;
+            if back != prev && !appending {
+                let removing = back != 0 && link(back).is_ok_and(|x| x == (node, prev));
+                if !removing {
+                    return Err(crate::error::Error::Other(format!(
+                        "broken back link at {node:#x} (list modified during the walk)"
+                    )));
+                }
             }
             let obj = node + l.gc.head_size;
             self.object(obj);
             self.per_list[list_index] += 1;
             if self.out.objects.is_multiple_of(65536) {
                 progress(self.out.objects);
+            }
+            if appending {
+                return Ok(());
             }
             prev = node;
             node = next;

@@ -51,6 +51,9 @@ pub fn interpreters(r: &Reader<'_>, runtime: u64) -> Result<Vec<u64>> {
     Ok(out)
 }
 
+/// How a stack cut at `MAX_FRAMES` is reported (the start of `truncated`).
+pub const FRAME_CAP_PREFIX: &str = "more than ";
+
 /// Code objects decoded once per address.
 #[derive(Default)]
 pub struct CodeCache {
@@ -208,7 +211,9 @@ fn stack_frame_objects(
     while frame != 0 {
         n += 1;
         if n > MAX_FRAMES {
-            return Err(Error::Other(format!("more than {MAX_FRAMES} frames")));
+            return Err(Error::Other(format!(
+                "{FRAME_CAP_PREFIX}{MAX_FRAMES} frames"
+            )));
         }
         let code = codes
             .get(r, r.ptr(frame + f_code)?)
@@ -276,7 +281,9 @@ fn stack_iframes(
     while frame != 0 && Some(frame) != base_frame {
         n += 1;
         if n > MAX_FRAMES {
-            return Err(Error::Other(format!("more than {MAX_FRAMES} frames")));
+            return Err(Error::Other(format!(
+                "{FRAME_CAP_PREFIX}{MAX_FRAMES} frames"
+            )));
         }
         let owner = r.mem.read_u8(frame + fr.owner)?;
         let previous = r.ptr(frame + fr.previous)?;

@@ -1072,3 +1072,62 @@ fn regression_fuzz_worlds() {
         walk_all(&arena, &l, &w);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// GC lists caught halfway through an update by the pause (see `HeapWalker::walk_list`).
+
+/// Walk generation0 of a 3.12 interpreter laid out by `links` ((node, next, prev) per GC header,
+/// the list head included); returns (objects counted in the list, torn).
+fn walk_gen0(links: &[(u64, u64, u64)]) -> (u64, bool, Vec<String>) {
+    let l = layout("3.12.toml");
+    let interp = BASE + 0x4000;
+    let mut words = Vec::new();
+    // The other lists are empty: their heads link to themselves.
+    for &off in &l.gc.list_heads[1..] {
+        let h = interp + l.interp.gc + off;
+        words.push((h - BASE, h));
+        words.push((h - BASE + 8, h));
+    }
+    for &(node, next, prev) in links {
+        let node = if node == HEAD { gen0(&l, interp) } else { node };
+        let fix = |v: u64| if v == HEAD { gen0(&l, interp) } else { v };
+        words.push((node - BASE, fix(next)));
+        words.push((node - BASE + 8, fix(prev)));
+    }
+    let mem = arena_with(&words);
+    let r = Reader::new(&mem, &l);
+    let mut w = HeapWalker::new(&r);
+    w.walk_interpreter(interp, &mut |_| {});
+    let h = w.finish(GroupBy::Traceback);
+    (h.generations[0].1, h.torn, h.warnings)
+}
+
+const HEAD: u64 = 1;
+
+fn gen0(l: &Layout, interp: u64) -> u64 {
+    interp + l.interp.gc + l.gc.list_heads[0]
+}
+
+#[test]
+fn gc_list_consistent_and_half_updated() {
+    let (a, x, b) = (BASE + 0x8000, BASE + 0x9000, BASE + 0xa000);
+    // Consistent: head -> a -> x -> b -> head.
+    let (n, torn, w) = walk_gen0(&[(HEAD, a, b), (a, x, HEAD), (x, b, a), (b, HEAD, x)]);
+    assert_eq!((n, torn), (3, false), "{w:?}");
+    // Removing x: a.next = b already, b.prev still x; x still links a and b.
+    let (n, torn, w) = walk_gen0(&[(HEAD, a, b), (a, b, HEAD), (x, b, a), (b, HEAD, x)]);
+    assert_eq!((n, torn), (2, false), "{w:?}");
+    // Appending b: a.next = b, b's links not written yet (0), head still names a as its tail.
+    let (n, torn, w) = walk_gen0(&[(HEAD, a, a), (a, b, HEAD), (b, 0, 0)]);
+    assert_eq!((n, torn), (2, false), "{w:?}");
+    // Appending b, one step further: b.prev = a written, b.next not yet.
+    let (n, torn, w) = walk_gen0(&[(HEAD, a, a), (a, b, HEAD), (b, 0, a)]);
+    assert_eq!((n, torn), (2, false), "{w:?}");
+    // Not an update CPython makes: b.prev names x, but x does not link a and b.
+    let (_, torn, w) = walk_gen0(&[(HEAD, a, b), (a, b, HEAD), (x, 0, 0), (b, HEAD, x)]);
+    assert!(torn, "{w:?}");
+    assert!(w.iter().any(|w| w.contains("broken back link")), "{w:?}");
+    // A NULL next in the middle (the head's tail is elsewhere): torn, not the end of the list.
+    let (_, torn, w) = walk_gen0(&[(HEAD, a, b), (a, x, HEAD), (x, 0, a), (b, HEAD, x)]);
+    assert!(torn, "{w:?}");
+}
