@@ -21,6 +21,7 @@ use crate::dump::{self, DumpOptions, DumpReport, LayoutInfo, OsThreads, ReadStat
 use crate::error::{Error, Result};
 use crate::objects::Reader;
 use crate::process;
+use crate::stacks::CodeCache;
 use leakspy_memory::{hex, Backing, CoreFile, CoreThread, Mapping, Memory, MemoryExt, Snapshot};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -131,8 +132,16 @@ pub fn dump_core(
 
     let os = os_threads(&core, &snap);
     let r = Reader::new(&snap, &target.layout);
-    let (mut threads, heap, mut partial) =
-        dump::analyse(&r, &target, opts, &os, &mut warnings, progress).map_err(explain)?;
+    let (mut threads, heap, mut partial) = dump::analyse(
+        &r,
+        &target,
+        opts,
+        &os,
+        CodeCache::default(),
+        &mut warnings,
+        progress,
+    )
+    .map_err(explain)?;
 
     // Threads whose control block (at the top of their C stack) the core does not hold: their C
     // stacks are missing, and from 3.14 on so are the interpreter's entry frames, which live there.
@@ -176,11 +185,7 @@ pub fn dump_core(
         pid,
         python_version: target.version.to_string(),
         executable: target.image.path.clone(),
-        layout: LayoutInfo {
-            file: target.layout_file.clone(),
-            source: target.layout_source.clone(),
-            version_source: target.version_source.to_string(),
-        },
+        layout: LayoutInfo::of(&target),
         pause_ms: 0.0,
         total_ms: t0.elapsed().as_secs_f64() * 1e3,
         // A core is a stopped picture: as consistent as a paused dump.

@@ -42,6 +42,17 @@ pub struct LayoutInfo {
     pub version_source: String,
 }
 
+impl LayoutInfo {
+    /// The header's layout line for an identified target.
+    pub fn of(target: &Target) -> LayoutInfo {
+        LayoutInfo {
+            file: target.layout_file.clone(),
+            source: target.layout_source.clone(),
+            version_source: target.version_source.to_string(),
+        }
+    }
+}
+
 /// One thread in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ThreadReport {
@@ -139,10 +150,11 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings) = loop {
         tries += 1;
         let mut w = Vec::new();
-        let (snap, pause_ms, threads_paused) =
+        let (snap, pause_ms, threads_paused, codes) =
             picture(pid, &live, &maps, &target, opts, &want, &mut w)?;
+        let picture_warnings = w.len();
         let r = Reader::new(&snap, &target.layout);
-        let (threads, heap, partial) = analyse(&r, &target, opts, &os, &mut w, progress)?;
+        let (threads, heap, partial) = analyse(&r, &target, opts, &os, codes, &mut w, progress)?;
         if !heap.torn || opts.nonblocking || tries >= PICTURE_TRIES {
             if tries > 1 {
                 w.push(format!(
@@ -154,7 +166,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             }
             break (snap, pause_ms, threads_paused, threads, heap, partial, w);
         }
-        torn_by.push(torn_reason(&w, &threads));
+        torn_by.push(torn_reason(&w[picture_warnings..], &threads));
     };
     warnings.extend(picture_warnings);
 
@@ -163,11 +175,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         pid,
         python_version: target.version.to_string(),
         executable: target.image.path.clone(),
-        layout: LayoutInfo {
-            file: target.layout_file.clone(),
-            source: target.layout_source.clone(),
-            version_source: target.version_source.to_string(),
-        },
+        layout: LayoutInfo::of(&target),
         pause_ms,
         total_ms: t0.elapsed().as_secs_f64() * 1e3,
         paused: !opts.nonblocking,
@@ -187,11 +195,11 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     })
 }
 
-/// What made a picture partial, in a few words, for the warning of the picture that replaced it.
+/// What made a picture torn, in a few words, for the warning of the picture that replaced it:
+/// the first warning of its analysis, else its first cut stack.
 fn torn_reason(warnings: &[String], threads: &[ThreadReport]) -> String {
     warnings
-        .iter()
-        .find(|w| !w.starts_with("paused "))
+        .first()
         .cloned()
         .or_else(|| {
             threads
@@ -214,7 +222,12 @@ fn picture<'a>(
     opts: &DumpOptions,
     want: &dyn Fn(&leakspy_memory::Mapping) -> bool,
     warnings: &mut Vec<String>,
-) -> Result<(Snapshot<&'a leakspy_memory::LiveProcess>, f64, usize)> {
+) -> Result<(
+    Snapshot<&'a leakspy_memory::LiveProcess>,
+    f64,
+    usize,
+    CodeCache,
+)> {
     let mut snap = Snapshot::new(live, Vec::new());
     snap.prepare(maps, want);
     let guard = if opts.nonblocking {
@@ -229,12 +242,13 @@ fn picture<'a>(
     // The pause covers only this copy: every writable, mostly-resident mapping (heap, arenas, data
     // sections, frame stacks) is copied whole; the walk runs on the copy after the target resumed.
     snap.copy_mappings(want);
+    let mut codes = CodeCache::default();
     if guard.is_some() {
         // Stack pieces outside the copied mappings (`_PyCFrame` and entry frames on the threads'
         // C stacks) are cached now, while the threads are stopped.
         let r = Reader::new(&snap, &target.layout);
         let interps = stacks::interpreters(&r, target.runtime).unwrap_or_default();
-        stacks::pin_stacks(&r, &interps);
+        stacks::pin_stacks(&r, &interps, &mut codes);
     }
     let pause_ms = if guard.is_some() {
         paused_at.elapsed().as_secs_f64() * 1e3
@@ -242,7 +256,7 @@ fn picture<'a>(
         0.0
     };
     drop(guard);
-    Ok((snap, pause_ms, threads_paused))
+    Ok((snap, pause_ms, threads_paused, codes))
 }
 
 /// How many times a pause that lands inside a garbage collection is undone and tried again.
@@ -318,6 +332,7 @@ pub fn analyse(
     target: &Target,
     opts: &DumpOptions,
     os: &OsThreads,
+    codes: CodeCache,
     warnings: &mut Vec<String>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Vec<ThreadReport>, HeapHistogram, bool)> {
@@ -327,7 +342,7 @@ pub fn analyse(
         gil_holders,
         warnings: mut walk_warnings,
         threads_failed,
-    } = walk(r, target, opts, progress)?;
+    } = walk(r, target, opts, codes, progress)?;
     warnings.append(&mut walk_warnings);
 
     let mut heap = walker.map(|w| w.finish(opts.group_by)).unwrap_or_default();
@@ -399,6 +414,7 @@ fn walk<'r, 'a>(
     r: &'r Reader<'a>,
     target: &Target,
     opts: &DumpOptions,
+    mut codes: CodeCache,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Walked<'r, 'a>> {
     let mut warnings = Vec::new();
@@ -409,7 +425,6 @@ fn walk<'r, 'a>(
             detail: "no interpreter (finalizing?)".into(),
         });
     }
-    let mut codes = CodeCache::default();
     let mut threads = Vec::new();
     let mut holders = Vec::new();
     let mut threads_failed = false;

@@ -110,15 +110,15 @@ fn read_code(r: &Reader<'_>, code: u64) -> Result<Code> {
 }
 
 /// All threads of one interpreter with their stacks.
-/// Walk every thread's stack through `r` and throw the result away. Called while the target is
+/// Walk every thread's stack through `r` and throw the frames away. Called while the target is
 /// paused, on a [`leakspy_memory::Snapshot`], this caches every piece of memory the walk needs that
 /// the pause did not copy whole: the thread's C stack holds 3.11/3.12's `_PyCFrame` and, from 3.12,
 /// the entry frames (`FRAME_OWNED_BY_CSTACK`) that link the chain. The walk after the target resumed
-/// then reads the paused picture, not a running thread's stack. Errors are left to that walk.
-pub fn pin_stacks(r: &Reader<'_>, interps: &[u64]) {
-    let mut codes = CodeCache::default();
+/// then reads the paused picture, not a running thread's stack. Errors are left to that walk. The
+/// code objects decoded here are kept in `codes`, for that walk to reuse.
+pub fn pin_stacks(r: &Reader<'_>, interps: &[u64], codes: &mut CodeCache) {
     for &interp in interps {
-        let _ = threads(r, interp, &mut codes);
+        let _ = threads(r, interp, codes);
     }
 }
 
