@@ -200,6 +200,64 @@ typedef struct {
     PyObject *weakreflist;
 } lg_buffered;
 
+
+/*
+ * [obmalloc]: pymalloc's arenas and pools, for counting objects the GC does not track.
+ * 3.12+: the structs are in Include/internal/pycore_obmalloc.h (installed) and the numbers below are
+ * offsetof/sizeof on them; POOL_SIZE/ARENA_SIZE/POOL_OVERHEAD are that header's own macros.
+ * 3.9-3.11: the same structs are file-private to Objects/obmalloc.c, so their member lists are copied
+ * here (identical text in 3.9 .. 3.15: obmalloc.c@v3.9.2:L938-966, @v3.10.5:L970-998,
+ * @v3.11.2:L1001-1029; pycore_obmalloc.h@v3.12.1:L254-283, cited in
+ * /work/shared/research/cpython-heap.md section 5), and the size constants are obmalloc.c's:
+ *   3.9: POOL_SIZE = SYSTEM_PAGE_SIZE = 4 KiB (L917-920), ARENA_SIZE = 256 KiB (L908-910);
+ *   3.10/3.11: USE_LARGE_ARENAS and WITH_PYMALLOC_RADIX_TREE are on by default on 64-bit,
+ *   ARENA_BITS 20 (1 MiB) and POOL_BITS 14 (16 KiB) (obmalloc.c@v3.10.5:L897-947,
+ *   @v3.11.2:L928-978).
+ *   POOL_OVERHEAD = _Py_SIZE_ROUND_UP(sizeof(struct pool_header), ALIGNMENT=16) in every version.
+ * The arena table itself (`arenas`, `maxarenas`) is a file static in 3.9-3.11 and part of
+ * `struct _obmalloc_mgmt` from 3.12; leakspy finds it by the layout, by symbol, or by a validated
+ * scan (crates/leakspy-python/src/arenas.rs), so only the member offsets are recorded here.
+ */
+#if PY_VERSION_HEX < 0x030C0000
+typedef unsigned int lg_pymem_uint;
+typedef uint8_t lg_pymem_block;
+struct lg_pool_header {
+    union { lg_pymem_block *_padding; lg_pymem_uint count; } ref;
+    lg_pymem_block *freeblock;
+    struct lg_pool_header *nextpool;
+    struct lg_pool_header *prevpool;
+    lg_pymem_uint arenaindex;
+    lg_pymem_uint szidx;
+    lg_pymem_uint nextoffset;
+    lg_pymem_uint maxnextoffset;
+};
+struct lg_arena_object {
+    uintptr_t address;
+    lg_pymem_block *pool_address;
+    lg_pymem_uint nfreepools;
+    lg_pymem_uint ntotalpools;
+    struct lg_pool_header *freepools;
+    struct lg_arena_object *nextarena;
+    struct lg_arena_object *prevarena;
+};
+#  define LG_POOL_HEADER struct lg_pool_header
+#  define LG_ARENA_OBJECT struct lg_arena_object
+#  if PY_VERSION_HEX < 0x030A0000
+#    define LG_POOL_SIZE (4ULL << 10)
+#    define LG_ARENA_SIZE (256ULL << 10)
+#  else
+#    define LG_POOL_SIZE (16ULL << 10)
+#    define LG_ARENA_SIZE (1ULL << 20)
+#  endif
+#  define LG_POOL_OVERHEAD ((sizeof(LG_POOL_HEADER) + 15) & ~(size_t)15)
+#else
+#  define LG_POOL_HEADER struct pool_header
+#  define LG_ARENA_OBJECT struct arena_object
+#  define LG_POOL_SIZE ((unsigned long long)POOL_SIZE)
+#  define LG_ARENA_SIZE ((unsigned long long)ARENA_SIZE)
+#  define LG_POOL_OVERHEAD POOL_OVERHEAD
+#endif
+
 /* ---- output helpers ---------------------------------------------------------------------- */
 #define OFF(T, F) ((unsigned long long)offsetof(T, F))
 #define SZ(T) ((unsigned long long)sizeof(T))
@@ -801,6 +859,31 @@ int main(int argc, char **argv) {
     u("frame_lineno", OFF(LG_FRAME, lineno));
     /* 3.15: frame filenames are interned NUL-terminated UTF-8 (const char*), before: str objects. */
     b("filename_is_cstr", PY_VERSION_HEX >= 0x030F0000);
+
+    /* ================================================================ [obmalloc] */
+    sect("obmalloc");
+#if PY_VERSION_HEX >= 0x030C0000
+    /* offsets inside struct _obmalloc_state (interp->obmalloc) */
+    u("state_arenas", OFF(struct _obmalloc_state, mgmt.arenas));
+    u("state_maxarenas", OFF(struct _obmalloc_state, mgmt.maxarenas));
+#else
+    none("state_arenas");
+    none("state_maxarenas");
+#endif
+    u("arena_object_size", SZ(LG_ARENA_OBJECT));
+    u("arena_address", OFF(LG_ARENA_OBJECT, address));
+    u("arena_pool_address", OFF(LG_ARENA_OBJECT, pool_address));
+    u("arena_nfreepools", OFF(LG_ARENA_OBJECT, nfreepools));
+    u("arena_ntotalpools", OFF(LG_ARENA_OBJECT, ntotalpools));
+    u("pool_count", OFF(LG_POOL_HEADER, ref));
+    u("pool_freeblock", OFF(LG_POOL_HEADER, freeblock));
+    u("pool_arenaindex", OFF(LG_POOL_HEADER, arenaindex));
+    u("pool_szidx", OFF(LG_POOL_HEADER, szidx));
+    u("pool_nextoffset", OFF(LG_POOL_HEADER, nextoffset));
+    u("pool_maxnextoffset", OFF(LG_POOL_HEADER, maxnextoffset));
+    u("pool_overhead", (unsigned long long)LG_POOL_OVERHEAD);
+    u("pool_size", LG_POOL_SIZE);
+    u("arena_size", LG_ARENA_SIZE);
 
     /* ================================================================ [private] */
     sect("private");

@@ -43,6 +43,9 @@ pub struct Layout {
     pub gen: Option<Gen>,
     /// Function fields, for "defined at" origin hints. Optional: without it no hints.
     pub func: Option<Func>,
+    /// pymalloc's arenas and pools, for objects the GC does not track. Optional: without it only
+    /// GC-tracked objects (and what they reference) are counted.
+    pub obmalloc: Option<Obmalloc>,
 }
 
 /// `_PyGenObject_HEAD` (generators, coroutines, async generators share it).
@@ -67,6 +70,34 @@ pub struct Gen {
 pub struct Func {
     /// `func_code`.
     pub code: u64,
+}
+
+/// pymalloc (`struct arena_object`, `struct pool_header`, Objects/obmalloc.c; 3.12+
+/// `Include/internal/pycore_obmalloc.h`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Obmalloc {
+    /// 3.12+: `mgmt.arenas` / `mgmt.maxarenas` inside `struct _obmalloc_state` (`interp.obmalloc`).
+    pub state_arenas: Option<u64>,
+    pub state_maxarenas: Option<u64>,
+    /// `struct arena_object`
+    pub arena_object_size: u64,
+    pub arena_address: u64,
+    pub arena_pool_address: u64,
+    pub arena_nfreepools: u64,
+    pub arena_ntotalpools: u64,
+    /// `struct pool_header`
+    pub pool_count: u64,
+    pub pool_freeblock: u64,
+    pub pool_arenaindex: u64,
+    pub pool_szidx: u64,
+    pub pool_nextoffset: u64,
+    pub pool_maxnextoffset: u64,
+    /// `POOL_OVERHEAD`: the first block's offset in a pool.
+    pub pool_overhead: u64,
+    /// `POOL_SIZE`, `ARENA_SIZE`.
+    pub pool_size: u64,
+    pub arena_size: u64,
 }
 
 /// tracemalloc state and tables (`Include/internal/pycore_tracemalloc.h`, `pycore_hashtable.h`).
