@@ -118,6 +118,11 @@ pub struct DumpArgs {
     #[arg(long)]
     pub no_heap: bool,
 
+    /// Count only the objects the GC tracks (containers): skip pymalloc's arenas and the reference
+    /// walk that find str, bytes, int, float and other untracked objects. Faster on huge heaps.
+    #[arg(long)]
+    pub gc_only: bool,
+
     /// Use this layout file instead of the shipped ones (see python-layouts/README.md).
     #[arg(long, value_name = "FILE")]
     pub layout: Option<PathBuf>,

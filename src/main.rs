@@ -48,6 +48,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         no_heap: args.no_heap,
         group_by: args.output.group_by.into(),
         collect_objects: false,
+        gc_only: args.gc_only,
     };
     if args.core.is_none() && (args.exe.is_some() || args.sysroot.is_some()) {
         // clap's `requires` is waived when --pid is given (it conflicts with --core).

@@ -250,7 +250,10 @@ struct lg_arena_object {
 #    define LG_ARENA_SIZE (1ULL << 20)
 #  endif
 #  define LG_POOL_OVERHEAD ((sizeof(LG_POOL_HEADER) + 15) & ~(size_t)15)
+/* ALIGNMENT 16 on 64-bit (obmalloc.c@v3.9.2:L845-852, @v3.10.5:L877-884, @v3.11.2:L908-915) */
+#  define LG_ALIGNMENT 16ULL
 #else
+#  define LG_ALIGNMENT ((unsigned long long)ALIGNMENT)
 #  define LG_POOL_HEADER struct pool_header
 #  define LG_ARENA_OBJECT struct arena_object
 #  define LG_POOL_SIZE ((unsigned long long)POOL_SIZE)
@@ -696,6 +699,11 @@ int main(int argc, char **argv) {
 #endif
     printf("shift = %d\n", (int)PyLong_SHIFT);
     u("digit_size", SZ(digit));
+    /* int.__sizeof__ counts at least one digit from 3.11 (zero allocates one digit):
+       Objects/longobject.c int___sizeof___impl, `Py_MAX(Py_ABS(Py_SIZE(self)), 1)` in 3.11
+       (measured: sys.getsizeof(0) is 24 on 3.9.18/3.10.13, 28 on 3.11.7+); 3.12+ the same on
+       the lv_tag digit count. */
+    b("sizeof_min_one_digit", PY_VERSION_HEX >= 0x030B0000);
 
     /* ================================================================ [tuple] [list] [dict] */
     sect("tuple");
@@ -882,6 +890,8 @@ int main(int argc, char **argv) {
     u("pool_nextoffset", OFF(LG_POOL_HEADER, nextoffset));
     u("pool_maxnextoffset", OFF(LG_POOL_HEADER, maxnextoffset));
     u("pool_overhead", (unsigned long long)LG_POOL_OVERHEAD);
+    /* block size of size class szidx = (szidx + 1) * ALIGNMENT (INDEX2SIZE) */
+    u("alignment", LG_ALIGNMENT);
     u("pool_size", LG_POOL_SIZE);
     u("arena_size", LG_ARENA_SIZE);
 

@@ -95,6 +95,8 @@ pub struct Obmalloc {
     pub pool_maxnextoffset: u64,
     /// `POOL_OVERHEAD`: the first block's offset in a pool.
     pub pool_overhead: u64,
+    /// `ALIGNMENT`: size class `szidx` holds blocks of `(szidx + 1) * alignment` bytes.
+    pub alignment: u64,
     /// `POOL_SIZE`, `ARENA_SIZE`.
     pub pool_size: u64,
     pub arena_size: u64,
@@ -406,6 +408,8 @@ pub struct Long {
     pub shift: u32,
     /// sizeof(digit)
     pub digit_size: u64,
+    /// `int.__sizeof__` counts at least one digit (3.11+; zero allocates one).
+    pub sizeof_min_one_digit: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

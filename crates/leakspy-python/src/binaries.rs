@@ -20,6 +20,9 @@ const WANTED: &[&str] = &[
     // 3.9-3.11 tracemalloc: the exported config, and the static table (only in unstripped builds).
     "_Py_tracemalloc_config",
     "tracemalloc_traces",
+    // pymalloc's arena table: 3.9-3.11 file statics (unstripped builds only).
+    "arenas",
+    "maxarenas",
 ];
 
 /// One mapped ELF image that may hold the interpreter.
@@ -33,6 +36,9 @@ pub struct Image {
     pub bias: u64,
     /// Wanted symbols found (runtime addresses).
     pub symbols: HashMap<String, u64>,
+    /// Exported static type objects (`.dynsym` names `Py*_Type` / `_Py*_Type`), runtime addresses:
+    /// the types of objects the GC does not track (str, int, float...) are among them.
+    pub static_types: Vec<u64>,
     /// `.PyRuntime` section (runtime address, size), 3.10+.
     pub pyruntime_section: Option<(u64, u64)>,
     /// Writable data sections (`.data`, `.bss`) as runtime (address, size): where `sys.version` lives.
@@ -191,12 +197,23 @@ pub fn parse_image(bytes: &[u8], path: &str, opened: String, base: u64) -> Resul
         .unwrap_or(0);
     let bias = base.wrapping_sub(first_load);
     let mut symbols = HashMap::new();
-    for (strtab, syms) in [(&elf.dynstrtab, &elf.dynsyms), (&elf.strtab, &elf.syms)] {
+    let mut static_types = Vec::new();
+    for (dynamic, strtab, syms) in [
+        (true, &elf.dynstrtab, &elf.dynsyms),
+        (false, &elf.strtab, &elf.syms),
+    ] {
         for s in syms.iter() {
             if s.st_value == 0 {
                 continue;
             }
             if let Some(name) = strtab.get_at(s.st_name) {
+                if dynamic
+                    && !s.is_import()
+                    && (name.starts_with("Py") || name.starts_with("_Py"))
+                    && name.ends_with("_Type")
+                {
+                    static_types.push(bias.wrapping_add(s.st_value));
+                }
                 if WANTED.contains(&name) && !symbols.contains_key(name) {
                     symbols.insert(name.to_string(), bias.wrapping_add(s.st_value));
                 }
@@ -219,6 +236,7 @@ pub fn parse_image(bytes: &[u8], path: &str, opened: String, base: u64) -> Resul
         opened,
         bias,
         symbols,
+        static_types,
         pyruntime_section,
         data_sections,
         is_shared: elf.header.e_type == goblin::elf::header::ET_DYN,

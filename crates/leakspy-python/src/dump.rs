@@ -32,6 +32,8 @@ pub struct DumpOptions {
     pub group_by: GroupBy,
     /// Keep every object's identity (address, type, size, site) for snapshots and `leaks`.
     pub collect_objects: bool,
+    /// Count only GC-tracked objects (skip pymalloc's arenas and the reference walk).
+    pub gc_only: bool,
 }
 
 /// Where the layout came from, for the header.
@@ -442,6 +444,9 @@ fn walk<'r, 'a>(
         None
     } else {
         let mut w = HeapWalker::new(r);
+        if !opts.gc_only {
+            w = w.whole_heap();
+        }
         if opts.collect_objects {
             w = w.collect_objects();
         }
@@ -461,6 +466,9 @@ fn walk<'r, 'a>(
         warnings.append(&mut tm_warnings);
         for &interp in &interps {
             w.walk_interpreter(interp, progress);
+        }
+        if !opts.gc_only {
+            w.walk_untracked(target, &interps, progress);
         }
         Some(w)
     };

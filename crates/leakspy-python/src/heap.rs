@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
 use crate::tracemalloc::{self, SiteFrame, TracemallocInfo, Traces};
 use leakspy_memory::MemoryExt;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -24,8 +24,12 @@ pub const MAX_OBJECT_SIZE: u64 = 1 << 40;
 pub struct TypeStat {
     #[serde(rename = "type")]
     pub type_name: String,
+    /// Every live object of the type found (GC-tracked and not).
     pub count: u64,
     pub bytes: u64,
+    /// How many of `count` (and of `bytes`) the GC tracks.
+    pub tracked: u64,
+    pub tracked_bytes: u64,
     /// Where the instances were allocated (only when the target traces with tracemalloc), by bytes
     /// descending. Instances allocated before tracing started have no site and are not listed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,8 +76,18 @@ pub enum GroupBy {
 /// Result of a heap walk.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HeapHistogram {
+    /// Every live object found: GC-tracked ones, plus (unless `--gc-only`) the untracked ones in
+    /// pymalloc's arenas and those reached by reference outside them.
     pub objects: u64,
     pub bytes: u64,
+    /// The GC-tracked part of `objects` / `bytes`.
+    pub tracked_objects: u64,
+    pub tracked_bytes: u64,
+    /// Whether objects the GC does not track were looked for (false with `--gc-only`).
+    pub untracked_counted: bool,
+    /// pymalloc's arenas (when found): allocated vs in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pymalloc: Option<crate::arenas::ArenaStats>,
     /// Sorted by bytes, descending (ties by name).
     pub types: Vec<TypeStat>,
     /// Objects per GC list ("generation0", ..., "permanent"), summed over interpreters.
@@ -98,9 +112,10 @@ pub struct HeapHistogram {
 
 /// Walk the GC lists of interpreter `interp`, adding into `acc`.
 pub struct HeapWalker<'r, 'a> {
-    r: &'r Reader<'a>,
-    types: TypeCache,
-    by_type: FxHashMap<u64, (u64, u64)>,
+    pub(crate) r: &'r Reader<'a>,
+    pub(crate) types: TypeCache,
+    /// type -> (count, bytes, tracked count, tracked bytes)
+    by_type: FxHashMap<u64, [u64; 4]>,
     per_list: Vec<u64>,
     out: HeapHistogram,
     budget: u64,
@@ -113,6 +128,12 @@ pub struct HeapWalker<'r, 'a> {
     /// (address, type, bytes, traceback or 0) per object, when collecting.
     collected: Option<Vec<(u64, u64, u64, u64)>>,
     origins: crate::origins::Origins,
+    /// Every object counted, and its type, when untracked objects are looked for (the reference
+    /// walk starts from all of them and must not count one twice).
+    pub(crate) all: Option<Vec<(u64, u64)>>,
+    pub(crate) seen: FxHashSet<u64>,
+    /// Type objects seen on the GC lists (heap types).
+    pub(crate) type_objects: Vec<u64>,
 }
 
 impl<'r, 'a> HeapWalker<'r, 'a> {
@@ -130,7 +151,16 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             traced: 0,
             collected: None,
             origins: crate::origins::Origins::default(),
+            all: None,
+            seen: FxHashSet::default(),
+            type_objects: Vec::new(),
         }
+    }
+
+    /// Also count objects the GC does not track ([`HeapWalker::walk_untracked`]).
+    pub fn whole_heap(mut self) -> Self {
+        self.all = Some(Vec::new());
+        self
     }
 
     /// Also keep every object's address, type, size and allocation site (for snapshots).
@@ -238,7 +268,15 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                 }
             }
             let obj = node + l.gc.head_size;
-            self.object(obj);
+            match self.r.type_of(obj) {
+                Ok(tp) => self.count(obj, tp, true),
+                Err(_) => {
+                    self.out
+                        .warnings
+                        .push(format!("unreadable object at {obj:#x}"));
+                    self.out.partial = true;
+                }
+            }
             self.per_list[list_index] += 1;
             if self.out.objects.is_multiple_of(65536) {
                 progress(self.out.objects);
@@ -252,23 +290,33 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         Ok(())
     }
 
-    fn object(&mut self, obj: u64) {
+    /// Count one object of type `tp` (`tracked`: found on a GC list).
+    pub(crate) fn count(&mut self, obj: u64, tp: u64, tracked: bool) {
         let r = self.r;
-        let Ok(tp) = r.type_of(obj) else {
-            self.out
-                .warnings
-                .push(format!("unreadable object at {obj:#x}"));
-            self.out.partial = true;
-            return;
-        };
+        if let Some(all) = self.all.as_mut() {
+            if !self.seen.insert(obj) {
+                return;
+            }
+            all.push((obj, tp));
+        }
         let (size, flags, origin) = match self.types.get(r, tp) {
-            Some(info) => match getsizeof(r, obj, info) {
-                Ok(n) => (n, info.flags, info.origin),
-                Err(_) => {
-                    self.size_errors += 1;
-                    (info.basicsize, info.flags, info.origin)
+            Some(info) => {
+                if tracked && info.is_type {
+                    self.type_objects.push(obj);
                 }
-            },
+                let size = if tracked {
+                    getsizeof(r, obj, info)
+                } else {
+                    getsizeof_untracked(r, obj, info)
+                };
+                match size {
+                    Ok(n) => (n, info.flags, info.origin),
+                    Err(_) => {
+                        self.size_errors += 1;
+                        (info.basicsize, info.flags, info.origin)
+                    }
+                }
+            }
             None => (0, 0, None),
         };
         if let Some(kind) = origin {
@@ -287,12 +335,27 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         if let Some(c) = self.collected.as_mut() {
             c.push((obj, tp, size, site));
         }
-        let e = self.by_type.entry(tp).or_insert((0, 0));
-        e.0 += 1;
+        let e = self.by_type.entry(tp).or_insert([0; 4]);
+        e[0] += 1;
         // Sizes of racing objects can be garbage up to MAX_OBJECT_SIZE: sums saturate.
-        e.1 = e.1.saturating_add(size);
+        e[1] = e[1].saturating_add(size);
         self.out.objects += 1;
         self.out.bytes = self.out.bytes.saturating_add(size);
+        if tracked {
+            e[2] += 1;
+            e[3] = e[3].saturating_add(size);
+            self.out.tracked_objects += 1;
+            self.out.tracked_bytes = self.out.tracked_bytes.saturating_add(size);
+        }
+    }
+
+    pub(crate) fn out_mut(&mut self) -> &mut HeapHistogram {
+        &mut self.out
+    }
+
+    /// Types seen so far (of every object counted).
+    pub(crate) fn seen_types(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_type.keys().copied()
     }
 
     /// Turn the collected objects into an [`ObjectTable`] (names and tracebacks interned).
@@ -401,9 +464,10 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         let sites = self.sites(group_by);
         let mut origins_by_tp = std::mem::take(&mut self.origins).finish(self.r);
         let mut origins: HashMap<String, Vec<crate::origins::Origin>> = HashMap::new();
-        let mut merged: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut merged: HashMap<String, [u64; 4]> = HashMap::new();
         let mut unknown = 0u64;
-        for (tp, (count, bytes)) in std::mem::take(&mut self.by_type) {
+        for (tp, acc) in std::mem::take(&mut self.by_type) {
+            let count = acc[0];
             let name = match self.types.get(self.r, tp) {
                 Some(t) => t.name.clone(),
                 None => {
@@ -414,9 +478,10 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             if let Some(o) = origins_by_tp.remove(&tp) {
                 origins.entry(name.clone()).or_default().extend(o);
             }
-            let e = merged.entry(name).or_insert((0, 0));
-            e.0 += count;
-            e.1 = e.1.saturating_add(bytes);
+            let e = merged.entry(name).or_insert([0; 4]);
+            for (sum, v) in e.iter_mut().zip(acc) {
+                *sum = sum.saturating_add(v);
+            }
         }
         if self.size_errors > 0 {
             self.out.partial = true;
@@ -440,13 +505,17 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                     .map(|_| sites.get(&type_name).cloned().unwrap_or_default());
                 (type_name, v, allocated_at)
             })
-            .map(|(type_name, (count, bytes), allocated_at)| TypeStat {
-                origins: origins.remove(&type_name),
-                type_name,
-                count,
-                bytes,
-                allocated_at,
-            })
+            .map(
+                |(type_name, [count, bytes, tracked, tracked_bytes], allocated_at)| TypeStat {
+                    origins: origins.remove(&type_name),
+                    type_name,
+                    count,
+                    bytes,
+                    tracked,
+                    tracked_bytes,
+                    allocated_at,
+                },
+            )
             .collect();
         types.sort_by(|a, b| {
             b.bytes
@@ -481,6 +550,33 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
 /// `sys.getsizeof(obj)` as the target would compute it (for types whose `__sizeof__` leakspy models;
 /// others get `object.__sizeof__`).
 pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    // Every object on a GC list is a GC object: sys.getsizeof adds the GC header, plus (3.11+) the
+    // managed dict/weakref pre-header when the type has one.
+    let base = getsizeof_base(r, obj, t)?;
+    Ok(base + crate::untracked::gc_prefix(r, t.flags | r.l.misc.tpflags_have_gc))
+}
+
+/// `sys.getsizeof(obj)` for an object found off the GC lists: GC types still get their header
+/// (an untracked tuple or dict is a GC object); a static type object follows the version's rule.
+pub fn getsizeof_untracked(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    let l = r.l;
+    let base = getsizeof_base(r, obj, t)?;
+    let static_type =
+        t.is_type && r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype == 0;
+    let extra = if !static_type {
+        crate::untracked::gc_prefix(r, t.flags)
+    } else if l.misc.getsizeof_rule == "preheader" {
+        // 3.11/3.12: `_PyType_PreHeaderSize(Py_TYPE(o))`, even for a static type object.
+        crate::untracked::gc_prefix(r, t.flags)
+    } else {
+        0
+    };
+    Ok(base + extra)
+}
+
+/// `type(obj).__sizeof__(obj)`: what `sys.getsizeof` returns before it adds the GC header and
+/// pre-header.
+pub fn getsizeof_base(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
     let l = r.l;
     let base = match t.size_kind {
         SizeKind::Default => {
@@ -522,15 +618,23 @@ pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
             }
         }
         SizeKind::Gen => t.basicsize,
+        // code_sizeof (Objects/codeobject.c, 3.11+): _PyObject_VAR_SIZE, rounded to 8 (co_extra,
+        // set only by profilers through _PyEval_RequestCodeExtraIndex, is not counted).
+        SizeKind::Code => t
+            .basicsize
+            .saturating_add(t.itemsize.saturating_mul(r.ob_size(obj)?.unsigned_abs()))
+            .div_ceil(8)
+            .saturating_mul(8),
         SizeKind::Int => {
             let lo = &l.long;
             let raw = r.mem.read_u64(obj + lo.size_or_tag)?;
-            // 3.12+ (lv_tag) always allocates one digit, even for zero: long_sizeof uses Py_MAX(n, 1).
             let n = if lo.lv_tag {
-                (raw >> 3).max(1)
+                raw >> 3
             } else {
                 (raw as i64).unsigned_abs()
             };
+            // 3.11+ allocate one digit even for zero, and int.__sizeof__ says so (Py_MAX(n, 1)).
+            let n = if lo.sizeof_min_one_digit { n.max(1) } else { n };
             lo.ob_digit.saturating_add(n.saturating_mul(lo.digit_size))
         }
         SizeKind::Str => str_sizeof(r, obj)?,
@@ -566,19 +670,12 @@ pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
                 .saturating_mul(r.ob_size(obj)?.unsigned_abs().saturating_sub(1)),
         ),
     };
-    // Every object on a GC list is a GC object: sys.getsizeof adds the GC header, plus (3.11+) the
-    // managed dict/weakref pre-header when the type has one.
-    let pre = if t.flags & l.misc.tpflags_preheader != 0 {
-        l.misc.preheader_size
-    } else {
-        0
-    };
     if base > MAX_OBJECT_SIZE {
         return Err(crate::error::Error::Other(format!(
             "object at {obj:#x}: implausible size {base}"
         )));
     }
-    Ok(base + l.gc.head_size + pre)
+    Ok(base)
 }
 
 /// `str.__sizeof__` (Objects/unicodeobject.c `unicode_sizeof`): compact strings carry their data

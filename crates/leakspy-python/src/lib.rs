@@ -6,6 +6,7 @@
 //! values. Nothing here prints or pauses: [`dump`] ties the pieces into one report for the binary.
 #![forbid(unsafe_code)]
 
+pub mod arenas;
 pub mod binaries;
 pub mod coredump;
 pub mod decode;
@@ -16,11 +17,13 @@ pub mod memstats;
 pub mod objects;
 pub mod origins;
 pub mod process;
+pub mod referents;
 pub mod remote_exec;
 pub mod stacks;
 pub mod threadnames;
 pub mod trace;
 pub mod tracemalloc;
+pub mod untracked;
 pub mod version;
 
 pub use error::{Error, Result};

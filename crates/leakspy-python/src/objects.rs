@@ -239,6 +239,8 @@ pub enum SizeKind {
     Int,
     /// `str` subclasses: `unicode_sizeof` (compact or two-block layout, plus the character data).
     Str,
+    /// 3.11+ `code`: `_PyObject_VAR_SIZE` (basicsize + n * itemsize, rounded up to a pointer).
+    Code,
     /// `collections.deque`: whole blocks of `BLOCKLEN` items.
     Deque,
     /// `_io.BufferedReader/Writer/Random`: plus the buffer.
@@ -259,6 +261,12 @@ pub struct TypeInfo {
     pub size_kind: SizeKind,
     /// Generators, coroutines and functions carry an origin hint.
     pub origin: Option<crate::origins::OriginKind>,
+    /// `tuple` or a subclass of it: items inline after the header.
+    pub tuple_like: bool,
+    /// A static type whose instances hold no references (float, complex, bytes, bytearray, bool).
+    pub is_atom: bool,
+    /// The object is itself a type object (`type` or a metaclass is its type).
+    pub is_type: bool,
 }
 
 /// Types by address, read once.
@@ -297,12 +305,26 @@ pub fn read_type(r: &Reader<'_>, tp: u64) -> Result<TypeInfo> {
     } else {
         None
     };
+    let is_static = flags & r.l.misc.tpflags_heaptype == 0;
+    let is_atom = is_static
+        && matches!(
+            name.as_str(),
+            "builtins.float"
+                | "builtins.complex"
+                | "builtins.bytes"
+                | "builtins.bytearray"
+                | "builtins.bool"
+        );
+    let size_kind = size_kind(r, tp)?;
     Ok(TypeInfo {
+        tuple_like: has_static_base(r, tp, b"tuple"),
+        is_atom,
+        is_type: size_kind == SizeKind::Type,
         name,
         basicsize,
         itemsize,
         flags,
-        size_kind: size_kind(r, tp)?,
+        size_kind,
         origin,
     })
 }
@@ -333,6 +355,32 @@ pub fn type_name(r: &Reader<'_>, tp: u64, flags: u64) -> Result<String> {
     }
 }
 
+/// Whether `tp` is the static type named `name` or derives from it.
+fn has_static_base(r: &Reader<'_>, tp: u64, name: &[u8]) -> bool {
+    let t = &r.l.type_;
+    let mut cur = tp;
+    for _ in 0..64 {
+        if cur == 0 {
+            return false;
+        }
+        let found = (|| -> Result<bool> {
+            let flags = r.mem.read_u64(cur + t.tp_flags)?;
+            Ok(flags & r.l.misc.tpflags_heaptype == 0
+                && r.mem.read_cstr(r.ptr(cur + t.tp_name)?, 64)? == name)
+        })();
+        match found {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(_) => return false,
+        }
+        cur = match r.ptr(cur + t.tp_base) {
+            Ok(b) => b,
+            Err(_) => return false,
+        };
+    }
+    false
+}
+
 fn size_kind(r: &Reader<'_>, tp: u64) -> Result<SizeKind> {
     let t = &r.l.type_;
     let mut cur = tp;
@@ -355,6 +403,7 @@ fn size_kind(r: &Reader<'_>, tp: u64) -> Result<SizeKind> {
                 b"set" | b"frozenset" => Some(SizeKind::Set),
                 b"type" => Some(SizeKind::Type),
                 b"frame" if r.l.frame_object.f_back.is_some() => Some(SizeKind::Frame),
+                b"code" if r.l.iframe.is_some() => Some(SizeKind::Code),
                 b"generator" | b"coroutine" | b"async_generator" if r.l.iframe.is_some() => {
                     Some(SizeKind::Gen)
                 }
@@ -378,6 +427,7 @@ fn size_kind(r: &Reader<'_>, tp: u64) -> Result<SizeKind> {
                             | SizeKind::Set
                             | SizeKind::Type
                             | SizeKind::Frame
+                            | SizeKind::Code
                             | SizeKind::Gen
                     )
                 {

@@ -276,14 +276,8 @@ pub fn traceback(
     Ok(out)
 }
 
-/// The pointer the allocator returned for a GC object: before the GC header and, when the type has
-/// one, the managed dict/weakref pre-header.
+/// The pointer the allocator returned for an object: before the GC header (GC types) and, when the
+/// type has one, the managed dict/weakref pre-header.
 pub fn alloc_start(r: &Reader<'_>, obj: u64, type_flags: u64) -> u64 {
-    let l = r.l;
-    let pre = if type_flags & l.misc.tpflags_preheader != 0 {
-        l.misc.preheader_size
-    } else {
-        0
-    };
-    obj.wrapping_sub(l.gc.head_size + pre)
+    obj.wrapping_sub(crate::untracked::gc_prefix(r, type_flags))
 }

@@ -1014,6 +1014,9 @@ fn regression_sizeof_garbage_lengths() {
         flags: 0,
         size_kind,
         origin: None,
+        tuple_like: false,
+        is_atom: false,
+        is_type: false,
     };
     assert!(heap::getsizeof(&r, obj, &info(objects::SizeKind::Set)).is_err());
     // A split dict (values set) whose keys claim a garbage `dk_usable`.

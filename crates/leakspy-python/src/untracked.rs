@@ -1,0 +1,379 @@
+//! Objects the GC does not track: str, bytes, int, float, untracked tuples and dicts, and anything too
+//! big for pymalloc.
+//!
+//! Two sources, after the GC lists have been walked:
+//! 1. every allocated pymalloc block ([`crate::arenas`]) is accepted as an object only when it
+//!    validates: its type pointer is a known type, its reference count is sane, the GC header and
+//!    pre-header the type implies fit where the block puts them, and the block's size class matches
+//!    the size the object's own fields imply;
+//! 2. references out of every object found ([`crate::referents`]) that land outside the arenas
+//!    (large strings, bytes, tuples, ints; static objects in the binary) are accepted when they
+//!    validate the same way (type and reference count).
+//!
+//! A "known type" is the type of a tracked object, a type object on the GC lists, an exported static
+//! type of the interpreter (`Py*_Type`), or an object whose own type is a known metatype.
+
+use crate::arenas::Block;
+use crate::heap::getsizeof_base;
+use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
+use leakspy_memory::MemoryExt;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Which addresses are type objects leakspy may believe.
+#[derive(Debug, Default)]
+pub struct TypeGate {
+    known: FxHashSet<u64>,
+    /// Verdicts on addresses that are not known yet (types found through their metatype).
+    memo: FxHashMap<u64, bool>,
+}
+
+impl TypeGate {
+    pub fn add(&mut self, tp: u64) {
+        self.known.insert(tp);
+    }
+
+    /// Whether `tp` is a type object: known, or its own type is a known metatype and it reads as a
+    /// type.
+    pub fn ok(&mut self, r: &Reader<'_>, types: &mut TypeCache, tp: u64) -> bool {
+        if self.known.contains(&tp) {
+            return true;
+        }
+        if tp == 0 || !tp.is_multiple_of(8) || tp > leakspy_memory::MAX_USER_ADDRESS {
+            return false;
+        }
+        if let Some(&v) = self.memo.get(&tp) {
+            return v;
+        }
+        let verdict = match r.type_of(tp) {
+            Ok(meta) if self.known.contains(&meta) => {
+                types
+                    .get(r, meta)
+                    .is_some_and(|m| m.size_kind == SizeKind::Type)
+                    && types.get(r, tp).is_some()
+            }
+            _ => false,
+        };
+        self.memo.insert(tp, verdict);
+        verdict
+    }
+}
+
+/// A plausible reference count: non-zero, and not a pointer. From 3.14 the upper half holds
+/// `ob_overflow` (bits 32-47) and `ob_flags` (bits 48-63, e.g. `_Py_STATICALLY_ALLOCATED_FLAG`),
+/// both small; before, a count never reaches 2^32 in practice. Immortal objects (3.12+) keep a low
+/// word of 0x3fffffff .. 0xffffffff. A user-space pointer has 0x55.. or 0x7f.. in bits 32-47.
+pub fn refcnt_ok(v: u64) -> bool {
+    v & 0xffff_ffff != 0 && (v >> 32) & 0xffff < 0x100 && v >> 48 < 0x100
+}
+
+/// Debug allocator hooks (Py_DEBUG builds, `PYTHONMALLOC=debug`): each block starts with the
+/// requested size and the API id followed by seven 0xFD bytes; the data follows at +16.
+fn debug_header(bytes: &[u8]) -> Option<u64> {
+    let api = *bytes.get(8)?;
+    let pad = bytes.get(9..16)?;
+    if matches!(api, b'o' | b'm' | b'r') && pad.iter().all(|&b| b == 0xfd) {
+        Some(u64::from_le_bytes(bytes.get(0..8)?.try_into().ok()?))
+    } else {
+        None
+    }
+}
+
+fn word_at(bytes: &[u8], at: u64) -> Option<u64> {
+    let s = usize::try_from(at).ok()?;
+    Some(u64::from_le_bytes(
+        bytes.get(s..s.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// The object a pymalloc block holds, as `(object address, type)`, if it validates.
+pub fn block_object(
+    r: &Reader<'_>,
+    block: &Block<'_>,
+    gate: &mut TypeGate,
+    types: &mut TypeCache,
+) -> Option<(u64, u64)> {
+    let l = r.l;
+    let (data, space) = match debug_header(block.bytes) {
+        Some(requested) if requested <= block.size.saturating_sub(16) => (16, requested),
+        _ => (0, block.size),
+    };
+    let head = l.gc.head_size;
+    let pre = l.misc.preheader_size;
+    for c in [0, head, head + pre] {
+        if space < c + 16 {
+            break;
+        }
+        let Some(tp) = word_at(block.bytes, data + c + 8) else {
+            break;
+        };
+        if !gate.ok(r, types, tp) {
+            continue;
+        }
+        let Some(info) = types.get(r, tp) else {
+            continue;
+        };
+        if c != gc_prefix(r, info.flags) {
+            continue;
+        }
+        if !word_at(block.bytes, data + c).is_some_and(refcnt_ok) {
+            continue;
+        }
+        let obj = block.addr + data + c;
+        if fits(r, obj, info, space - c) {
+            return Some((obj, tp));
+        }
+    }
+    None
+}
+
+/// Bytes before the object in its allocation: the GC header for GC types, plus the managed
+/// pre-header (3.11+) where the type has one.
+pub fn gc_prefix(r: &Reader<'_>, flags: u64) -> u64 {
+    let m = &r.l.misc;
+    if flags & m.tpflags_have_gc == 0 {
+        return 0;
+    }
+    r.l.gc.head_size
+        + if flags & m.tpflags_preheader != 0 {
+            m.preheader_size
+        } else {
+            0
+        }
+}
+
+/// Whether an object of type `t` at `obj` fits the `space` its block leaves it: at least the size
+/// its fields imply, and less than that plus one allocation granule (and one spare item, which
+/// `PyType_GenericAlloc` adds for var-sized heap types).
+fn fits(r: &Reader<'_>, obj: u64, t: &TypeInfo, space: u64) -> bool {
+    match inline_size(r, obj, t) {
+        Some(need) => need <= space && space - need < 16 + t.itemsize,
+        None => space >= t.basicsize,
+    }
+}
+
+/// The bytes an object occupies in its own allocation (without GC header and pre-header), when
+/// its fields say so exactly; `None` when it varies in ways leakspy does not model.
+fn inline_size(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Option<u64> {
+    if t.flags & r.l.misc.tpflags_inline_values != 0 {
+        return None;
+    }
+    match t.size_kind {
+        SizeKind::Default | SizeKind::Int | SizeKind::Code => getsizeof_base(r, obj, t).ok(),
+        SizeKind::Str => {
+            let u = &r.l.unicode;
+            let state = r.mem.read_u32(obj + u.state).ok()?;
+            let st = crate::decode::unicode::parse_state(
+                state,
+                u.kind_shift,
+                u.kind_bits,
+                u.compact_bit,
+                u.ascii_bit,
+                u.ready_bit,
+            )?;
+            if st.compact {
+                getsizeof_base(r, obj, t).ok()
+            } else {
+                None
+            }
+        }
+        SizeKind::List | SizeKind::Dict | SizeKind::Set | SizeKind::Deque | SizeKind::Buffered => {
+            Some(t.basicsize)
+        }
+        SizeKind::Type | SizeKind::Gen | SizeKind::Frame => None,
+    }
+}
+
+/// The type of the object at `addr` if it validates as one (known type, sane reference count).
+pub fn object_type(
+    r: &Reader<'_>,
+    addr: u64,
+    gate: &mut TypeGate,
+    types: &mut TypeCache,
+) -> Option<u64> {
+    let hdr = r.mem.read_array::<16>(addr).ok()?;
+    let refcnt = u64::from_le_bytes(hdr[0..8].try_into().ok()?);
+    let tp = u64::from_le_bytes(hdr[8..16].try_into().ok()?);
+    if !(refcnt_ok(refcnt) && gate.ok(r, types, tp)) {
+        return None;
+    }
+    // The whole object must be there: its last byte, by the size its own fields imply, is
+    // readable (garbage lengths point far past any mapping).
+    let info = types.get(r, tp)?;
+    let size = inline_size(r, addr, info).unwrap_or(info.basicsize);
+    r.mem.read_u8(addr.checked_add(size.max(1) - 1)?).ok()?;
+    // And it can be sized (a candidate whose fields do not add up is not an object).
+    crate::heap::getsizeof_untracked(r, addr, info).ok()?;
+    Some(tp)
+}
+
+/// Whether `addr` lies in one of the sorted, disjoint `ranges`.
+pub fn in_ranges(ranges: &[(u64, u64)], addr: u64) -> bool {
+    let i = ranges.partition_point(|&(start, _)| start <= addr);
+    i > 0 && addr < ranges[i - 1].1
+}
+
+impl crate::heap::HeapWalker<'_, '_> {
+    /// After the GC lists: count the objects the GC does not track (see the module docs). Needs
+    /// [`crate::heap::HeapWalker::whole_heap`].
+    pub fn walk_untracked(
+        &mut self,
+        target: &crate::process::Target,
+        interps: &[u64],
+        progress: &mut dyn FnMut(u64),
+    ) {
+        let r = self.r;
+        let mut gate = TypeGate::default();
+        let seen_types: Vec<u64> = self
+            .seen_types()
+            .chain(self.type_objects.iter().copied())
+            .collect();
+        for tp in seen_types {
+            gate.add(tp);
+        }
+        for &tp in &target.image.static_types {
+            if self.types.get(r, tp).is_some() {
+                gate.add(tp);
+            }
+        }
+        self.out_mut().untracked_counted = true;
+
+        // 1. pymalloc blocks.
+        let mut ranges = Vec::new();
+        let mut tables = FxHashSet::default();
+        let mut stats: Option<crate::arenas::ArenaStats> = None;
+        for &interp in interps {
+            let table = match crate::arenas::find_table(r, target, interp) {
+                Ok(t) => t,
+                Err(e) => {
+                    if interp == interps[0] {
+                        self.out_mut().warnings.push(format!(
+                            "objects the GC does not track were counted by reference only: {e}"
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if !tables.insert(table.table) {
+                continue;
+            }
+            let mut bad_pools = 0;
+            let mut found = Vec::new();
+            let types = &mut self.types;
+            let res = crate::arenas::for_each_block(r, &table, &mut bad_pools, &mut |b| {
+                if let Some(o) = block_object(r, &b, &mut gate, types) {
+                    found.push(o);
+                }
+            });
+            match res {
+                Ok(s) => {
+                    let acc = stats.get_or_insert_with(|| crate::arenas::ArenaStats {
+                        source: s.source.clone(),
+                        ..Default::default()
+                    });
+                    acc.arenas += s.arenas;
+                    acc.arena_bytes += s.arena_bytes;
+                    acc.pools_used += s.pools_used;
+                    acc.blocks += s.blocks;
+                    acc.block_bytes += s.block_bytes;
+                }
+                Err(e) => self
+                    .out_mut()
+                    .warnings
+                    .push(format!("pymalloc arenas unreadable: {e}")),
+            }
+            if bad_pools > 0 {
+                self.out_mut().warnings.push(format!(
+                    "{bad_pools} pymalloc pools could not be read or did not hold together"
+                ));
+                self.out_mut().partial = true;
+            }
+            for (obj, tp) in found {
+                self.count(obj, tp, false);
+            }
+            ranges.extend(crate::arenas::arena_ranges(r, &table));
+        }
+        ranges.sort_unstable();
+        self.out_mut().pymalloc = stats;
+        progress(self.out_mut().objects);
+
+        // 2. References that leave the arenas.
+        let mut i = 0;
+        let mut refs = Vec::new();
+        let mut missed_in_arenas = 0u64;
+        while let Some(&(obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) {
+            i += 1;
+            if i % 65536 == 0 {
+                progress(self.out_mut().objects);
+            }
+            refs.clear();
+            if let Some(info) = self.types.get(r, tp) {
+                crate::referents::referents(r, obj, tp, info, &mut refs);
+            }
+            for &(p, _) in &refs {
+                if self.seen.contains(&p) {
+                    continue;
+                }
+                if in_ranges(&ranges, p) {
+                    if object_type(r, p, &mut gate, &mut self.types).is_some() {
+                        missed_in_arenas += 1;
+                    }
+                    continue;
+                }
+                if let Some(ptp) = object_type(r, p, &mut gate, &mut self.types) {
+                    self.count(p, ptp, false);
+                }
+            }
+            if i as u64 >= crate::heap::MAX_OBJECTS {
+                self.out_mut().partial = true;
+                self.out_mut()
+                    .warnings
+                    .push("stopped following references: object budget exhausted".into());
+                break;
+            }
+        }
+        if missed_in_arenas > 0 {
+            log::debug!(
+                "{missed_in_arenas} referenced objects in arenas were not found by the block pass"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refcounts() {
+        assert!(refcnt_ok(1));
+        assert!(refcnt_ok(0xffff_ffff)); // 3.12 immortal
+        assert!(refcnt_ok((1 << 32) | (3 << 30))); // 3.14 immortal with an overflow bit
+        assert!(refcnt_ok((4 << 48) | (3 << 30))); // 3.14 statically allocated
+        assert!(!refcnt_ok(0)); // freed (free lists keep the type, not the count)
+        assert!(!refcnt_ok(0x7f12_3456_7890)); // a pointer
+        assert!(!refcnt_ok(0x5555_5555_0000));
+    }
+
+    #[test]
+    fn debug_blocks() {
+        let mut b = vec![0u8; 48];
+        b[0..8].copy_from_slice(&24u64.to_le_bytes());
+        b[8] = b'o';
+        b[9..16].fill(0xfd);
+        assert_eq!(debug_header(&b), Some(24));
+        b[12] = 0;
+        assert_eq!(debug_header(&b), None);
+    }
+
+    #[test]
+    fn ranges() {
+        let r = [(0x1000, 0x2000), (0x5000, 0x6000)];
+        assert!(in_ranges(&r, 0x1000));
+        assert!(in_ranges(&r, 0x1fff));
+        assert!(!in_ranges(&r, 0x2000));
+        assert!(!in_ranges(&r, 0xfff));
+        assert!(in_ranges(&r, 0x5abc));
+        assert!(!in_ranges(&r, 0x7000));
+        assert!(!in_ranges(&[], 0x7000));
+    }
+}
