@@ -1,9 +1,14 @@
 //! Origin hints without tracing (issue #3): generators, coroutines and async generators grouped by
-//! the line they are suspended at, finished generators by their `def`, functions by their `def` line.
+//! the line they are suspended at, finished generators by their `def`, functions by their `def` line;
+//! asyncio futures and tasks by the creation site asyncio debug mode keeps in `_source_traceback`.
 //!
 //! `tests/targets/origin_target.py` makes known numbers of each in known states (suspended at two
 //! different yields, not started, finished; closures from one factory) and computes the truth from
-//! the objects themselves (`gi_frame.f_lineno`, `cr_frame`, `ag_frame`, `co_firstlineno`). Every
+//! the objects themselves (`gi_frame.f_lineno`, `cr_frame`, `ag_frame`, `co_firstlineno`). It also
+//! makes asyncio tasks and futures at known lines (directly, through a helper, inside a running
+//! task, inside `asyncio.sleep`) on a debug-mode loop, and some on a loop that is not in debug mode;
+//! their truth is the innermost non-asyncio frame of each `_source_traceback` ("not_recorded" when
+//! there is none), and the target checks it against the numbers it made at each line. Every
 //! group the target reports must appear in the dump's `origins` of that type with exactly its count,
 //! on every interpreter of the matrix.
 
@@ -31,6 +36,18 @@ fn check_origins(name: &str) {
         "{ctx}: the target's truth has {} groups",
         groups.len()
     );
+    // asyncio: creation sites from a debug-mode loop, and the tasks/futures of a loop that is not.
+    for (ty, kind) in [
+        ("_asyncio.Task", "created_at"),
+        ("_asyncio.Future", "created_at"),
+        ("_asyncio.Task", "not_recorded"),
+        ("_asyncio.Future", "not_recorded"),
+    ] {
+        assert!(
+            groups.iter().any(|g| g["type"] == ty && g["kind"] == kind),
+            "{ctx}: the target's truth has no {ty} {kind} group"
+        );
+    }
     for g in groups {
         let ty = types
             .iter()

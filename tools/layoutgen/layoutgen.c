@@ -21,6 +21,7 @@
 #  define Py_BUILD_CORE 1
 #endif
 #include "Python.h"
+#include "structmember.h" /* PyMemberDef, T_OBJECT_EX (3.9-3.11: not included by Python.h) */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -259,6 +260,124 @@ struct lg_arena_object {
 #  define LG_POOL_SIZE ((unsigned long long)POOL_SIZE)
 #  define LG_ARENA_SIZE ((unsigned long long)ARENA_SIZE)
 #  define LG_POOL_OVERHEAD POOL_OVERHEAD
+#endif
+
+/*
+ * [private], continued: asyncio's Future and Task (Modules/_asynciomodule.c), for the creation site
+ * that asyncio debug mode records in `_source_traceback` (fut_source_tb). Both structs begin with the
+ * macro FutureObj_HEAD(prefix); TaskObj = FutureObj_HEAD(task) + the task members, so fut_source_tb
+ * and task_source_tb are at the same offset. `typedef enum {STATE_PENDING, STATE_CANCELLED,
+ * STATE_FINISHED} fut_state;` (same text 3.9 .. 3.15). Member lists per shape:
+ *   3.9:  FutureObj_HEAD = PyObject_HEAD _loop _callback0 _context0 _callbacks _exception _result
+ *         _source_tb _cancel_msg (PyObject *), fut_state _state, int _log_tb, int _blocking,
+ *         PyObject *dict, PyObject *_weakreflist, _PyErr_StackItem _cancelled_exc_state;
+ *         TaskObj adds PyObject *task_fut_waiter, *task_coro, *task_name, *task_context;
+ *         int task_must_cancel; int task_log_destroy_pending;
+ *   3.10: `PyObject *prefix##_exception_tb;` inserted after _exception; otherwise as 3.9.
+ *   3.11, 3.12: _cancelled_exc_state became `PyObject *prefix##_cancelled_exc;`; TaskObj appends
+ *         `int task_num_cancels_requested;`.
+ *   3.13: dict and _weakreflist gone (managed); _cancelled_exc moved up after _cancel_msg; then
+ *         fut_state _state, `unsigned prefix##_log_tb: 1; unsigned prefix##_blocking: 1;` at the end;
+ *         TaskObj: `unsigned task_must_cancel: 1; unsigned task_log_destroy_pending: 1;
+ *         int task_num_cancels_requested;` then task_fut_waiter, task_coro, task_name, task_context.
+ *   3.14, 3.15: `PyObject *prefix##_awaited_by;` after _cancelled_exc, and `char prefix##_is_task;
+ *         char prefix##_awaited_by_is_set;` between _state and the bitfields; TaskObj appends
+ *         `struct llist_node task_node;` (Include/internal/pycore_llist.h); free-threaded builds
+ *         add `uintptr_t task_tid` (not covered).
+ * Source texts read through code search (the FutureObj_HEAD / TaskObj definitions of CPython trees of
+ * each shape); the lists were then checked member by member against the DWARF of the interpreters
+ * this generator covers (`ptype /o TaskObj` in pyenv lib-dynload/_asyncio.cpython-3{9,10,11,12,13}
+ * and Debian sid _asyncio.cpython-313d/-314d and python3.15d, where _asyncio is built in): identical;
+ * task_source_tb +64 on 3.9, +72 on 3.10 .. 3.15; sizeof(TaskObj) 184, 192, 176, 176, 144, 168, 168.
+ * The reader requires tp_basicsize == sizeof(TaskObj)/sizeof(FutureObj) of a type named
+ * "_asyncio.Task"/"_asyncio.Future" before it reads the field. tools/layoutgen/verify_private.py
+ * checks the offset against `_source_traceback` in live interpreters.
+ * `_source_traceback` is a traceback.StackSummary (a list subclass) of traceback.FrameSummary, whose
+ * fields are __slots__: found by name through the type's tp_members (PyMemberDef, installed header
+ * structmember.h / descrobject.h).
+ */
+typedef enum { LG_STATE_PENDING, LG_STATE_CANCELLED, LG_STATE_FINISHED } lg_fut_state;
+#if PY_VERSION_HEX < 0x030D0000
+#  if PY_VERSION_HEX < 0x030B0000
+#    define LG_FUT_CANCELLED_EXC(prefix) _PyErr_StackItem prefix##_cancelled_exc_state;
+#  else
+#    define LG_FUT_CANCELLED_EXC(prefix) PyObject *prefix##_cancelled_exc;
+#  endif
+#  if PY_VERSION_HEX < 0x030A0000
+#    define LG_FUT_EXCEPTION_TB(prefix)
+#  else
+#    define LG_FUT_EXCEPTION_TB(prefix) PyObject *prefix##_exception_tb;
+#  endif
+#  define LG_FUTUREOBJ_HEAD(prefix)                                                             \
+    PyObject_HEAD                                                                               \
+    PyObject *prefix##_loop;                                                                    \
+    PyObject *prefix##_callback0;                                                               \
+    PyObject *prefix##_context0;                                                                \
+    PyObject *prefix##_callbacks;                                                               \
+    PyObject *prefix##_exception;                                                               \
+    LG_FUT_EXCEPTION_TB(prefix)                                                                 \
+    PyObject *prefix##_result;                                                                  \
+    PyObject *prefix##_source_tb;                                                               \
+    PyObject *prefix##_cancel_msg;                                                              \
+    lg_fut_state prefix##_state;                                                                \
+    int prefix##_log_tb;                                                                        \
+    int prefix##_blocking;                                                                      \
+    PyObject *dict;                                                                             \
+    PyObject *prefix##_weakreflist;                                                             \
+    LG_FUT_CANCELLED_EXC(prefix)
+typedef struct { LG_FUTUREOBJ_HEAD(fut) } lg_FutureObj;
+typedef struct {
+    LG_FUTUREOBJ_HEAD(task)
+    PyObject *task_fut_waiter;
+    PyObject *task_coro;
+    PyObject *task_name;
+    PyObject *task_context;
+    int task_must_cancel;
+    int task_log_destroy_pending;
+#  if PY_VERSION_HEX >= 0x030B0000
+    int task_num_cancels_requested;
+#  endif
+} lg_TaskObj;
+#else
+#  if PY_VERSION_HEX >= 0x030E0000
+#    include "internal/pycore_llist.h"
+#    define LG_FUT_AWAITED_BY(prefix) PyObject *prefix##_awaited_by;
+#    define LG_FUT_IS_TASK(prefix) char prefix##_is_task; char prefix##_awaited_by_is_set;
+#    define LG_TASK_NODE struct llist_node task_node;
+#  else
+#    define LG_FUT_AWAITED_BY(prefix)
+#    define LG_FUT_IS_TASK(prefix)
+#    define LG_TASK_NODE
+#  endif
+#  define LG_FUTUREOBJ_HEAD(prefix)                                                             \
+    PyObject_HEAD                                                                               \
+    PyObject *prefix##_loop;                                                                    \
+    PyObject *prefix##_callback0;                                                               \
+    PyObject *prefix##_context0;                                                                \
+    PyObject *prefix##_callbacks;                                                               \
+    PyObject *prefix##_exception;                                                               \
+    PyObject *prefix##_exception_tb;                                                            \
+    PyObject *prefix##_result;                                                                  \
+    PyObject *prefix##_source_tb;                                                               \
+    PyObject *prefix##_cancel_msg;                                                              \
+    PyObject *prefix##_cancelled_exc;                                                           \
+    LG_FUT_AWAITED_BY(prefix)                                                                   \
+    lg_fut_state prefix##_state;                                                                \
+    LG_FUT_IS_TASK(prefix)                                                                      \
+    unsigned prefix##_log_tb: 1;                                                                \
+    unsigned prefix##_blocking: 1;
+typedef struct { LG_FUTUREOBJ_HEAD(fut) } lg_FutureObj;
+typedef struct {
+    LG_FUTUREOBJ_HEAD(task)
+    unsigned task_must_cancel: 1;
+    unsigned task_log_destroy_pending: 1;
+    int task_num_cancels_requested;
+    PyObject *task_fut_waiter;
+    PyObject *task_coro;
+    PyObject *task_name;
+    PyObject *task_context;
+    LG_TASK_NODE
+} lg_TaskObj;
 #endif
 
 /* ---- output helpers ---------------------------------------------------------------------- */
@@ -902,5 +1021,24 @@ int main(int argc, char **argv) {
     u("deque_block_size", SZ(lg_block));
     u("buffered_buffer", OFF(lg_buffered, buffer));
     u("buffered_buffer_size", OFF(lg_buffered, buffer_size));
+
+    /* ================================================================ [asyncio] */
+    /* Creation sites of asyncio futures and tasks (debug mode): structs mirrored above, under
+     * [private]; PyMemberDef and T_OBJECT_EX from the installed headers (for the __slots__ of
+     * traceback.FrameSummary); Py_TPFLAGS_LIST_SUBCLASS for the StackSummary check. */
+    sect("asyncio");
+    u("future_source_tb", OFF(lg_FutureObj, fut_source_tb));
+    if (OFF(lg_FutureObj, fut_source_tb) != OFF(lg_TaskObj, task_source_tb)) {
+        fprintf(stderr, "layoutgen: fut_source_tb and task_source_tb differ\n");
+        return 2;
+    }
+    u("future_size", SZ(lg_FutureObj));
+    u("task_size", SZ(lg_TaskObj));
+    u("member_def_name", OFF(PyMemberDef, name));
+    u("member_def_type", OFF(PyMemberDef, type));
+    u("member_def_offset", OFF(PyMemberDef, offset));
+    u("member_def_size", SZ(PyMemberDef));
+    u("member_type_object_ex", (unsigned long long)T_OBJECT_EX);
+    u("tpflags_list_subclass", (unsigned long long)Py_TPFLAGS_LIST_SUBCLASS);
     return 0;
 }

@@ -16,6 +16,14 @@ and required to be 16, i.e. sizeof(PyGC_Head), for these types). Also checks inv
 wrong offset would break (0 <= leftindex < BLOCKLEN, leftindex moves by one per popleft(),
 buffer_size == the requested buffering). Stdlib only (no tomllib before 3.11): the [private]
 section is parsed by hand. Exit status 0 = all checks passed.
+
+With a layout file that has an [asyncio] section, also checks it: in an event loop in debug mode
+(loop.set_debug(True)) the pointer at future_source_tb of an _asyncio.Future and of an _asyncio.Task
+(created directly and through a helper) must be id(obj._source_traceback), and NULL outside debug
+mode; tp_basicsize of _asyncio.Future/_asyncio.Task must be future_size/task_size; the PyMemberDef
+array at tp_members of traceback.FrameSummary, read with the member_def_* offsets, must name the
+slots "filename", "lineno" and "name" with type member_type_object_ex at offsets that hold
+id(frame.filename) etc.; StackSummary must carry tpflags_list_subclass.
 """
 import collections
 import ctypes
@@ -28,16 +36,30 @@ FIELDS = ["deque_leftindex", "deque_blocklen", "deque_block_size", "buffered_buf
           "buffered_buffer_size"]
 
 
-def read_private(path):
-    vals, sec = {}, None
+ASYNCIO_FIELDS = ["future_source_tb", "future_size", "task_size", "member_def_name",
+                  "member_def_type", "member_def_offset", "member_def_size",
+                  "member_type_object_ex", "tpflags_list_subclass"]
+
+
+def read_sections(path, wanted):
+    """{section: {key: int}} for the integer keys of the wanted sections."""
+    out, sec = {}, None
     with open(path) as fh:
         for line in fh:
             line = line.strip()
             if line.startswith("["):
                 sec = line.strip("[]")
-            elif sec == "private" and "=" in line and not line.startswith("#"):
+            elif sec in wanted and "=" in line and not line.startswith("#"):
                 k, v = (x.strip() for x in line.split("=", 1))
-                vals[k] = int(v)
+                try:
+                    out.setdefault(sec, {})[k] = int(v)
+                except ValueError:
+                    pass
+    return out
+
+
+def read_private(path):
+    vals = read_sections(path, ("private",)).get("private", {})
     missing = [f for f in FIELDS if f not in vals]
     if missing:
         sys.exit("%s: no [private] %s" % (path, ", ".join(missing)))
@@ -133,18 +155,95 @@ def verify(p):
         os.unlink(path)
 
 
+def verify_asyncio(a, tp_members):
+    import asyncio
+
+    def int_at(addr, ctype):
+        return ctype.from_address(addr).value
+
+    def slot_offsets(cls):
+        """name -> (type, offset) from the PyMemberDef array at cls's tp_members."""
+        out = {}
+        arr = ptr_at(cls, tp_members)
+        check(arr != 0, "%s: tp_members is NULL" % cls.__name__)
+        for i in range(64):
+            m = arr + i * a["member_def_size"]
+            name = int_at(m + a["member_def_name"], ctypes.c_void_p)
+            if not name:
+                break
+            out[ctypes.string_at(name).decode()] = (
+                int_at(m + a["member_def_type"], ctypes.c_int),
+                int_at(m + a["member_def_offset"], ctypes.c_ssize_t))
+        return out
+
+    async def sleeper():
+        await asyncio.sleep(3600)
+
+    for debug in (True, False):
+        loop = asyncio.new_event_loop()
+        loop.set_debug(debug)
+
+        def helper():
+            return loop.create_task(sleeper())
+
+        objs = [("Future", loop.create_future(), a["future_size"]),
+                ("Task", loop.create_task(sleeper()), a["task_size"]),
+                ("Task via helper", helper(), a["task_size"])]
+        for label, o, size in objs:
+            what = "%s (debug %s)" % (label, debug)
+            check(type(o).__module__ == "_asyncio", "%s: %r is not the C implementation" % (what, type(o)))
+            check(type(o).__basicsize__ == size,
+                  "%s: basicsize %d != %d" % (what, type(o).__basicsize__, size))
+            tb = o._source_traceback
+            got = ptr_at(o, a["future_source_tb"])
+            if not debug:
+                check(tb is None and got == 0, "%s: source_tb %#x, expected NULL" % (what, got))
+                continue
+            check(tb is not None and got == id(tb),
+                  "%s: pointer at +%d is %#x, id(_source_traceback) %#x"
+                  % (what, a["future_source_tb"], got, id(tb)))
+            check(type(tb).__flags__ & a["tpflags_list_subclass"] != 0,
+                  "%s: %r lacks Py_TPFLAGS_LIST_SUBCLASS" % (what, type(tb)))
+            check(len(tb) > 0, "%s: empty _source_traceback" % what)
+            fs = tb[-1]
+            slots = slot_offsets(type(fs))
+            for name in ("filename", "lineno", "name"):
+                t, off = slots.get(name, (None, None))
+                check(t == a["member_type_object_ex"], "%s: slot %s type %r" % (what, name, t))
+                if off is not None:
+                    check(ptr_at(fs, off) == id(getattr(fs, name)),
+                          "%s: FrameSummary.%s not at +%d" % (what, name, off))
+        for _, o, _ in objs:
+            if isinstance(o, asyncio.Task):
+                o.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+
+
 def main():
     args = sys.argv[1:]
+    a = None
     if len(args) == 6 and args[0] == "--values":
         p = dict(zip(FIELDS, map(int, args[1:])))
     elif len(args) == 1:
         p = read_private(args[0])
+        secs = read_sections(args[0], ("asyncio", "type"))
+        a = secs.get("asyncio")
+        if a is not None:
+            missing = [f for f in ASYNCIO_FIELDS if f not in a]
+            if missing:
+                sys.exit("%s: no [asyncio] %s" % (args[0], ", ".join(missing)))
     else:
         sys.exit(__doc__)
     verify(p)
-    print("%s %s: [private] %s: %d checks, %d failed" % (
+    if a is not None:
+        verify_asyncio(a, secs["type"]["tp_members"])
+    print("%s %s: [private] %s%s: %d checks, %d failed" % (
         sys.version.split()[0], sys.executable,
-        " ".join("%s=%d" % (k, p[k]) for k in FIELDS), checks, failures))
+        " ".join("%s=%d" % (k, p[k]) for k in FIELDS),
+        " [asyncio] future_source_tb=%d future_size=%d task_size=%d" % (
+            a["future_source_tb"], a["future_size"], a["task_size"]) if a else "",
+        checks, failures))
     sys.exit(1 if failures else 0)
 
 

@@ -46,6 +46,32 @@ pub struct Layout {
     /// pymalloc's arenas and pools, for objects the GC does not track. Optional: without it only
     /// GC-tracked objects (and what they reference) are counted.
     pub obmalloc: Option<Obmalloc>,
+    /// asyncio Future/Task fields, for "created at" origin hints (asyncio debug mode). Optional:
+    /// without it those hints are not read.
+    pub asyncio: Option<Asyncio>,
+}
+
+/// `FutureObj`/`TaskObj` of `Modules/_asynciomodule.c` (private structs, mirrored and cited in the
+/// generator) and what is needed to read `_source_traceback`: a `traceback.StackSummary` (a list
+/// subclass) of `traceback.FrameSummary`, whose fields are `__slots__` found through `tp_members`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Asyncio {
+    /// `fut_source_tb` (= `task_source_tb`): the `_source_traceback` list, NULL outside debug mode.
+    pub future_source_tb: u64,
+    /// `sizeof(FutureObj)`: `tp_basicsize` of `_asyncio.Future`.
+    pub future_size: u64,
+    /// `sizeof(TaskObj)`: `tp_basicsize` of `_asyncio.Task`.
+    pub task_size: u64,
+    /// `PyMemberDef` fields and size.
+    pub member_def_name: u64,
+    pub member_def_type: u64,
+    pub member_def_offset: u64,
+    pub member_def_size: u64,
+    /// `T_OBJECT_EX`: the member type of a `__slots__` slot.
+    pub member_type_object_ex: i32,
+    /// `Py_TPFLAGS_LIST_SUBCLASS`
+    pub tpflags_list_subclass: u64,
 }
 
 /// `_PyGenObject_HEAD` (generators, coroutines, async generators share it).

@@ -35,7 +35,8 @@ pub struct TypeStat {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocated_at: Option<Vec<Site>>,
     /// Generators, coroutines, async generators and functions: grouped by the code they run and
-    /// the line they are suspended at (or defined at), by bytes descending. Needs no tracing.
+    /// the line they are suspended at (or defined at); asyncio futures and tasks by where they were
+    /// created (asyncio debug mode), by bytes descending. Needs no tracing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origins: Option<Vec<crate::origins::Origin>>,
 }

@@ -259,7 +259,7 @@ pub struct TypeInfo {
     pub itemsize: u64,
     pub flags: u64,
     pub size_kind: SizeKind,
-    /// Generators, coroutines and functions carry an origin hint.
+    /// Generators, coroutines, functions and asyncio futures/tasks carry an origin hint.
     pub origin: Option<crate::origins::OriginKind>,
     /// `tuple` or a subclass of it: items inline after the header.
     pub tuple_like: bool,
@@ -304,7 +304,8 @@ pub fn read_type(r: &Reader<'_>, tp: u64) -> Result<TypeInfo> {
         crate::origins::OriginKind::for_static_type(&name)
     } else {
         None
-    };
+    }
+    .or_else(|| crate::origins::OriginKind::for_asyncio_type(r, tp));
     let is_static = flags & r.l.misc.tpflags_heaptype == 0;
     let is_atom = is_static
         && matches!(

@@ -22,6 +22,7 @@ use leakspy_python::decode::linetable::{addr2line, LineTableFormat};
 use leakspy_python::decode::{long, unicode};
 use leakspy_python::heap::{self, GroupBy, HeapWalker};
 use leakspy_python::objects::{self, Reader};
+use leakspy_python::origins;
 use leakspy_python::stacks::{self, CodeCache};
 use leakspy_python::threadnames;
 use leakspy_python::tracemalloc::{self, Traces};
@@ -1133,4 +1134,148 @@ fn gc_list_consistent_and_half_updated() {
     // A NULL next in the middle (the head's tail is elsewhere): torn, not the end of the list.
     let (_, torn, w) = walk_gen0(&[(HEAD, a, b), (a, x, HEAD), (x, 0, a), (b, HEAD, x)]);
     assert!(torn, "{w:?}");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// asyncio creation sites (`_source_traceback`): a synthetic task read right, then every word of it
+// replaced by garbage.
+
+fn put_bytes(bytes: &mut [u8], addr: u64, data: &[u8]) {
+    if let Some(off) = addr.checked_sub(BASE) {
+        let off = off as usize;
+        if let Some(dst) = bytes.get_mut(off..off + data.len()) {
+            dst.copy_from_slice(data);
+        }
+    }
+}
+
+/// A `_asyncio.Task` at BASE+0x100 whose `_source_traceback` holds a user frame (/app/x.py:12 in
+/// handler) and, innermost, an asyncio frame; returns the bytes and the (task, task type).
+fn synthetic_task(l: &Layout) -> (Vec<u8>, u64, u64) {
+    let a = l.asyncio.clone().unwrap();
+    let t = &l.type_;
+    let mut b = vec![0u8; ARENA as usize];
+    let at = |off: u64| BASE + off;
+    let (task, task_tp, list, list_tp, items) =
+        (at(0x100), at(0x400), at(0x1000), at(0x1400), at(0x1800));
+    let (fs_tp, members, str_tp, int_tp) = (at(0x2000), at(0x2800), at(0x3000), at(0x3400));
+    let names = at(0x3800);
+    // Types: names as C strings, static (no heap-type flag).
+    put_bytes(
+        &mut b,
+        names,
+        b"_asyncio.Task\0str\0int\0filename\0lineno\0name\0",
+    );
+    put(&mut b, task_tp + t.tp_name, names);
+    put(&mut b, task_tp + t.tp_basicsize, a.task_size);
+    put(&mut b, list_tp + t.tp_flags, a.tpflags_list_subclass);
+    put(&mut b, str_tp + t.tp_name, names + 14);
+    put(&mut b, int_tp + t.tp_name, names + 18);
+    put(&mut b, fs_tp + t.tp_basicsize, 64);
+    put(&mut b, fs_tp + t.tp_members, members);
+    for (i, (name, off)) in [(names + 22, 16u64), (names + 31, 24), (names + 38, 32)]
+        .iter()
+        .enumerate()
+    {
+        let m = members + i as u64 * a.member_def_size;
+        put(&mut b, m + a.member_def_name, *name);
+        put32(
+            &mut b,
+            m + a.member_def_type,
+            a.member_type_object_ex as u32,
+        );
+        put(&mut b, m + a.member_def_offset, *off);
+    }
+    // The task and its StackSummary.
+    put(&mut b, task + l.object.ob_type, task_tp);
+    put(&mut b, task + a.future_source_tb, list);
+    put(&mut b, list + l.object.ob_type, list_tp);
+    put(&mut b, list + l.object.ob_size, 2);
+    put(&mut b, list + l.list.ob_item, items);
+    let frames = [
+        (at(0x4000), "/app/x.py", 12u64, "handler"),
+        (
+            at(0x5000),
+            "/usr/lib/python3.12/asyncio/tasks.py",
+            400,
+            "create_task",
+        ),
+    ];
+    for (i, (f, file, line, func)) in frames.iter().enumerate() {
+        put(&mut b, items + 8 * i as u64, *f);
+        put(&mut b, f + l.object.ob_type, fs_tp);
+        let (fname, lineno, fnname) = (f + 0x100, f + 0x400, f + 0x500);
+        put(&mut b, f + 16, fname);
+        put(&mut b, f + 24, lineno);
+        put(&mut b, f + 32, fnname);
+        for (s, text) in [(fname, *file), (fnname, *func)] {
+            put(&mut b, s + l.object.ob_type, str_tp);
+            put_str(&mut b, l, s, text.as_bytes());
+        }
+        put(&mut b, lineno + l.object.ob_type, int_tp);
+        let lo = &l.long;
+        put(
+            &mut b,
+            lineno + lo.size_or_tag,
+            if lo.lv_tag { 1 << 3 } else { 1 },
+        );
+        put32(&mut b, lineno + lo.ob_digit, *line as u32);
+    }
+    (b, task, task_tp)
+}
+
+fn creation_origins(bytes: Vec<u8>, l: &Layout, task: u64, tp: u64) -> Vec<origins::Origin> {
+    let mem = Arena {
+        bytes,
+        largest_read: Cell::new(0),
+    };
+    let r = Reader::new(&mem, l);
+    let mut o = origins::Origins::default();
+    if let Some(kind) = origins::OriginKind::for_asyncio_type(&r, tp) {
+        o.record(&r, kind, tp, task, 100);
+    }
+    o.finish(&r).remove(&tp).unwrap_or_default()
+}
+
+#[test]
+fn asyncio_source_traceback_synthetic_and_mutated() {
+    for loaded in leakspy_layout::all() {
+        let l = loaded.layout;
+        let (bytes, task, tp) = synthetic_task(&l);
+        let got = creation_origins(bytes.clone(), &l, task, tp);
+        assert_eq!(got.len(), 1, "{}: {got:?}", loaded.file);
+        let o = &got[0];
+        assert_eq!(
+            (
+                o.kind,
+                o.function.as_str(),
+                o.filename.as_str(),
+                o.line,
+                o.count
+            ),
+            ("created_at", "handler", "/app/x.py", Some(12), 1),
+            "{}",
+            loaded.file
+        );
+        // No source traceback: one "not_recorded" group.
+        let mut none = bytes.clone();
+        put(
+            &mut none,
+            task + l.asyncio.as_ref().unwrap().future_source_tb,
+            0,
+        );
+        let got = creation_origins(none, &l, task, tp);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].kind, "not_recorded");
+        // Garbage in any word: no panic, bounded.
+        let mut s = 0x5eed_u64 ^ l.asyncio.as_ref().unwrap().task_size;
+        for _ in 0..400 {
+            let mut m = bytes.clone();
+            for _ in 0..1 + xorshift(&mut s) % 3 {
+                let off = (xorshift(&mut s) % 0x6000) & !7;
+                put(&mut m, BASE + off, garbage_word(&mut s));
+            }
+            let _ = creation_origins(m, &l, task, tp);
+        }
+    }
 }

@@ -229,8 +229,8 @@ fn render_sites(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::Re
     Ok(())
 }
 
-/// Origin hints (generators, coroutines, functions) under their type, when no allocation sites
-/// are shown for it.
+/// Origin hints (generators, coroutines, functions, asyncio futures and tasks) under their type,
+/// when no allocation sites are shown for it.
 fn render_origins(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::Result<()> {
     let Some(origins) = &t.origins else {
         return Ok(());
@@ -247,6 +247,17 @@ fn render_origins(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::
         let what = match o.kind {
             "suspended_at" => "suspended at",
             "finished" => "finished, def at",
+            "created_at" => "created at",
+            "not_recorded" => {
+                writeln!(
+                    w,
+                    "  {:>12}  {:>10}          creation site not recorded (asyncio debug mode was off: \
+                     PYTHONASYNCIODEBUG=1, -X dev or loop.set_debug(True) records it)",
+                    thousands(o.count),
+                    human_bytes(o.bytes),
+                )?;
+                continue;
+            }
             _ => "defined at",
         };
         let line = o.line.map_or_else(|| "?".into(), |l| l.to_string());
