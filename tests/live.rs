@@ -419,3 +419,75 @@ gil_tests! {
     gil_holder_debian_sid_3_14_debug => "debian-sid-3.14d",
     gil_holder_debian_sid_3_15_debug => "debian-sid-3.15d",
 }
+
+/// The layout cross-check of the live dump tests ([`check_layout`]) catches a wrong offset: a copy of
+/// python-layouts/3.13.toml with `tstate.native_thread_id` moved by 8 bytes, loaded with `--layout`
+/// into a dump of pyenv 3.13.0, must make leakspy warn naming the field (it uses the target's
+/// `_Py_DebugOffsets` value, so the native ids stay right) and `check_layout` must reject the report.
+#[test]
+fn layout_mismatch_fails_the_cross_check() {
+    let name = "pyenv-3.13.0";
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python-layouts/3.13.toml"),
+    )
+    .expect("python-layouts/3.13.toml");
+    assert!(
+        shipped.contains("\nnative_thread_id = 160\n"),
+        "3.13.toml no longer has native_thread_id = 160; update this test"
+    );
+    let dir = TempDir::new("layout-mismatch");
+    let wrong = dir.0.join("3.13-wrong.toml");
+    std::fs::write(
+        &wrong,
+        shipped.replace("\nnative_thread_id = 160\n", "\nnative_thread_id = 168\n"),
+    )
+    .expect("write the altered layout");
+    let (guard, line) = spawn_target(&interp, "gil_target.py", &[]);
+    let truth: GilTruth = serde_json::from_str(&line).expect("truth");
+    let pid = guard.pid().to_string();
+    let out = run_leakspy([
+        "dump".as_ref(),
+        "--pid".as_ref(),
+        pid.as_str().as_ref(),
+        "--json".as_ref(),
+        "-q".as_ref(),
+        "--no-heap".as_ref(),
+        "--layout".as_ref(),
+        wrong.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let report: Report = serde_json::from_slice(&out.stdout).expect("a report");
+    let want = "layout field thread_state.native_thread_id differs";
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains(want) && w.contains("says 168") && w.contains("says 160")),
+        "no {want:?} warning: {:?}",
+        report.warnings
+    );
+    let spinner = report
+        .threads
+        .iter()
+        .find(|t| t.thread_id == truth.spinner.thread_id)
+        .expect("the spinner thread");
+    assert_eq!(
+        spinner.native_id,
+        Some(truth.spinner.native_id),
+        "the target's offset was not used"
+    );
+    let caught = std::panic::catch_unwind(|| check_layout("altered layout", name, &report));
+    let msg = caught
+        .err()
+        .and_then(|e| e.downcast::<String>().ok())
+        .map(|s| *s)
+        .unwrap_or_default();
+    assert!(
+        msg.contains("disagrees with the target's _Py_DebugOffsets") && msg.contains(want),
+        "check_layout did not reject a report with a layout mismatch (panic message: {msg:?})"
+    );
+    drop(guard);
+}
