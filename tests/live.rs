@@ -221,6 +221,33 @@ fn error_usage() {
         "missing --pid\n{}",
         show_output(&out)
     );
+    // --layout FILE that does not exist (read before the pid is looked at): a usage error, one line
+    // naming the file; it used to be exit 8 ("other").
+    let dir = TempDir::new("no-layout");
+    let missing = dir.0.join("no-such-layout.toml");
+    let out = run_leakspy([
+        "dump".as_ref(),
+        "--pid".as_ref(),
+        "1".as_ref(),
+        "--layout".as_ref(),
+        missing.as_os_str(),
+    ]);
+    let stderr = assert_clean_error(&out, 2, "--layout FILE that does not exist");
+    assert!(
+        stderr.contains("--layout") && stderr.contains(&*missing.to_string_lossy()),
+        "the message should name --layout and the file: {stderr}"
+    );
+    // An unparsable one is a usage error too.
+    let garbage = dir.0.join("garbage.toml");
+    std::fs::write(&garbage, "this is not a layout").expect("write");
+    let out = run_leakspy([
+        "dump".as_ref(),
+        "--pid".as_ref(),
+        "1".as_ref(),
+        "--layout".as_ref(),
+        garbage.as_os_str(),
+    ]);
+    assert_clean_error(&out, 2, "--layout FILE that is not a layout");
 }
 
 /// `memory`: resident bytes by mapping kind. The target holds 64 MiB of written anonymous memory
