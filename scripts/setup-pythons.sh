@@ -8,7 +8,9 @@
 #   $LEAKSPY_CACHE/bullseye   debootstrap chroot: Debian python3.9 (+ -dev headers)
 #   $LEAKSPY_CACHE/matrix.tsv one line per interpreter: name <TAB> root (/ or chroot dir) <TAB> python path in that root
 # Host packages: debootstrap, gdb (gcore), libpython3.11-dev (headers of the host's Debian 3.11).
-# pyenv interpreters (3.8.18 … 3.13.0) come with the machine image; a missing one is an error.
+# pyenv interpreters (3.8.18 … 3.13.0): `pyenv install -s` under $PYENV_ROOT (skips what is installed;
+# a missing one is built from source, with CPython's build dependencies installed first; pyenv itself
+# is cloned into $PYENV_ROOT when absent).
 set -euo pipefail
 
 CACHE=${LEAKSPY_CACHE:-/var/cache/leakspy}
@@ -46,6 +48,32 @@ make_chroot() {
   echo "$want" >"$dir/.leakspy-ok"
 }
 
+PYENV_VERSIONS=(3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0)
+missing_pyenv=()
+for v in "${PYENV_VERSIONS[@]}"; do
+  [ -d "$PYENV_ROOT/versions/$v" ] || missing_pyenv+=("$v")
+done
+if [ ${#missing_pyenv[@]} -gt 0 ]; then
+  if [ ! -x "$PYENV_ROOT/bin/pyenv" ]; then
+    log "cloning pyenv into $PYENV_ROOT"
+    command -v git >/dev/null || { apt-get update -qq; apt-get install -y -qq git >/dev/null; }
+    git clone -q --depth 1 https://github.com/pyenv/pyenv.git "$PYENV_ROOT"
+  fi
+  log "building pyenv interpreters (takes a while): ${missing_pyenv[*]}"
+  # CPython's build dependencies (pyenv's wiki, "Suggested build environment", Debian).
+  apt-get update -qq
+  apt-get install -y -qq build-essential libssl-dev zlib1g-dev libbz2-dev libreadline-dev \
+    libsqlite3-dev curl libncurses-dev xz-utils tk-dev libxml2-dev libxmlsec1-dev libffi-dev \
+    liblzma-dev >/dev/null
+fi
+# Always run: `install -s` is a no-op for an installed version (idempotent), builds a missing one.
+# --enable-shared: the matrix's pyenv builds are the libpython*.so kind (README versions table).
+for v in "${PYENV_VERSIONS[@]}"; do
+  PYENV_ROOT=$PYENV_ROOT PYTHON_CONFIGURE_OPTS="--enable-shared" \
+    "$PYENV_ROOT/bin/pyenv" install -s "$v" >&2 || {
+    log "pyenv install $v failed"; exit 1; }
+done
+
 make_chroot sid sid python3.13 python3.14 python3.15 libpython3.13-dev libpython3.14-dev libpython3.15-dev \
   python3.13-dbg python3.14-dbg python3.15-dbg
 make_chroot bullseye bullseye python3.9 libpython3.9-dev
@@ -59,7 +87,7 @@ add() { # name root python
   fi
   printf '%s\t%s\t%s\n' "$name" "$root" "$py" >>"$matrix"
 }
-for v in 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0; do
+for v in "${PYENV_VERSIONS[@]}"; do
   add "pyenv-$v" / "$PYENV_ROOT/versions/$v/bin/python${v%.*}"
 done
 add debian-3.11 / /usr/bin/python3.11

@@ -37,7 +37,11 @@ fn run(cli: Cli) -> Result<i32> {
 fn cmd_dump(args: &DumpArgs) -> Result<i32> {
     let layout = match &args.layout {
         Some(path) => {
-            let text = std::fs::read_to_string(path)?;
+            // A --layout FILE that cannot be read is a mistake on the command line (exit 2), like an
+            // invalid one (LayoutError), not a failure reading the target.
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                cli::UsageError(format!("--layout {}: cannot read it: {e}", path.display()))
+            })?;
             Some(leakspy_layout::parse(&path.display().to_string(), &text)?)
         }
         None => None,

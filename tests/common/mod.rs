@@ -623,6 +623,7 @@ pub struct Report {
 pub struct Layout {
     pub file: String,
     pub source: String,
+    pub version_source: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -755,9 +756,115 @@ pub fn check_dump(name: &str) {
     let pid = target.pid();
     let out = run_leakspy(["dump", "--pid", &pid.to_string(), "--json"]);
     let ctx = format!("[{name}] leakspy dump --pid {pid} --json");
-    check_report(&ctx, &out, &target.truth, i64::from(pid), Expect::LIVE);
+    let report = check_report(&ctx, &out, &target.truth, i64::from(pid), Expect::LIVE);
+    check_layout(&ctx, name, &report);
     // Keep the target alive until here; dropping it kills it.
     drop(target);
+}
+
+/// Which layout a live dump of each interpreter of the matrix must have used, where its version came
+/// from, and (3.13+) how many fields the target's `_Py_DebugOffsets` supplied:
+/// (interpreter, layout file, version source, debug-offsets fields).
+pub const EXPECTED_LAYOUTS: &[(&str, &str, &str, Option<u32>)] = &[
+    ("pyenv-3.9.18", "3.9.toml", "sys.version string", None),
+    ("pyenv-3.10.13", "3.10.toml", "sys.version string", None),
+    ("pyenv-3.11.7", "3.11.toml", "Py_Version", None),
+    ("pyenv-3.12.1", "3.12.toml", "Py_Version", None),
+    (
+        "pyenv-3.13.0",
+        "3.13.toml",
+        "_Py_DebugOffsets.version",
+        Some(43),
+    ),
+    ("debian-3.11", "3.11.toml", "Py_Version", None),
+    (
+        "debian-bullseye-3.9",
+        "3.9.toml",
+        "sys.version string",
+        None,
+    ),
+    (
+        "debian-sid-3.13",
+        "3.13-debian.toml",
+        "_Py_DebugOffsets.version",
+        Some(43),
+    ),
+    (
+        "debian-sid-3.14",
+        "3.14.toml",
+        "_Py_DebugOffsets.version",
+        Some(50),
+    ),
+    (
+        "debian-sid-3.15",
+        "3.15.toml",
+        "_Py_DebugOffsets.version",
+        Some(57),
+    ),
+    (
+        "debian-sid-3.13d",
+        "3.13-debian.toml",
+        "_Py_DebugOffsets.version",
+        Some(43),
+    ),
+    (
+        "debian-sid-3.14d",
+        "3.14.toml",
+        "_Py_DebugOffsets.version",
+        Some(50),
+    ),
+    (
+        "debian-sid-3.15d",
+        "3.15.toml",
+        "_Py_DebugOffsets.version",
+        Some(57),
+    ),
+];
+
+/// The layout a report used must be the one expected for `name` ([`EXPECTED_LAYOUTS`]), and no
+/// field of it may disagree with the target's own `_Py_DebugOffsets` (3.13+): such a disagreement is
+/// a wrong generated offset. That holds for the Py_DEBUG builds too (3.13d/3.14d/3.15d): measured,
+/// every field `_Py_DebugOffsets` covers has the same offset as in the release build's layout file,
+/// so no field is exempt. (leakspy uses the target's value and warns "layout field F differs".)
+pub fn check_layout(ctx: &str, name: &str, report: &Report) {
+    let Some(&(_, file, version_source, debug_fields)) =
+        EXPECTED_LAYOUTS.iter().find(|e| e.0 == name)
+    else {
+        panic!("{ctx}: no expected layout for interpreter {name} (add it to EXPECTED_LAYOUTS)");
+    };
+    let mut fails = Vec::new();
+    let l = &report.layout;
+    if l.file != file {
+        fails.push(format!("layout.file {:?}, expected {file:?}", l.file));
+    }
+    if l.version_source != version_source {
+        fails.push(format!(
+            "layout.version_source {:?}, expected {version_source:?}",
+            l.version_source
+        ));
+    }
+    let source = match debug_fields {
+        Some(n) => format!("python-layouts/{file} + _Py_DebugOffsets ({n} fields)"),
+        None => format!("python-layouts/{file}"),
+    };
+    if l.source != source {
+        fails.push(format!("layout.source {:?}, expected {source:?}", l.source));
+    }
+    let layout_warnings: Vec<&String> = report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("layout field") || w.contains("_Py_DebugOffsets"))
+        .collect();
+    if !layout_warnings.is_empty() {
+        fails.push(format!(
+            "the layout file disagrees with the target's _Py_DebugOffsets (or it is missing): {layout_warnings:?}"
+        ));
+    }
+    assert!(
+        fails.is_empty(),
+        "{ctx}: layout cross-check:\n- {}",
+        fails.join("\n- ")
+    );
 }
 
 /// What a report must say beyond the truth, by where it was read from.

@@ -144,7 +144,7 @@ pub struct LoadedLayout {
 pub fn parse(file: &str, text: &str) -> Result<LoadedLayout, LayoutError> {
     let layout: Layout = toml::from_str(text).map_err(|e| LayoutError::Invalid {
         file: file.to_string(),
-        msg: e.to_string(),
+        msg: toml_error_line(text, &e),
     })?;
     validate(&layout).map_err(|msg| LayoutError::Invalid {
         file: file.to_string(),
@@ -154,6 +154,21 @@ pub fn parse(file: &str, text: &str) -> Result<LoadedLayout, LayoutError> {
         file: file.to_string(),
         layout,
     })
+}
+
+/// A TOML error as one line ("line L, column C: message"): toml's own Display is a multi-line
+/// snippet, and errors are printed as one line.
+fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
+            let before = &text[..span.start];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {msg}")
+        }
+        _ => msg,
+    }
 }
 
 fn validate(l: &Layout) -> Result<(), String> {
