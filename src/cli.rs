@@ -41,6 +41,46 @@ pub enum Command {
     /// Three snapshots; the objects born after the first and still alive at the third, by type and
     /// allocation site: what separates a leak from churn.
     Leaks(crate::hunt::LeaksArgs),
+    /// What keeps the instances of a type alive: referrer types, shortest paths from the roots,
+    /// retained size.
+    ///
+    /// Reads the whole heap like `dump` (paused, read-only), keeps every reference it can decode,
+    /// and searches from the roots: every thread's frame locals, module globals, class attributes,
+    /// then the frozen generation. Paths print like
+    /// `__main__.registry -> dict[<str>] -> list[3] -> app.Session`; the keys of plain dicts are
+    /// data and only shown with --show-keys (attribute and global names always are).
+    Refs(RefsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RefsArgs {
+    /// Process id of the Python process.
+    #[arg(long, short = 'p', value_name = "PID")]
+    pub pid: i32,
+
+    /// The type, as leakspy prints it (`app.models.Session`; builtins may drop `builtins.`).
+    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    pub type_name: String,
+
+    /// How many path shapes to show.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub paths: usize,
+
+    /// Print the keys of plain dicts in paths (they may be secrets; off by default).
+    #[arg(long)]
+    pub show_keys: bool,
+
+    /// Do not pause the target (results may be inconsistent).
+    #[arg(long)]
+    pub nonblocking: bool,
+
+    /// Print JSON on stdout (schema in README.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress output on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Snapshot(args) => hunt::cmd_snapshot(&args),
         Command::Diff(args) => hunt::cmd_diff(&args),
         Command::Leaks(args) => hunt::cmd_leaks(&args),
+        Command::Refs(args) => cmd_refs(&args),
     }
 }
 
@@ -53,6 +54,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         group_by: args.output.group_by.into(),
         collect_objects: false,
         gc_only: args.gc_only,
+        refs: None,
     };
     if args.core.is_none() && (args.exe.is_some() || args.sysroot.is_some()) {
         // clap's `requires` is waived when --pid is given (it conflicts with --core).
@@ -101,6 +103,61 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
     let report = result?;
     write_flamegraph(&report, args.flamegraph.as_deref())?;
     print_report(&report, args.output.json, args.output.top)
+}
+
+fn cmd_refs(args: &cli::RefsArgs) -> Result<i32> {
+    let opts = DumpOptions {
+        nonblocking: args.nonblocking,
+        refs: Some(leakspy_python::refs::RefsQuery {
+            type_name: args.type_name.clone(),
+            max_paths: args.paths,
+            show_keys: args.show_keys,
+        }),
+        ..DumpOptions::default()
+    };
+    let bar = progress_bar(args.quiet);
+    let result = dump::dump(args.pid, &opts, &mut |n| {
+        bar.set_message(format!("walking the heap: {n} objects"))
+    });
+    bar.finish_and_clear();
+    let report = result?;
+    let Some(refs) = report.heap.refs.as_ref() else {
+        anyhow::bail!("the heap could not be walked, so there is no reference graph");
+    };
+    if refs.instances == 0 {
+        // Help with the spelling: types whose name contains what was asked.
+        let needle = args.type_name.to_lowercase();
+        let close: Vec<&str> = report
+            .heap
+            .types
+            .iter()
+            .map(|t| t.type_name.as_str())
+            .filter(|n| n.to_lowercase().contains(&needle))
+            .take(5)
+            .collect();
+        eprintln!(
+            "leakspy: no instances of {} in the heap{}",
+            refs.type_name,
+            if close.is_empty() {
+                String::new()
+            } else {
+                format!(" (similar: {})", close.join(", "))
+            }
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.json {
+        leakspy_report::refs::render_json(&report, refs, &mut out)
+    } else {
+        leakspy_report::refs::render_text(&report, refs, &mut out)
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(if report.partial { exit::PARTIAL } else { 0 })
 }
 
 /// `--flamegraph FILE.svg`: live bytes by type and allocation traceback (inferno).

@@ -692,6 +692,11 @@ int main(int argc, char **argv) {
     u("f_frame", OFF(PyFrameObject, f_frame));
     none("lasti_unit");
 #endif
+#if PY_VERSION_HEX < 0x030B0000
+    u("f_localsplus", OFF(PyFrameObject, f_localsplus));
+#else
+    none("f_localsplus (3.11+: iframe.localsplus)");
+#endif
     u("size", SZ(PyFrameObject));
 
     /* ================================================================ [iframe] */
@@ -778,6 +783,14 @@ int main(int argc, char **argv) {
 #else
     none("co_code_adaptive");
     none("co_firsttraceable");
+#endif
+    /* names of the fast locals, for `leakspy refs` frame roots: 3.11+ co_localsplusnames (one per
+       localsplus slot: locals, cells, frees); 3.9/3.10 co_varnames (the first co_nlocals slots of
+       f_localsplus). */
+#if PY_VERSION_HEX >= 0x030B0000
+    u("local_names", OFF(PyCodeObject, co_localsplusnames));
+#else
+    u("local_names", OFF(PyCodeObject, co_varnames));
 #endif
 
     /* ================================================================ [unicode] */

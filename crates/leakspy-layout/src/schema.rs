@@ -346,6 +346,8 @@ pub struct FrameObject {
     pub f_frame: Option<u64>,
     /// `f_lasti` unit: 1 (bytes, 3.9) or 2 (code units, 3.10). None for 3.11+.
     pub lasti_unit: Option<u64>,
+    /// 3.9/3.10: `f_localsplus`, the frame's fast locals (3.11+: `iframe.localsplus`).
+    pub f_localsplus: Option<u64>,
     /// sizeof(PyFrameObject) (tp_basicsize of frame).
     pub size: u64,
 }
@@ -391,6 +393,9 @@ pub struct Code {
     pub co_code_adaptive: Option<u64>,
     /// `_co_firsttraceable` (3.11+, int)
     pub co_firsttraceable: Option<u64>,
+    /// Names of the fast locals: `co_localsplusnames` (3.11+, one per localsplus slot) or
+    /// `co_varnames` (3.9/3.10, the first slots of `f_localsplus`).
+    pub local_names: u64,
 }
 
 /// `PyASCIIObject` / `PyCompactUnicodeObject` / `PyUnicodeObject`.

@@ -34,6 +34,8 @@ pub struct DumpOptions {
     pub collect_objects: bool,
     /// Count only GC-tracked objects (skip pymalloc's arenas and the reference walk).
     pub gc_only: bool,
+    /// `leakspy refs`: keep the reference graph and answer this query (`heap.refs`).
+    pub refs: Option<crate::refs::RefsQuery>,
 }
 
 /// Where the layout came from, for the header.
@@ -340,14 +342,22 @@ pub fn analyse(
 ) -> Result<(Vec<ThreadReport>, HeapHistogram, bool)> {
     let Walked {
         threads: raw_threads,
-        walker,
+        mut walker,
         gil_holders,
         warnings: mut walk_warnings,
         threads_failed,
     } = walk(r, target, opts, codes, progress)?;
     warnings.append(&mut walk_warnings);
 
+    let refs = match (&opts.refs, walker.as_mut().and_then(|w| w.take_graph())) {
+        (Some(q), Some(g)) => {
+            let interps = stacks::interpreters(r, target.runtime).unwrap_or_default();
+            Some(crate::refs::analyse(r, &interps, &raw_threads, &g, q))
+        }
+        _ => None,
+    };
     let mut heap = walker.map(|w| w.finish(opts.group_by)).unwrap_or_default();
+    heap.refs = refs;
     let mut partial = heap.partial || threads_failed;
     heap.torn |= threads_failed;
     warnings.extend(heap.warnings.iter().cloned());
@@ -444,7 +454,9 @@ fn walk<'r, 'a>(
         None
     } else {
         let mut w = HeapWalker::new(r);
-        if !opts.gc_only {
+        if opts.refs.is_some() {
+            w = w.keep_graph();
+        } else if !opts.gc_only {
             w = w.whole_heap();
         }
         if opts.collect_objects {
@@ -467,7 +479,7 @@ fn walk<'r, 'a>(
         for &interp in &interps {
             w.walk_interpreter(interp, progress);
         }
-        if !opts.gc_only {
+        if !opts.gc_only || opts.refs.is_some() {
             w.walk_untracked(target, &interps, progress);
         }
         Some(w)

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
 use crate::tracemalloc::{self, SiteFrame, TracemallocInfo, Traces};
 use leakspy_memory::MemoryExt;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -96,6 +96,9 @@ pub struct HeapHistogram {
     /// Every object's identity, when collected.
     #[serde(skip)]
     pub object_table: Option<ObjectTable>,
+    /// The answer to a `leakspy refs` query, when one was asked.
+    #[serde(skip)]
+    pub refs: Option<crate::refs::RefsReport>,
     /// tracemalloc in the target: whether it traces, and how many objects have a site.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracemalloc: Option<TracemallocInfo>,
@@ -109,6 +112,27 @@ pub struct HeapHistogram {
     pub torn: bool,
     #[serde(skip)]
     pub warnings: Vec<String>,
+}
+
+/// The reference graph being built during the walk.
+#[derive(Debug, Default)]
+pub(crate) struct GraphParts {
+    pub(crate) start: Vec<u32>,
+    pub(crate) to: Vec<u32>,
+    pub(crate) sizes: Vec<u64>,
+    pub(crate) frozen: Vec<u32>,
+}
+
+/// Every object found and who refers to whom: node `i` is `nodes[i]` (address, type), of
+/// `sizes[i]` bytes.
+#[derive(Debug, Default)]
+pub struct HeapGraph {
+    pub nodes: Vec<(u64, u64)>,
+    pub index: FxHashMap<u64, u32>,
+    pub succ: crate::dominators::Csr,
+    pub sizes: Vec<u64>,
+    /// Nodes on the permanent generation (`gc.freeze()`).
+    pub frozen: Vec<u32>,
 }
 
 /// Walk the GC lists of interpreter `interp`, adding into `acc`.
@@ -132,7 +156,12 @@ pub struct HeapWalker<'r, 'a> {
     /// Every object counted, and its type, when untracked objects are looked for (the reference
     /// walk starts from all of them and must not count one twice).
     pub(crate) all: Option<Vec<(u64, u64)>>,
-    pub(crate) seen: FxHashSet<u64>,
+    /// Address -> index in `all`.
+    pub(crate) seen: FxHashMap<u64, u32>,
+    /// The reference graph, when kept (`leakspy refs`).
+    pub(crate) graph: Option<GraphParts>,
+    /// The list being walked is the permanent generation.
+    in_permanent: bool,
     /// Type objects seen on the GC lists (heap types).
     pub(crate) type_objects: Vec<u64>,
 }
@@ -153,7 +182,9 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             collected: None,
             origins: crate::origins::Origins::default(),
             all: None,
-            seen: FxHashSet::default(),
+            seen: FxHashMap::default(),
+            graph: None,
+            in_permanent: false,
             type_objects: Vec::new(),
         }
     }
@@ -162,6 +193,31 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     pub fn whole_heap(mut self) -> Self {
         self.all = Some(Vec::new());
         self
+    }
+
+    /// Also keep the reference graph (implies [`HeapWalker::whole_heap`]).
+    pub fn keep_graph(mut self) -> Self {
+        self.graph = Some(GraphParts::default());
+        self.whole_heap()
+    }
+
+    /// The reference graph kept by [`HeapWalker::keep_graph`], once the walk is done.
+    pub fn take_graph(&mut self) -> Option<HeapGraph> {
+        let parts = self.graph.take()?;
+        let nodes = self.all.clone().unwrap_or_default();
+        let mut start = parts.start;
+        // Objects found after the last one whose references were read have none recorded.
+        start.resize(nodes.len() + 1, parts.to.len() as u32);
+        Some(HeapGraph {
+            index: std::mem::take(&mut self.seen),
+            nodes,
+            succ: crate::dominators::Csr {
+                start,
+                to: parts.to,
+            },
+            sizes: parts.sizes,
+            frozen: parts.frozen,
+        })
     }
 
     /// Also keep every object's address, type, size and allocation site (for snapshots).
@@ -201,6 +257,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         }
         for (i, &off) in l.gc.list_heads.clone().iter().enumerate() {
             let name = l.gc.list_names.get(i).cloned().unwrap_or_default();
+            self.in_permanent = name == "permanent";
             if let Err(e) = self.walk_list(gc + off, i, progress) {
                 self.out.partial = true;
                 self.out.torn = true;
@@ -295,10 +352,17 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     pub(crate) fn count(&mut self, obj: u64, tp: u64, tracked: bool) {
         let r = self.r;
         if let Some(all) = self.all.as_mut() {
-            if !self.seen.insert(obj) {
+            if self.seen.contains_key(&obj) {
                 return;
             }
+            let index = all.len() as u32;
+            self.seen.insert(obj, index);
             all.push((obj, tp));
+            if let Some(g) = self.graph.as_mut() {
+                if self.in_permanent && tracked {
+                    g.frozen.push(index);
+                }
+            }
         }
         let (size, flags, origin) = match self.types.get(r, tp) {
             Some(info) => {
@@ -335,6 +399,9 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         }
         if let Some(c) = self.collected.as_mut() {
             c.push((obj, tp, size, site));
+        }
+        if let Some(g) = self.graph.as_mut() {
+            g.sizes.push(size);
         }
         let e = self.by_type.entry(tp).or_insert([0; 4]);
         e[0] += 1;

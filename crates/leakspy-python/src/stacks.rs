@@ -36,6 +36,9 @@ pub struct RawThread {
     /// The tstate's own GIL flag (3.13+), when the version has one.
     pub holds_gil_flag: Option<bool>,
     pub frames: Vec<Frame>,
+    /// `(frame, code object)` addresses of `frames`, in the same order: where their locals are
+    /// (`PyFrameObject` in 3.9/3.10, `_PyInterpreterFrame` from 3.11).
+    pub frame_addrs: Vec<(u64, u64)>,
     /// Frame walk stopped early (race or garbage).
     pub truncated: Option<String>,
 }
@@ -150,7 +153,8 @@ pub fn threads(r: &Reader<'_>, interp: u64, codes: &mut CodeCache) -> Result<Vec
         } else {
             None
         };
-        let (frames, truncated) = match stack(r, cur, codes) {
+        let mut frame_addrs = Vec::new();
+        let (frames, truncated) = match stack(r, cur, codes, &mut frame_addrs) {
             Ok(f) => (f, None),
             Err((f, why)) => (f, Some(why)),
         };
@@ -161,6 +165,7 @@ pub fn threads(r: &Reader<'_>, interp: u64, codes: &mut CodeCache) -> Result<Vec
             native_id,
             holds_gil_flag,
             frames,
+            frame_addrs,
             truncated,
         });
         cur = r.ptr(cur + ts.next)?;
@@ -175,12 +180,13 @@ fn stack(
     r: &Reader<'_>,
     tstate: u64,
     codes: &mut CodeCache,
+    addrs: &mut Vec<(u64, u64)>,
 ) -> std::result::Result<Vec<Frame>, Partial> {
     let mut frames = Vec::new();
     let res = if r.l.iframe.is_some() {
-        stack_iframes(r, tstate, codes, &mut frames)
+        stack_iframes(r, tstate, codes, &mut frames, addrs)
     } else {
-        stack_frame_objects(r, tstate, codes, &mut frames)
+        stack_frame_objects(r, tstate, codes, &mut frames, addrs)
     };
     match res {
         Ok(()) => Ok(frames),
@@ -194,6 +200,7 @@ fn stack_frame_objects(
     tstate: u64,
     codes: &mut CodeCache,
     out: &mut Vec<Frame>,
+    addrs: &mut Vec<(u64, u64)>,
 ) -> Result<()> {
     let fo = &r.l.frame_object;
     let (Some(off_frame), Some(f_back), Some(f_code), Some(f_lasti), Some(unit)) = (
@@ -215,8 +222,9 @@ fn stack_frame_objects(
                 "{FRAME_CAP_PREFIX}{MAX_FRAMES} frames"
             )));
         }
+        let code_addr = r.ptr(frame + f_code)?;
         let code = codes
-            .get(r, r.ptr(frame + f_code)?)
+            .get(r, code_addr)
             .ok_or_else(|| Error::Other(format!("unreadable code object in frame {frame:#x}")))?;
         let lasti = i64::from(r.mem.read_i32(frame + f_lasti)?);
         // PyFrame_GetLineNumber: 3.9 trusts f_lineno only while tracing (f_trace set); 3.10 whenever it
@@ -242,6 +250,7 @@ fn stack_frame_objects(
             filename: code.filename,
             line,
         });
+        addrs.push((frame, code_addr));
         frame = r.ptr(frame + f_back)?;
     }
     Ok(())
@@ -253,6 +262,7 @@ fn stack_iframes(
     tstate: u64,
     codes: &mut CodeCache,
     out: &mut Vec<Frame>,
+    addrs: &mut Vec<(u64, u64)>,
 ) -> Result<()> {
     let ts = &r.l.tstate;
     let fr =
@@ -318,6 +328,7 @@ fn stack_iframes(
             filename: code.filename,
             line,
         });
+        addrs.push((frame, code_addr));
         frame = previous;
     }
     Ok(())

@@ -300,6 +300,9 @@ impl crate::heap::HeapWalker<'_, '_> {
         let mut i = 0;
         let mut refs = Vec::new();
         let mut missed_in_arenas = 0u64;
+        if let Some(g) = self.graph.as_mut() {
+            g.start.clear();
+        }
         while let Some(&(obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) {
             i += 1;
             if i % 65536 == 0 {
@@ -309,8 +312,14 @@ impl crate::heap::HeapWalker<'_, '_> {
             if let Some(info) = self.types.get(r, tp) {
                 crate::referents::referents(r, obj, tp, info, &mut refs);
             }
+            if let Some(g) = self.graph.as_mut() {
+                g.start.push(g.to.len() as u32);
+            }
             for &(p, _) in &refs {
-                if self.seen.contains(&p) {
+                if let Some(&j) = self.seen.get(&p) {
+                    if let Some(g) = self.graph.as_mut() {
+                        g.to.push(j);
+                    }
                     continue;
                 }
                 if in_ranges(&ranges, p) {
@@ -321,6 +330,9 @@ impl crate::heap::HeapWalker<'_, '_> {
                 }
                 if let Some(ptp) = object_type(r, p, &mut gate, &mut self.types) {
                     self.count(p, ptp, false);
+                    if let (Some(g), Some(&j)) = (self.graph.as_mut(), self.seen.get(&p)) {
+                        g.to.push(j);
+                    }
                 }
             }
             if i as u64 >= crate::heap::MAX_OBJECTS {

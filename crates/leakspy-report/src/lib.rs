@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod flame;
+pub mod refs;
 pub mod snapshot;
 
 use leakspy_python::dump::{DumpReport, ThreadReport};
@@ -112,14 +113,38 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
             human_bytes(m.stack),
             human_bytes(m.other)
         )?;
-        if !h.types.is_empty() {
+        if !h.types.is_empty() && h.untracked_counted {
             writeln!(
                 w,
-                "        GC-tracked objects hold {} ({:.0}% of RSS); the rest is untracked objects (str, bytes, int, ...), allocator slack and native memory",
+                "        Python objects hold {} ({:.0}% of RSS): GC-tracked {}, untracked {}; the rest is allocator slack and native memory",
+                human_bytes(h.bytes),
+                pct(h.bytes),
+                human_bytes(h.tracked_bytes),
+                human_bytes(h.bytes.saturating_sub(h.tracked_bytes)),
+            )?;
+        } else if !h.types.is_empty() {
+            writeln!(
+                w,
+                "        GC-tracked objects hold {} ({:.0}% of RSS); the rest is untracked objects (str, bytes, int, ...; not counted with --gc-only), allocator slack and native memory",
                 human_bytes(h.bytes),
                 pct(h.bytes)
             )?;
         }
+    }
+    if let Some(p) = &h.pymalloc {
+        writeln!(
+            w,
+            "pymalloc: {} arenas, {} allocated, {} in {} used blocks ({:.0}%)",
+            thousands(p.arenas),
+            human_bytes(p.arena_bytes),
+            human_bytes(p.block_bytes),
+            thousands(p.blocks),
+            if p.arena_bytes > 0 {
+                100.0 * p.block_bytes as f64 / p.arena_bytes as f64
+            } else {
+                0.0
+            }
+        )?;
     }
     match &h.tracemalloc {
         Some(tm) if !tm.tracing => {
@@ -133,12 +158,23 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         )?,
         None => {}
     }
-    writeln!(
-        w,
-        "Heap (GC-tracked objects): {} objects, {}",
-        thousands(h.objects),
-        human_bytes(h.bytes)
-    )?;
+    if h.untracked_counted {
+        writeln!(
+            w,
+            "Heap (every live object found): {} objects, {}; GC-tracked {} objects, {}",
+            thousands(h.objects),
+            human_bytes(h.bytes),
+            thousands(h.tracked_objects),
+            human_bytes(h.tracked_bytes)
+        )?;
+    } else {
+        writeln!(
+            w,
+            "Heap (GC-tracked objects only): {} objects, {}",
+            thousands(h.objects),
+            human_bytes(h.bytes)
+        )?;
+    }
     let width = h
         .types
         .iter()
@@ -149,8 +185,8 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         .clamp(4, 60);
     writeln!(
         w,
-        "  {:>12}  {:>10}  {:>6}  {:<width$}",
-        "count", "bytes", "share", "type"
+        "  {:>12}  {:>12}  {:>10}  {:>6}  {:<width$}",
+        "count", "tracked", "bytes", "share", "type"
     )?;
     for t in h.types.iter().take(top) {
         let share = if h.bytes > 0 {
@@ -160,8 +196,9 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         };
         writeln!(
             w,
-            "  {:>12}  {:>10}  {:>5.1}%  {}",
+            "  {:>12}  {:>12}  {:>10}  {:>5.1}%  {}",
             thousands(t.count),
+            thousands(t.tracked),
             human_bytes(t.bytes),
             share,
             t.type_name
@@ -172,10 +209,12 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
     if h.types.len() > top {
         let rest: u64 = h.types.iter().skip(top).map(|t| t.bytes).sum();
         let count: u64 = h.types.iter().skip(top).map(|t| t.count).sum();
+        let tracked: u64 = h.types.iter().skip(top).map(|t| t.tracked).sum();
         writeln!(
             w,
-            "  {:>12}  {:>10}  {:>5.1}%  ({} more types; --top N shows more)",
+            "  {:>12}  {:>12}  {:>10}  {:>5.1}%  ({} more types; --top N shows more)",
             thousands(count),
+            thousands(tracked),
             human_bytes(rest),
             if h.bytes > 0 {
                 100.0 * rest as f64 / h.bytes as f64
