@@ -71,7 +71,7 @@ echo "== running ($RUNS runs each, $UNITS units)" >&2
 TABLE="$("$HOSTPY" "$REPO/benches/driver.py" \
     --leakspy "$LEAKSPY" --rebuild "$BUILD" \
     --pyspy "$VENV/bin/py-spy" --time-bin "$TIME_BIN" \
-    --runs "$RUNS" --units "$UNITS" --json-out "$OUT_JSON" "${INTERPS[@]}")"
+    --runs "$RUNS" --units "$UNITS" --json-out "$OUT_JSON" --refs "${INTERPS[@]}")"
 
 # 5. Report.
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
@@ -82,7 +82,7 @@ mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- machine: $(nproc) CPUs, $cpu, $mem RAM, kernel $(uname -r)"
     echo "- load average (1/5/15 min) before the runs: $LOAD_BEFORE"
-    echo "- leakspy: $REV, release build (\`leakspy dump --pid PID --json -q\`)"
+    echo "- leakspy: $REV, release build (\`leakspy dump --pid PID --json -q\`, with and without \`--gc-only\`; \`leakspy refs --pid PID --type __main__.Node --json -q\`)"
     echo "- py-spy: $PYSPY_VERSION (\`py-spy dump --pid PID\`, stacks only)"
     echo "- peak RSS: $RSS_SOURCE"
     echo "- $RUNS runs per interpreter, $UNITS target units, a fresh target each run; cells are median (min–max)"
@@ -95,6 +95,16 @@ mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "*leakspy wall* = whole \`leakspy dump\` process (spawn to exit, under GNU time);"
     echo "*pause* = \`pause_ms\` (target stopped by ptrace); *copied* = \`read_stats.bytes_copied\`;"
     echo "*pause per 100 MB* = pause_ms / (bytes_copied / 100 MB);"
-    echo "*leakspy objects / in-process* = heap.objects from leakspy over the target's own count."
+    echo "*leakspy objects / in-process* = heap.objects from \`--gc-only\` over the target's own count."
+    echo
+    echo "Second table (the whole heap, leakspy's default): *all objects* = the target's own closure over"
+    echo "\`gc.get_referents\` from every tracked object; *in-process closure* = the time it takes to build"
+    echo "that set and its \`sys.getsizeof\` histogram inside the target (what an in-process tool must do to"
+    echo "count untracked objects); *leakspy objects / closure* = heap.objects over that count (above 1:"
+    echo "objects no tracked object reaches, e.g. interned strings and code objects' private fields)."
+    echo
+    echo "Third table: \`leakspy refs\` on the same heap: the reference graph (*graph objects*, *references*,"
+    echo "its memory), the wall time of the whole command, and the two analysis steps it reports: shortest"
+    echo "paths from the roots and the dominator tree (retained sizes)."
 } > "$OUT_MD"
 cat "$OUT_MD"

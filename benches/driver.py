@@ -66,16 +66,21 @@ def max_rss_kb(stderr_text):
     return int(m.group(1)) if m else None
 
 
-def run_leakspy(binary, pid, time_bin):
-    cmd = [binary, "dump", "--pid", str(pid), "--json", "-q"]
+def timed(cmd, time_bin, timeout):
+    """Run a leakspy command under GNU time: (wall ms, parsed JSON stdout, peak RSS kB)."""
     if time_bin:
         cmd = [time_bin, "-v"] + cmd
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     wall = (time.perf_counter() - t0) * 1e3
     if r.returncode != 0:
-        raise RuntimeError(f"leakspy exit {r.returncode}: {r.stderr[-2000:]}")
-    rep = json.loads(r.stdout)
+        raise RuntimeError(f"{cmd} exit {r.returncode}: {r.stderr[-2000:]}")
+    return wall, json.loads(r.stdout), max_rss_kb(r.stderr) if time_bin else None
+
+
+def run_leakspy(binary, pid, time_bin, extra=()):
+    cmd = [binary, "dump", "--pid", str(pid), "--json", "-q", *extra]
+    wall, rep, rss = timed(cmd, time_bin, 300)
     return {
         "wall_ms": wall,
         "total_ms": rep["total_ms"],
@@ -85,7 +90,23 @@ def run_leakspy(binary, pid, time_bin):
         "objects": rep["heap"]["objects"],
         "heap_bytes": rep["heap"]["bytes"],
         "partial": rep["partial"],
-        "rss_kb": max_rss_kb(r.stderr) if time_bin else None,
+        "rss_kb": rss,
+    }
+
+
+def run_refs(binary, pid, time_bin):
+    cmd = [binary, "refs", "--pid", str(pid), "--type", "__main__.Node", "--json", "-q"]
+    wall, rep, rss = timed(cmd, time_bin, 600)
+    c = rep["refs"]["cost"]
+    return {
+        "wall_ms": wall,
+        "pause_ms": rep["pause_ms"],
+        "objects": c["objects"],
+        "references": c["references"],
+        "graph_bytes": c["graph_bytes"],
+        "paths_ms": c["paths_ms"],
+        "dominators_ms": c["dominators_ms"],
+        "rss_kb": rss,
     }
 
 
@@ -124,6 +145,7 @@ def main():
     ap.add_argument("--interp", action="append", required=True,
                     help="name=ROOT:PYTHON (ROOT '/' for no chroot)")
     ap.add_argument("--json-out", required=True)
+    ap.add_argument("--refs", action="store_true", help="also time `leakspy refs`")
     a = ap.parse_args()
 
     results = []
@@ -143,15 +165,19 @@ def main():
                           file=sys.stderr)
                     subprocess.run(a.rebuild, shell=True, check=True)
                     ls = run_leakspy(a.leakspy, info["pid"], a.time_bin)
+                gc_only = run_leakspy(a.leakspy, info["pid"], a.time_bin, ["--gc-only"])
+                refs = run_refs(a.leakspy, info["pid"], a.time_bin) if a.refs else None
                 ps = run_pyspy(a.pyspy, info["pid"])
             finally:
                 stop_target(p, scratch)
-            run = {"target": info, "leakspy": ls, "pyspy": ps}
+            run = {"target": info, "leakspy": ls, "gc_only": gc_only, "refs": refs, "pyspy": ps}
             runs.append(run)
             print(f"  {name} run {i+1}: tracked={info['tracked_objects']} "
                   f"inproc={info['inproc_ms']:.0f}ms leakspy wall={ls['wall_ms']:.0f}ms "
                   f"pause={ls['pause_ms']:.0f}ms copied={ls['bytes_copied']/1e6:.0f}MB "
                   f"rss={ls['rss_kb']}kB objects={ls['objects']} "
+                  f"gc-only wall={gc_only['wall_ms']:.0f}ms "
+                  f"refs={'%.0fms' % refs['wall_ms'] if refs else '-'} "
                   f"py-spy={'%.0fms' % ps['wall_ms'] if ps['ok'] else 'FAILED: ' + ps['error']}",
                   file=sys.stderr)
         results.append({"name": name, "root": root, "python": python, "runs": runs})
@@ -159,9 +185,9 @@ def main():
     with open(a.json_out, "w") as f:
         json.dump(results, f, indent=1)
 
-    # Markdown table.
+    # Markdown tables: GC-tracked objects (as before), the whole heap, refs.
     hdr = ("| interpreter | tracked objects | in-process gc.get_objects+getsizeof (ms) "
-           "| leakspy wall (ms) | leakspy pause (ms) | copied (MB) | pause per 100 MB (ms) "
+           "| leakspy --gc-only wall (ms) | leakspy pause (ms) | copied (MB) | pause per 100 MB (ms) "
            "| leakspy peak RSS (MB) | leakspy objects / in-process | py-spy dump wall (ms) |")
     out = [hdr, "|" + "---|" * (hdr.count("|") - 1)]
     for r in results:
@@ -176,19 +202,54 @@ def main():
                 pyspy_cell += f" ({len(ps) - len(ok)} of {len(ps)} failed)"
         else:
             pyspy_cell = f"refused: {ps[0]['error']}".replace("|", "\\|")
-        ratio = [l["objects"] / x["tracked_objects"] for l, x in zip(ls, t)]
+        go = [x["gc_only"] for x in runs]
+        ratio = [l["objects"] / x["tracked_objects"] for l, x in zip(go, t)]
         out.append("| " + " | ".join([
             f"{r['name']} ({t[0]['python']})",
             fmt([x["tracked_objects"] for x in t]),
             fmt([x["inproc_ms"] for x in t]),
-            fmt([l["wall_ms"] for l in ls]),
-            fmt([l["pause_ms"] for l in ls]),
-            fmt([l["bytes_copied"] / 1e6 for l in ls]),
-            fmt([l["pause_ms"] / (l["bytes_copied"] / 1e8) for l in ls]),
-            fmt([l["rss_kb"] / 1024 if l["rss_kb"] else None for l in ls]),
+            fmt([l["wall_ms"] for l in go]),
+            fmt([l["pause_ms"] for l in go]),
+            fmt([l["bytes_copied"] / 1e6 for l in go]),
+            fmt([l["pause_ms"] / (l["bytes_copied"] / 1e8) for l in go]),
+            fmt([l["rss_kb"] / 1024 if l["rss_kb"] else None for l in go]),
             fmt(ratio, 4),
             pyspy_cell,
         ]) + " |")
+    hdr = ("| interpreter | all objects (in-process closure) | in-process closure+getsizeof (ms) "
+           "| leakspy dump wall (ms) | leakspy pause (ms) | leakspy peak RSS (MB) "
+           "| leakspy objects / closure |")
+    out += ["", hdr, "|" + "---|" * (hdr.count("|") - 1)]
+    for r in results:
+        t = [x["target"] for x in r["runs"]]
+        ls = [x["leakspy"] for x in r["runs"]]
+        out.append("| " + " | ".join([
+            f"{r['name']} ({t[0]['python']})",
+            fmt([x["all_objects"] for x in t]),
+            fmt([x["inproc_all_ms"] for x in t]),
+            fmt([l["wall_ms"] for l in ls]),
+            fmt([l["pause_ms"] for l in ls]),
+            fmt([l["rss_kb"] / 1024 if l["rss_kb"] else None for l in ls]),
+            fmt([l["objects"] / x["all_objects"] for l, x in zip(ls, t)], 4),
+        ]) + " |")
+    if a.refs:
+        hdr = ("| interpreter | graph objects | references | graph memory (MB) "
+               "| leakspy refs wall (ms) | pause (ms) | paths (ms) | dominator tree (ms) "
+               "| peak RSS (MB) |")
+        out += ["", hdr, "|" + "---|" * (hdr.count("|") - 1)]
+        for r in results:
+            rf = [x["refs"] for x in r["runs"]]
+            out.append("| " + " | ".join([
+                r["name"],
+                fmt([x["objects"] for x in rf]),
+                fmt([x["references"] for x in rf]),
+                fmt([x["graph_bytes"] / 1e6 for x in rf]),
+                fmt([x["wall_ms"] for x in rf]),
+                fmt([x["pause_ms"] for x in rf]),
+                fmt([x["paths_ms"] for x in rf]),
+                fmt([x["dominators_ms"] for x in rf]),
+                fmt([x["rss_kb"] / 1024 if x["rss_kb"] else None for x in rf]),
+            ]) + " |")
     print("\n".join(out))
 
 

@@ -56,8 +56,8 @@ def build(units):
     return root, keep
 
 
-def histogram():
-    objs = gc.get_objects()
+def tally(objs):
+    """Count and sys.getsizeof bytes by "module.qualname"."""
     acc = {}
     for o in objs:
         t = type(o)
@@ -69,8 +69,34 @@ def histogram():
         else:
             e[0] += 1
             e[1] += size
+    return acc
+
+
+def histogram():
+    objs = gc.get_objects()
+    acc = tally(objs)
     n = len(objs)
     del objs
+    return n, acc
+
+
+def closure_histogram():
+    """The in-process equivalent of leakspy's whole-heap count: every object reachable through
+    gc.get_referents from every tracked object, sized with sys.getsizeof by type."""
+    roots = gc.get_objects()
+    seen = {}
+    for o in roots:
+        seen[id(o)] = o
+    stack = roots
+    while stack:
+        o = stack.pop()
+        for x in gc.get_referents(o):
+            if id(x) not in seen:
+                seen[id(x)] = x
+                stack.append(x)
+    acc = tally(seen.values())
+    n = len(seen)
+    del seen, roots, stack
     return n, acc
 
 
@@ -87,6 +113,10 @@ def main():
     total_bytes = sum(v[1] for v in acc.values())
     ntypes = len(acc)
     del acc
+    t0 = time.perf_counter()
+    n_all, acc = closure_histogram()
+    inproc_all_ms = (time.perf_counter() - t0) * 1e3
+    del acc
     line = {
         "pid": os.getpid(),
         "python": sys.version.split()[0],
@@ -95,6 +125,8 @@ def main():
         "histogram_bytes": total_bytes,
         "histogram_types": ntypes,
         "inproc_ms": inproc_ms,
+        "all_objects": n_all,
+        "inproc_all_ms": inproc_all_ms,
         "build_s": build_s,
     }
     sys.stdout.write(json.dumps(line) + "\n")

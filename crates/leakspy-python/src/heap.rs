@@ -751,16 +751,7 @@ pub fn getsizeof_base(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
 fn str_sizeof(r: &Reader<'_>, obj: u64) -> Result<u64> {
     let u = &r.l.unicode;
     let len = r.mem.read_u64(obj + u.length)?;
-    let word = r.mem.read_u32(obj + u.state)?;
-    let st = crate::decode::unicode::parse_state(
-        word,
-        u.kind_shift,
-        u.kind_bits,
-        u.compact_bit,
-        u.ascii_bit,
-        u.ready_bit,
-    )
-    .ok_or_else(|| crate::error::Error::Other(format!("str at {obj:#x}: bad state")))?;
+    let st = r.str_state(obj)?;
     let kind = u64::from(st.kind);
     Ok(if st.compact && st.ascii {
         u.ascii_size.saturating_add(len).saturating_add(1)

@@ -39,12 +39,11 @@ impl<'a> Reader<'a> {
         Ok(self.mem.read_i64(obj + self.l.object.ob_size)?)
     }
 
-    /// Decode a `str` object (at most [`MAX_STR_CHARS`] characters).
-    pub fn str(&self, obj: u64) -> Result<String> {
+    /// The decoded `state` word of a `str` object (kind, compact, ascii).
+    pub fn str_state(&self, obj: u64) -> Result<unicode::StrState> {
         let u = &self.l.unicode;
-        let len = self.mem.read_u64(obj + u.length)?;
         let state = self.mem.read_u32(obj + u.state)?;
-        let st = unicode::parse_state(
+        unicode::parse_state(
             state,
             u.kind_shift,
             u.kind_bits,
@@ -52,7 +51,14 @@ impl<'a> Reader<'a> {
             u.ascii_bit,
             u.ready_bit,
         )
-        .ok_or_else(|| Error::Other(format!("str at {obj:#x}: bad state word {state:#x}")))?;
+        .ok_or_else(|| Error::Other(format!("str at {obj:#x}: bad state word {state:#x}")))
+    }
+
+    /// Decode a `str` object (at most [`MAX_STR_CHARS`] characters).
+    pub fn str(&self, obj: u64) -> Result<String> {
+        let u = &self.l.unicode;
+        let len = self.mem.read_u64(obj + u.length)?;
+        let st = self.str_state(obj)?;
         let n = len.min(MAX_STR_CHARS);
         let data = if st.compact && st.ascii {
             obj + u.ascii_size

@@ -379,18 +379,8 @@ fn roots(
         };
         for (k, m) in r.dict_items(modules).unwrap_or_default() {
             let Ok(modname) = r.str(k) else { continue };
-            let Some(dict) = instance_dict(r, m) else {
-                continue;
-            };
-            for (key, value) in r.dict_items(dict).unwrap_or_default() {
-                let (Some(v), Ok(attr)) = (node(value), r.str(key)) else {
-                    continue;
-                };
-                out.push(Root {
-                    node: v,
-                    label: format!("{modname}.{attr}"),
-                    kind: RootKind::ModuleGlobal,
-                });
+            if let Some(dict) = instance_dict(r, m) {
+                namespace_roots(r, g, dict, &modname, RootKind::ModuleGlobal, &mut out);
             }
         }
     }
@@ -406,21 +396,32 @@ fn roots(
         let Ok(dict) = r.ptr(addr + l.type_.tp_dict) else {
             continue;
         };
-        let Some(tname) = types.get(r, addr).map(|t| t.name.clone()) else {
-            continue;
-        };
-        for (key, value) in r.dict_items(dict).unwrap_or_default() {
-            let (Some(v), Ok(attr)) = (node(value), r.str(key)) else {
-                continue;
-            };
-            out.push(Root {
-                node: v,
-                label: format!("{tname}.{attr}"),
-                kind: RootKind::ClassAttribute,
-            });
+        if let Some(tname) = types.get(r, addr).map(|t| t.name.clone()) {
+            namespace_roots(r, g, dict, &tname, RootKind::ClassAttribute, &mut out);
         }
     }
     out
+}
+
+/// One root per entry of a namespace dict (a module's or a class's), labelled `owner.name`.
+fn namespace_roots(
+    r: &Reader<'_>,
+    g: &HeapGraph,
+    dict: u64,
+    owner: &str,
+    kind: RootKind,
+    out: &mut Vec<Root>,
+) {
+    for (key, value) in r.dict_items(dict).unwrap_or_default() {
+        let (Some(&v), Ok(attr)) = (g.index.get(&value), r.str(key)) else {
+            continue;
+        };
+        out.push(Root {
+            node: v,
+            label: format!("{owner}.{attr}"),
+            kind,
+        });
+    }
 }
 
 /// The `__dict__` of an object whose type has a `tp_dictoffset` (modules).

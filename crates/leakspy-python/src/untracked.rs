@@ -160,17 +160,7 @@ fn inline_size(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Option<u64> {
     match t.size_kind {
         SizeKind::Default | SizeKind::Int | SizeKind::Code => getsizeof_base(r, obj, t).ok(),
         SizeKind::Str => {
-            let u = &r.l.unicode;
-            let state = r.mem.read_u32(obj + u.state).ok()?;
-            let st = crate::decode::unicode::parse_state(
-                state,
-                u.kind_shift,
-                u.kind_bits,
-                u.compact_bit,
-                u.ascii_bit,
-                u.ready_bit,
-            )?;
-            if st.compact {
+            if r.str_state(obj).ok()?.compact {
                 getsizeof_base(r, obj, t).ok()
             } else {
                 None

@@ -78,15 +78,7 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
     for note in &report.notes {
         writeln!(w, "note: {note}")?;
     }
-    for warning in &report.warnings {
-        writeln!(w, "warning: {warning}")?;
-    }
-    if report.partial {
-        writeln!(
-            w,
-            "PARTIAL RESULT: some structures could not be read completely (see warnings)"
-        )?;
-    }
+    render_warnings(report, w)?;
     writeln!(w)?;
     for t in &report.threads {
         render_thread(t, w)?;
@@ -222,6 +214,20 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
                 0.0
             },
             h.types.len() - top
+        )?;
+    }
+    Ok(())
+}
+
+/// The report's warnings, and the partial-result line when it is partial.
+pub(crate) fn render_warnings(report: &DumpReport, w: &mut dyn Write) -> io::Result<()> {
+    for warning in &report.warnings {
+        writeln!(w, "warning: {warning}")?;
+    }
+    if report.partial {
+        writeln!(
+            w,
+            "PARTIAL RESULT: some structures could not be read completely (see warnings)"
         )?;
     }
     Ok(())

@@ -48,15 +48,7 @@ pub fn render_text(report: &DumpReport, refs: &RefsReport, w: &mut dyn Write) ->
         report.pause_ms,
         report.total_ms
     )?;
-    for warning in &report.warnings {
-        writeln!(w, "warning: {warning}")?;
-    }
-    if report.partial {
-        writeln!(
-            w,
-            "PARTIAL RESULT: some structures could not be read completely (see warnings)"
-        )?;
-    }
+    crate::render_warnings(report, w)?;
     writeln!(
         w,
         "\n{}: {} instances, {}; retained {} (what freeing them all would free)",
@@ -107,7 +99,7 @@ pub fn render_text(report: &DumpReport, refs: &RefsReport, w: &mut dyn Write) ->
         "  {:>12}  {:>10}  {:>10}  type",
         "count", "bytes", "retained"
     )?;
-    for t in &refs.retained_by_type {
+    for t in refs.retained_by_type.iter().take(10) {
         writeln!(
             w,
             "  {:>12}  {:>10}  {:>10}  {}",
