@@ -15,7 +15,6 @@
 
 use crate::error::{Error, Result};
 use crate::objects::Reader;
-use crate::process::Target;
 use leakspy_layout::Obmalloc;
 use leakspy_memory::MemoryExt;
 use serde::Serialize;
@@ -58,7 +57,11 @@ pub struct Block<'p> {
 }
 
 /// Find the arena table of interpreter `interp` (see the module docs for the order).
-pub fn find_table(r: &Reader<'_>, target: &Target, interp: u64) -> Result<ArenaTable> {
+pub fn find_table(
+    r: &Reader<'_>,
+    image: &crate::binaries::Image,
+    interp: u64,
+) -> Result<ArenaTable> {
     let om =
         r.l.obmalloc
             .as_ref()
@@ -83,7 +86,7 @@ pub fn find_table(r: &Reader<'_>, target: &Target, interp: u64) -> Result<ArenaT
             }
         }
     }
-    let syms = &target.image.symbols;
+    let syms = &image.symbols;
     if let (Some(&a), Some(&m)) = (syms.get("arenas"), syms.get("maxarenas")) {
         let table = r.ptr(a)?;
         let entries = u64::from(r.mem.read_u32(m)?);
@@ -95,7 +98,7 @@ pub fn find_table(r: &Reader<'_>, target: &Target, interp: u64) -> Result<ArenaT
             });
         }
     }
-    for &(addr, size) in &target.image.data_sections {
+    for &(addr, size) in &image.data_sections {
         if let Some(t) = scan(r, om, addr, size) {
             return Ok(t);
         }
@@ -153,9 +156,12 @@ fn valid_table(r: &Reader<'_>, om: &Obmalloc, table: u64, entries: u64) -> bool 
         if a.address == 0 {
             continue;
         }
+        if a.garbage() {
+            return false;
+        }
         let first = round_up(a.address, om.pool_size);
         if a.pool_address > first {
-            match r.mem.read_u32(first + om.pool_arenaindex) {
+            match r.mem.read_u32(first.saturating_add(om.pool_arenaindex)) {
                 Ok(ix) if u64::from(ix) == i => used += 1,
                 _ => return false,
             }
@@ -167,6 +173,14 @@ fn valid_table(r: &Reader<'_>, om: &Obmalloc, table: u64, entries: u64) -> bool 
 struct Arena {
     address: u64,
     pool_address: u64,
+}
+
+impl Arena {
+    /// Addresses no arena can have (garbage or a racing write): above user space.
+    fn garbage(&self) -> bool {
+        self.address > leakspy_memory::MAX_USER_ADDRESS
+            || self.pool_address > leakspy_memory::MAX_USER_ADDRESS
+    }
 }
 
 fn arena_at(om: &Obmalloc, raw: &[u8], i: u64) -> Option<Arena> {
@@ -210,7 +224,7 @@ pub fn arena_ranges(r: &Reader<'_>, t: &ArenaTable) -> Vec<(u64, u64)> {
     };
     let mut out: Vec<(u64, u64)> = (0..t.entries)
         .filter_map(|i| arena_at(om, &raw, i))
-        .filter(|a| a.address != 0)
+        .filter(|a| a.address != 0 && !a.garbage())
         .map(|a| (a.address, a.address.saturating_add(om.arena_size)))
         .collect();
     out.sort_unstable();
@@ -246,12 +260,16 @@ pub fn for_each_block(
         if a.address == 0 {
             continue;
         }
+        if a.garbage() {
+            *bad_pools += 1;
+            continue;
+        }
         stats.arenas += 1;
         stats.arena_bytes += om.arena_size;
         let arena_end = a.address.saturating_add(om.arena_size);
         let carved_end = a.pool_address.min(arena_end);
         let mut p = round_up(a.address, om.pool_size);
-        while p + om.pool_size <= arena_end && p < carved_end {
+        while p.saturating_add(om.pool_size) <= arena_end && p < carved_end {
             let at = p;
             p += om.pool_size;
             if r.mem.read(at, &mut pool).is_err() {

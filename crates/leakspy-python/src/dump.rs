@@ -480,7 +480,7 @@ fn walk<'r, 'a>(
             w.walk_interpreter(interp, progress);
         }
         if !opts.gc_only || opts.refs.is_some() {
-            w.walk_untracked(target, &interps, progress);
+            w.walk_untracked(&target.image, &interps, progress);
         }
         Some(w)
     };

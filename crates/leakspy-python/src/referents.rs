@@ -175,7 +175,10 @@ fn instance_values(r: &Reader<'_>, obj: u64, tp: u64, t: &TypeInfo, out: &mut Ve
             }
             return;
         }
-        pre + 1
+        match pre.checked_add(1) {
+            Some(v) => v,
+            None => return,
+        }
     } else {
         // 3.11: dict at -24, values at -32.
         if pre != 0 {
@@ -196,7 +199,7 @@ fn instance_values(r: &Reader<'_>, obj: u64, tp: u64, t: &TypeInfo, out: &mut Ve
     let Ok(kt) = r.keys_table(keys) else {
         return;
     };
-    let base = values + l.dict.values_offset.unwrap_or(0);
+    let base = values.saturating_add(l.dict.values_offset.unwrap_or(0));
     let Ok(raw) = r.mem.read_vec(base, (kt.nentries * 8) as usize) else {
         return;
     };

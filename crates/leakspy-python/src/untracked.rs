@@ -207,7 +207,7 @@ impl crate::heap::HeapWalker<'_, '_> {
     /// [`crate::heap::HeapWalker::whole_heap`].
     pub fn walk_untracked(
         &mut self,
-        target: &crate::process::Target,
+        image: &crate::binaries::Image,
         interps: &[u64],
         progress: &mut dyn FnMut(u64),
     ) {
@@ -220,7 +220,7 @@ impl crate::heap::HeapWalker<'_, '_> {
         for tp in seen_types {
             gate.add(tp);
         }
-        for &tp in &target.image.static_types {
+        for &tp in &image.static_types {
             if self.types.get(r, tp).is_some() {
                 gate.add(tp);
             }
@@ -232,7 +232,7 @@ impl crate::heap::HeapWalker<'_, '_> {
         let mut tables = FxHashSet::default();
         let mut stats: Option<crate::arenas::ArenaStats> = None;
         for &interp in interps {
-            let table = match crate::arenas::find_table(r, target, interp) {
+            let table = match crate::arenas::find_table(r, image, interp) {
                 Ok(t) => t,
                 Err(e) => {
                     if interp == interps[0] {

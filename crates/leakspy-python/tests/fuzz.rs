@@ -18,14 +18,19 @@ use leakspy_layout::{DebugOffsets, Layout};
 use leakspy_memory::{
     parse_maps, Mapping, Memory, ReadError, Snapshot, MAX_READ, MAX_USER_ADDRESS,
 };
+use leakspy_python::arenas::{self, ArenaTable};
+use leakspy_python::binaries::Image;
 use leakspy_python::decode::linetable::{addr2line, LineTableFormat};
 use leakspy_python::decode::{long, unicode};
+use leakspy_python::dominators::{self, Csr};
 use leakspy_python::heap::{self, GroupBy, HeapWalker};
 use leakspy_python::objects::{self, Reader};
 use leakspy_python::origins;
+use leakspy_python::refs::{self, RefsQuery};
 use leakspy_python::stacks::{self, CodeCache};
 use leakspy_python::threadnames;
 use leakspy_python::tracemalloc::{self, Traces};
+use leakspy_python::untracked::{self, TypeGate};
 use leakspy_python::version;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
@@ -794,8 +799,9 @@ fn build(w: &World) -> (Vec<u8>, Layout) {
     (bytes, l)
 }
 
-/// How deep the walks got, summed over cases: threads, frames, heap objects, heap types, strs read.
-static DEPTH: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
+/// How deep the walks got, summed over cases: threads, frames, heap objects, heap types, strs read,
+/// objects of the whole-heap walk, references in its graph.
+static DEPTH: [AtomicUsize; 7] = [const { AtomicUsize::new(0) }; 7];
 
 /// Everything that reads target structures, over one memory.
 fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
@@ -830,6 +836,44 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
     let h = walker.finish(group_by);
     DEPTH[2].fetch_add(h.objects as usize, Ordering::Relaxed);
     DEPTH[3].fetch_add(h.types.len(), Ordering::Relaxed);
+    // The whole heap: the arena table looked for in garbage "data sections", references out of
+    // every object, the graph, and `refs` over it.
+    let image = Image {
+        path: String::new(),
+        opened: String::new(),
+        bias: 0,
+        symbols: HashMap::new(),
+        static_types: Vec::new(),
+        pyruntime_section: None,
+        data_sections: vec![(BASE, ARENA)],
+        is_shared: true,
+    };
+    let mut whole = HeapWalker::new(&r).keep_graph();
+    for &interp in &interps {
+        whole.walk_interpreter(interp, &mut |_| {});
+    }
+    whole.walk_untracked(&image, &interps, &mut |_| {});
+    if let Some(g) = whole.take_graph() {
+        DEPTH[5].fetch_add(g.nodes.len(), Ordering::Relaxed);
+        DEPTH[6].fetch_add(g.succ.to.len(), Ordering::Relaxed);
+        let q = RefsQuery {
+            type_name: ["list", "builtins.dict", "x.Y"][w.group_by as usize % 3].into(),
+            max_paths: 5,
+            show_keys: w.group_by.is_multiple_of(2),
+        };
+        let _ = refs::analyse(&r, &interps, &[], &g, &q);
+    }
+    // A garbage arena table: pools and blocks read from garbage, each block offered as an object.
+    let table = ArenaTable {
+        table: (BASE + garbage_word(&mut s) % ARENA) & !7,
+        entries: garbage_word(&mut s) % 64,
+        source: String::new(),
+    };
+    let (mut bad, mut gate, mut types) = (0, TypeGate::default(), objects::TypeCache::default());
+    let _ = arenas::for_each_block(&r, &table, &mut bad, &mut |b| {
+        let _ = untracked::block_object(&r, &b, &mut gate, &mut types);
+    });
+    let _ = arenas::arena_ranges(&r, &table);
     // Single-object readers at garbage addresses.
     let mut names = HashMap::new();
     for _ in 0..32 {
@@ -884,9 +928,101 @@ fn fuzz_walkers_over_garbage() {
     });
     let d: Vec<usize> = DEPTH.iter().map(|a| a.load(Ordering::Relaxed)).collect();
     eprintln!(
-        "fuzz walkers reached: {} threads, {} frames, {} heap objects of {} types, {} strs decoded",
-        d[0], d[1], d[2], d[3], d[4]
+        "fuzz walkers reached: {} threads, {} frames, {} heap objects of {} types, {} strs decoded, \
+         {} whole-heap objects with {} references",
+        d[0], d[1], d[2], d[3], d[4], d[5], d[6]
     );
+}
+
+/// Dominators by the definition: dom(root) = {root}, dom(v) = {v} + the intersection of dom(p)
+/// over v's reachable predecessors, iterated to a fixpoint; idom(v) = the strict dominator that
+/// every other strict dominator dominates (the one with the largest dominator set).
+fn naive_idom(n: usize, edges: &[(u32, u32)], root: u32) -> Vec<u32> {
+    let mut reach = vec![false; n];
+    let mut stack = vec![root];
+    reach[root as usize] = true;
+    while let Some(v) = stack.pop() {
+        for &(a, b) in edges {
+            if a == v && !reach[b as usize] {
+                reach[b as usize] = true;
+                stack.push(b);
+            }
+        }
+    }
+    let all: Vec<bool> = reach.clone();
+    let mut dom: Vec<Vec<bool>> = (0..n)
+        .map(|v| {
+            if v == root as usize {
+                (0..n).map(|u| u == v).collect()
+            } else {
+                all.clone()
+            }
+        })
+        .collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for v in 0..n {
+            if v == root as usize || !reach[v] {
+                continue;
+            }
+            let mut new = all.clone();
+            for &(a, b) in edges {
+                if b as usize == v && reach[a as usize] {
+                    for u in 0..n {
+                        new[u] = new[u] && dom[a as usize][u];
+                    }
+                }
+            }
+            new[v] = true;
+            if new != dom[v] {
+                dom[v] = new;
+                changed = true;
+            }
+        }
+    }
+    (0..n)
+        .map(|v| {
+            if !reach[v] {
+                return dominators::NONE;
+            }
+            if v == root as usize {
+                return root;
+            }
+            (0..n)
+                .filter(|&u| u != v && dom[v][u])
+                .max_by_key(|&u| dom[u].iter().filter(|&&x| x).count())
+                .map_or(dominators::NONE, |u| u as u32)
+        })
+        .collect()
+}
+
+#[test]
+fn fuzz_dominators_against_the_definition() {
+    let strategy = (1usize..24).prop_flat_map(|n| {
+        (
+            Just(n),
+            prop::collection::vec((0..n as u32, 0..n as u32), 0..n * 3),
+            0..n as u32,
+        )
+    });
+    check("dominators", 1000, strategy, |(n, edges, root)| {
+        let mut adj = vec![Vec::new(); n];
+        for &(a, b) in &edges {
+            adj[a as usize].push(b);
+        }
+        let mut g = Csr {
+            start: vec![0],
+            to: Vec::new(),
+        };
+        for a in adj {
+            g.to.extend(a);
+            g.start.push(g.to.len() as u32);
+        }
+        let got = dominators::immediate_dominators(&g, root);
+        prop_assert_eq!(got, naive_idom(n, &edges, root));
+        Ok(())
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------
