@@ -10,7 +10,9 @@
 # Host packages: debootstrap, gdb (gcore), libpython3.11-dev (headers of the host's Debian 3.11).
 # pyenv interpreters (3.8.18 … 3.13.0): `pyenv install -s` under $PYENV_ROOT (skips what is installed;
 # a missing one is built from source, with CPython's build dependencies installed first; pyenv itself
-# is cloned into $PYENV_ROOT when absent).
+# is cloned into $PYENV_ROOT when absent). Building needs python.org (and cloning GitHub), which this
+# project's machines cannot reach: there the image's pyenv builds are used as they are, and a missing
+# one fails the run with pyenv's download error.
 set -euo pipefail
 
 CACHE=${LEAKSPY_CACHE:-/var/cache/leakspy}

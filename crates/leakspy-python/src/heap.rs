@@ -81,6 +81,8 @@ pub struct HeapHistogram {
     /// pymalloc's arenas and those reached by reference outside them.
     pub objects: u64,
     pub bytes: u64,
+    /// Whether the heap was walked at all (false with `--no-heap`: everything here is empty).
+    pub walked: bool,
     /// The GC-tracked part of `objects` / `bytes`.
     pub tracked_objects: u64,
     pub tracked_bytes: u64,
@@ -529,6 +531,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
 
     /// Finish: name the types, group allocation sites and sort.
     pub fn finish(mut self, group_by: GroupBy) -> HeapHistogram {
+        self.out.walked = true;
         let sites = self.sites(group_by);
         let mut origins_by_tp = std::mem::take(&mut self.origins).finish(self.r);
         let mut origins: HashMap<String, Vec<crate::origins::Origin>> = HashMap::new();

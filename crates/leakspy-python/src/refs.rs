@@ -49,6 +49,8 @@ pub struct RefsReport {
     pub paths: Vec<PathGroup>,
     /// Instances no root reaches (held from C, or garbage awaiting collection).
     pub unreachable: u64,
+    /// Reachable instances whose path was not worked out (more than 2,000,000 instances).
+    pub paths_not_walked: u64,
     pub roots: RootCounts,
     /// Types by retained size (instances not dominated by another instance of the same type).
     pub retained_by_type: Vec<RetainedType>,
@@ -127,8 +129,8 @@ struct Root {
     kind: RootKind,
 }
 
-/// Most instances whose path is worked out (the rest are counted, not walked).
-const MAX_PATHS_WALKED: usize = 100_000;
+/// Most instances whose path is worked out (the rest are counted in `paths_not_walked`).
+const MAX_PATHS_WALKED: usize = 2_000_000;
 /// Longest path followed.
 const MAX_DEPTH: usize = 10_000;
 
@@ -231,6 +233,7 @@ pub fn analyse(
             continue;
         }
         if walked >= MAX_PATHS_WALKED {
+            out.paths_not_walked += 1;
             continue;
         }
         walked += 1;

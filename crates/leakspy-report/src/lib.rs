@@ -150,6 +150,10 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         )?,
         None => {}
     }
+    if !h.walked {
+        writeln!(w, "Heap: not walked (--no-heap)")?;
+        return Ok(());
+    }
     if h.untracked_counted {
         writeln!(
             w,

@@ -72,7 +72,14 @@ pub fn render_text(report: &DumpReport, refs: &RefsReport, w: &mut dyn Write) ->
         "\nShortest paths from the roots (instances per path shape):"
     )?;
     for p in &refs.paths {
-        writeln!(w, "  {:>12}  {}", thousands(p.count), p.path.join(" -> "))?;
+        writeln!(w, "  {:>12}  {}", thousands(p.count), p.shape)?;
+    }
+    if refs.paths_not_walked > 0 {
+        writeln!(
+            w,
+            "  {:>12}  (reachable, path not worked out: more than 2,000,000 instances)",
+            thousands(refs.paths_not_walked)
+        )?;
     }
     if refs.unreachable > 0 {
         writeln!(
@@ -91,8 +98,8 @@ pub fn render_text(report: &DumpReport, refs: &RefsReport, w: &mut dyn Write) ->
     )?;
     writeln!(
         w,
-        "\nRetained size by type (top {}):",
-        refs.retained_by_type.len()
+        "\nRetained size by type (top {}; --json lists 25):",
+        refs.retained_by_type.len().min(10)
     )?;
     writeln!(
         w,
