@@ -70,13 +70,24 @@ pub fn find_table(
         (r.l.interp.obmalloc, om.state_arenas, om.state_maxarenas)
     {
         let state = if r.l.interp.obmalloc_is_pointer == Some(true) {
-            r.ptr(interp + state_off)?
+            r.ptr(interp + state_off).unwrap_or(0)
         } else {
             interp + state_off
         };
-        if state != 0 {
-            let table = r.ptr(state + arenas_off)?;
-            let entries = u64::from(r.mem.read_u32(state + max_off)?);
+        // A read error here (a layout that does not fit this build) falls through to the others.
+        let found = (state != 0)
+            .then(|| {
+                Some((
+                    r.ptr(state + arenas_off).ok()?,
+                    r.mem.read_u32(state + max_off).ok()?,
+                ))
+            })
+            .flatten();
+        if let Some((table, entries)) = found {
+            let entries = u64::from(entries);
+            log::debug!(
+                "arena table by layout: state {state:#x}, table {table:#x}, {entries} entries"
+            );
             if valid_table(r, om, table, entries) {
                 return Ok(ArenaTable {
                     table,
@@ -87,9 +98,13 @@ pub fn find_table(
         }
     }
     let syms = &image.symbols;
-    if let (Some(&a), Some(&m)) = (syms.get("arenas"), syms.get("maxarenas")) {
-        let table = r.ptr(a)?;
-        let entries = u64::from(r.mem.read_u32(m)?);
+    let by_symbol = match (syms.get("arenas"), syms.get("maxarenas")) {
+        (Some(&a), Some(&m)) => r.ptr(a).ok().zip(r.mem.read_u32(m).ok()),
+        _ => None,
+    };
+    if let Some((table, entries)) = by_symbol {
+        let entries = u64::from(entries);
+        log::debug!("arena table by symbol: table {table:#x}, {entries} entries");
         if valid_table(r, om, table, entries) {
             return Ok(ArenaTable {
                 table,
@@ -99,6 +114,7 @@ pub fn find_table(
         }
     }
     for &(addr, size) in &image.data_sections {
+        log::debug!("arena table: scanning {size:#x} bytes at {addr:#x}");
         if let Some(t) = scan(r, om, addr, size) {
             return Ok(t);
         }
@@ -112,15 +128,15 @@ pub fn find_table(
 /// bounded by the size its allocator recorded: glibc's chunk size in the word before it, or, under
 /// the debug allocator hooks (debug builds), the requested size in the debug header.
 fn scan(r: &Reader<'_>, om: &Obmalloc, addr: u64, len: u64) -> Option<ArenaTable> {
-    let bytes = r.mem.read_vec(addr, len.min(64 << 20) as usize).ok()?;
-    bytes
-        .chunks_exact(8)
-        .filter_map(|w| w.try_into().ok().map(u64::from_le_bytes))
-        .filter(|&p| p > 0x10000 && p.is_multiple_of(16) && p <= leakspy_memory::MAX_USER_ADDRESS)
-        .find_map(|p| {
+    crate::objects::scan_words(r, addr, len, |p| {
+        if !p.is_multiple_of(16) {
+            return None;
+        }
+        {
             let before = r.mem.read_array::<16>(p - 16).ok()?;
+            // The debug hooks store the requested size big-endian (obmalloc.c `write_size_t`).
             let usable = if before[8] == b'r' && before[9..16].iter().all(|&b| b == 0xfd) {
-                u64::from_le_bytes(before[0..8].try_into().ok()?)
+                u64::from_be_bytes(before[0..8].try_into().ok()?)
             } else {
                 (u64::from_le_bytes(before[8..16].try_into().ok()?) & !7).checked_sub(8)?
             };
@@ -133,7 +149,8 @@ fn scan(r: &Reader<'_>, om: &Obmalloc, addr: u64, len: u64) -> Option<ArenaTable
                 entries,
                 source: "scan of the image's data for the arena table".into(),
             })
-        })
+        }
+    })
 }
 
 /// A table is valid when it has at least one used entry and every used entry whose first pool is

@@ -208,6 +208,37 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The first pointer-like word (8-aligned, above the zero page, in user space) in `[addr, addr +
+/// len)` for which `f` returns something. Read a page at a time: a data section can span two
+/// mappings (`.bss` running on from the file-backed part into anonymous memory), and an unreadable
+/// page is skipped rather than ending the scan.
+pub fn scan_words<T>(
+    r: &Reader<'_>,
+    addr: u64,
+    len: u64,
+    mut f: impl FnMut(u64) -> Option<T>,
+) -> Option<T> {
+    const PAGE: u64 = 4096;
+    let end = addr.saturating_add(len.min(64 << 20));
+    let mut at = addr & !7;
+    let mut page = vec![0u8; PAGE as usize];
+    while at < end {
+        let n = (PAGE - at % PAGE).min(end - at) as usize;
+        if r.mem.read(at, &mut page[..n]).is_ok() {
+            for w in page[..n].chunks_exact(8) {
+                let p = u64::from_le_bytes(w.try_into().ok()?);
+                if p > 0x10000 && p.is_multiple_of(8) && p <= leakspy_memory::MAX_USER_ADDRESS {
+                    if let Some(t) = f(p) {
+                        return Some(t);
+                    }
+                }
+            }
+        }
+        at += n as u64;
+    }
+    None
+}
+
 /// A decoded `PyDictKeysObject` header.
 #[derive(Debug, Clone, Copy)]
 pub struct KeysTable {

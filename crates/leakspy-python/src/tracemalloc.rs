@@ -166,12 +166,7 @@ fn scan_words(
     len: u64,
     funcs: (u64, u64),
 ) -> Option<u64> {
-    let bytes = r.mem.read_vec(addr, len.min(64 << 20) as usize).ok()?;
-    bytes
-        .chunks_exact(8)
-        .filter_map(|w| w.try_into().ok().map(u64::from_le_bytes))
-        .filter(|&p| p > 0x10000 && p.is_multiple_of(8))
-        .find(|&p| is_table(r, tm, p, funcs))
+    crate::objects::scan_words(r, addr, len, |p| is_table(r, tm, p, funcs).then_some(p))
 }
 
 /// Every (key, traceback) of a traces table.

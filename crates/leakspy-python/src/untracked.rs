@@ -67,12 +67,13 @@ pub fn refcnt_ok(v: u64) -> bool {
 }
 
 /// Debug allocator hooks (Py_DEBUG builds, `PYTHONMALLOC=debug`): each block starts with the
-/// requested size and the API id followed by seven 0xFD bytes; the data follows at +16.
+/// requested size (big-endian: Objects/obmalloc.c `write_size_t`) and the API id followed by seven
+/// 0xFD bytes; the data follows at +16.
 fn debug_header(bytes: &[u8]) -> Option<u64> {
     let api = *bytes.get(8)?;
     let pad = bytes.get(9..16)?;
     if matches!(api, b'o' | b'm' | b'r') && pad.iter().all(|&b| b == 0xfd) {
-        Some(u64::from_le_bytes(bytes.get(0..8)?.try_into().ok()?))
+        Some(u64::from_be_bytes(bytes.get(0..8)?.try_into().ok()?))
     } else {
         None
     }
@@ -359,7 +360,7 @@ mod tests {
     #[test]
     fn debug_blocks() {
         let mut b = vec![0u8; 48];
-        b[0..8].copy_from_slice(&24u64.to_le_bytes());
+        b[0..8].copy_from_slice(&24u64.to_be_bytes());
         b[8] = b'o';
         b[9..16].fill(0xfd);
         assert_eq!(debug_header(&b), Some(24));
