@@ -26,25 +26,34 @@ impl Csr {
         &self.to[a..b]
     }
 
-    /// The reversed graph (predecessors).
-    pub fn reversed(&self) -> Csr {
-        let n = self.nodes();
-        let mut count = vec![0u32; n + 1];
-        for &t in &self.to {
-            count[t as usize + 1] += 1;
+    /// A graph of `n` nodes from `(from, to)` edges (a counting sort: each node's successors
+    /// keep the order the edges came in). Edges naming a node `>= n` are dropped.
+    pub fn from_edges(n: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> Csr {
+        let ok = |&(a, b): &(u32, u32)| (a as usize) < n && (b as usize) < n;
+        let mut start = vec![0u32; n + 1];
+        for (a, _) in edges.clone().filter(ok) {
+            start[a as usize + 1] += 1;
         }
         for i in 0..n {
-            count[i + 1] += count[i];
+            start[i + 1] += start[i];
         }
-        let mut fill = count.clone();
-        let mut to = vec![0u32; self.to.len()];
-        for v in 0..n as u32 {
-            for &t in self.succ(v) {
-                to[fill[t as usize] as usize] = v;
-                fill[t as usize] += 1;
-            }
+        let mut fill = start.clone();
+        let mut to = vec![0u32; start[n] as usize];
+        for (a, b) in edges.filter(ok) {
+            to[fill[a as usize] as usize] = b;
+            fill[a as usize] += 1;
         }
-        Csr { start: count, to }
+        Csr { start, to }
+    }
+
+    /// Every edge, as `(from, to)`.
+    pub fn edges(&self) -> impl Iterator<Item = (u32, u32)> + Clone + '_ {
+        (0..self.nodes() as u32).flat_map(move |v| self.succ(v).iter().map(move |&w| (v, w)))
+    }
+
+    /// The reversed graph (predecessors).
+    pub fn reversed(&self) -> Csr {
+        Csr::from_edges(self.nodes(), self.edges().map(|(a, b)| (b, a)))
     }
 }
 
@@ -140,19 +149,7 @@ mod tests {
     use super::*;
 
     fn csr(n: usize, edges: &[(u32, u32)]) -> Csr {
-        let mut adj = vec![Vec::new(); n];
-        for &(a, b) in edges {
-            adj[a as usize].push(b);
-        }
-        let mut g = Csr {
-            start: vec![0],
-            to: Vec::new(),
-        };
-        for a in adj {
-            g.to.extend(a);
-            g.start.push(g.to.len() as u32);
-        }
-        g
+        Csr::from_edges(n, edges.iter().copied())
     }
 
     #[test]

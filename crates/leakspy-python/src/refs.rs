@@ -629,28 +629,14 @@ fn retained_by_type(
     aug: &Csr,
     super_root: u32,
 ) -> FxHashMap<u64, (u64, u64, u64)> {
-    // Children in the dominator tree, as CSR.
-    let n = aug.nodes();
-    let mut children = Csr {
-        start: vec![0; n + 1],
-        to: Vec::new(),
-    };
-    for (v, &d) in idom.iter().enumerate() {
-        if d != NONE && d as usize != v {
-            children.start[d as usize + 1] += 1;
-        }
-    }
-    for i in 0..n {
-        children.start[i + 1] += children.start[i];
-    }
-    children.to = vec![0; children.start[n] as usize];
-    let mut fill = children.start.clone();
-    for (v, &d) in idom.iter().enumerate() {
-        if d != NONE && d as usize != v {
-            children.to[fill[d as usize] as usize] = v as u32;
-            fill[d as usize] += 1;
-        }
-    }
+    // Children in the dominator tree.
+    let children = Csr::from_edges(
+        aug.nodes(),
+        idom.iter()
+            .enumerate()
+            .filter(|&(v, &d)| d != NONE && d as usize != v)
+            .map(|(v, &d)| (d, v as u32)),
+    );
     let mut out: FxHashMap<u64, (u64, u64, u64)> = FxHashMap::default();
     let mut open: FxHashMap<u64, u32> = FxHashMap::default();
     // (node, entered)

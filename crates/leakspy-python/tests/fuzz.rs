@@ -1007,18 +1007,7 @@ fn fuzz_dominators_against_the_definition() {
         )
     });
     check("dominators", 1000, strategy, |(n, edges, root)| {
-        let mut adj = vec![Vec::new(); n];
-        for &(a, b) in &edges {
-            adj[a as usize].push(b);
-        }
-        let mut g = Csr {
-            start: vec![0],
-            to: Vec::new(),
-        };
-        for a in adj {
-            g.to.extend(a);
-            g.start.push(g.to.len() as u32);
-        }
+        let g = Csr::from_edges(n, edges.iter().copied());
         let got = dominators::immediate_dominators(&g, root);
         prop_assert_eq!(got, naive_idom(n, &edges, root));
         Ok(())
