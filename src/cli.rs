@@ -15,7 +15,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Every thread's stack and the GC heap by type, from a live process or a core file.
+    /// Every thread's stack and the heap by type (every live object, GC-tracked or not), from a
+    /// live process or a core file.
     ///
     /// The target is paused (ptrace) while its memory is copied and resumed before the report is
     /// built; it is never modified. With --core the same report is read from an ELF core file
@@ -46,9 +47,10 @@ pub enum Command {
     ///
     /// Reads the whole heap like `dump` (paused, read-only), keeps every reference it can decode,
     /// and searches from the roots: every thread's frame locals, module globals, class attributes,
-    /// then the frozen generation. Paths print like
-    /// `__main__.registry -> dict[<str>] -> list[3] -> app.Session`; the keys of plain dicts are
-    /// data and only shown with --show-keys (attribute and global names always are).
+    /// then the frozen generation. Paths are grouped by shape and print like
+    /// `__main__.registry -> dict[<str>] -> list[*] -> app.Session` (JSON also gives one instance's
+    /// path, indices included); the keys of plain dicts are data and only shown with --show-keys
+    /// (attribute and global names always are).
     Refs(RefsArgs),
 }
 
