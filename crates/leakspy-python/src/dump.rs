@@ -146,7 +146,8 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
 
     // A pause stops the thread that holds the GIL wherever it is, so once in a while it is caught
     // halfway through linking an object into a GC list or pushing a frame: the picture is torn.
-    // Then the whole picture is taken again (at most PICTURE_TRIES times); only the last one counts.
+    // Then the whole picture is taken again (at most PICTURE_TRIES times, the target running a
+    // little longer before each); only the last one counts.
     // Partial results that are not races (objects that cannot be sized, a stack deeper than the
     // frame cap) are not retaken.
     let mut tries = 0;
@@ -171,6 +172,11 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             break (snap, pause_ms, threads_paused, threads, heap, partial, w);
         }
         torn_by.push(torn_reason(&w[picture_warnings..], &threads));
+        // Let the target run before the next picture (2, 4, 8, 16 ms), so that the thread caught
+        // halfway through an update can finish it. Retaken at once, a busy machine may not have
+        // scheduled that thread at all, and every picture catches the same half-done update.
+        drop(snap);
+        std::thread::sleep(std::time::Duration::from_millis(1 << tries.min(4)));
     };
     warnings.extend(picture_warnings);
 

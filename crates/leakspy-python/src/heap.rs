@@ -266,6 +266,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                 self.out.warnings.push(format!("gc list {name}: {e}"));
             }
         }
+        self.in_permanent = false;
     }
 
     /// Walk one GC list from its head, checking every back link.
