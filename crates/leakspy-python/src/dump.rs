@@ -485,9 +485,7 @@ fn walk<'r, 'a>(
         for &interp in &interps {
             w.walk_interpreter(interp, progress);
         }
-        if !opts.gc_only || opts.refs.is_some() {
-            w.walk_untracked(&target.image, &interps, progress);
-        }
+        w.walk_untracked(&target.image, &interps, progress);
         Some(w)
     };
     Ok(Walked {

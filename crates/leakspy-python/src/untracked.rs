@@ -204,14 +204,17 @@ pub fn in_ranges(ranges: &[(u64, u64)], addr: u64) -> bool {
 }
 
 impl crate::heap::HeapWalker<'_, '_> {
-    /// After the GC lists: count the objects the GC does not track (see the module docs). Needs
-    /// [`crate::heap::HeapWalker::whole_heap`].
+    /// After the GC lists: count the objects the GC does not track (see the module docs). Does
+    /// nothing unless the walker was made with [`crate::heap::HeapWalker::whole_heap`].
     pub fn walk_untracked(
         &mut self,
         image: &crate::binaries::Image,
         interps: &[u64],
         progress: &mut dyn FnMut(u64),
     ) {
+        if self.all.is_none() {
+            return;
+        }
         let r = self.r;
         let mut gate = TypeGate::default();
         let seen_types: Vec<u64> = self
@@ -290,6 +293,9 @@ impl crate::heap::HeapWalker<'_, '_> {
         // 2. References that leave the arenas.
         let mut i = 0;
         let mut refs = Vec::new();
+        // Diagnostics only: validating in-arena pointers the block pass did not take costs reads
+        // and a size computation each, so it is done only when debug logging is on.
+        let diagnose = log::log_enabled!(log::Level::Debug);
         let mut missed_in_arenas = 0u64;
         if let Some(g) = self.graph.as_mut() {
             g.start.clear();
@@ -314,7 +320,7 @@ impl crate::heap::HeapWalker<'_, '_> {
                     continue;
                 }
                 if in_ranges(&ranges, p) {
-                    if object_type(r, p, &mut gate, &mut self.types).is_some() {
+                    if diagnose && object_type(r, p, &mut gate, &mut self.types).is_some() {
                         missed_in_arenas += 1;
                     }
                     continue;
