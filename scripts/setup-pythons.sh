@@ -2,11 +2,20 @@
 # Set up every interpreter the test matrix runs against. Idempotent; cached outside the clone.
 #
 #   scripts/setup-pythons.sh            # install what is missing, then print the matrix file path
+#                                       # (the venv list is venvs.tsv next to it)
 #
 # Cache: $LEAKSPY_CACHE (default /var/cache/leakspy). Creates:
 #   $LEAKSPY_CACHE/sid        debootstrap chroot: Debian python3.13, 3.14, 3.15 (+ -dev headers, -dbg builds)
 #   $LEAKSPY_CACHE/bullseye   debootstrap chroot: Debian python3.9 (+ -dev headers)
 #   $LEAKSPY_CACHE/matrix.tsv one line per interpreter: name <TAB> root (/ or chroot dir) <TAB> python path in that root
+#   $LEAKSPY_CACHE/venv-numpy-3.X.Y    venv of pyenv 3.X.Y with numpy 2.x (every pyenv 3.9-3.13)
+#   $LEAKSPY_CACHE/venv-numpy1-3.11.7  venv of pyenv 3.11.7 with numpy 1.26 (the numpy 1.x ndarray/descr ABI)
+#   $LEAKSPY_CACHE/venv-service-3.X.Y  venv of pyenv 3.11.7 / 3.12.1 with numpy, pandas, pydantic 2,
+#                                      SQLAlchemy 2, Jinja2, requests and all their dependencies
+#   $LEAKSPY_CACHE/venvs.tsv  one line per venv: name (venv dir without "venv-") <TAB> python path
+# The venvs' packages are exact pins (below), installed from PyPI as wheels only (no source builds),
+# --no-deps, then `pip check` proves the pinned set is complete. A venv is re-created when its
+# interpreter or pin list changes; its install log is $LEAKSPY_CACHE/venv-NAME.log.
 # Host packages: debootstrap, gdb (gcore), libpython3.11-dev (headers of the host's Debian 3.11).
 # pyenv interpreters (3.8.18 … 3.13.0): `pyenv install -s` under $PYENV_ROOT (skips what is installed;
 # a missing one is built from source, with CPython's build dependencies installed first; pyenv itself
@@ -102,5 +111,46 @@ add debian-sid-3.13d "$CACHE/sid" /usr/bin/python3.13d
 add debian-sid-3.14d "$CACHE/sid" /usr/bin/python3.14d
 add debian-sid-3.15d "$CACHE/sid" /usr/bin/python3.15d
 mv "$matrix" "$CACHE/matrix.tsv"
+
+# make_venv NAME PYTHON PINS...   (re-created when the interpreter or the pin list changes)
+make_venv() {
+  local name=$1 base=$2; shift 2
+  local dir="$CACHE/venv-$name" want="$base $*" py
+  py="$dir/bin/$(basename "$base")"
+  if [ -f "$dir/.leakspy-ok" ] && [ "$(cat "$dir/.leakspy-ok")" = "$want" ] && [ -x "$py" ]; then
+    printf '%s\t%s\n' "$name" "$py" >>"$venvs"
+    return 0
+  fi
+  log "venv $dir: $*"
+  rm -rf "$dir"
+  # built in place (a venv's scripts and pyvenv.cfg name its directory); the marker is written last
+  if ! { "$base" -m venv "$dir" &&
+         PIP_DISABLE_PIP_VERSION_CHECK=1 "$py" -m pip install --no-input --no-deps --only-binary=:all: "$@" &&
+         PIP_DISABLE_PIP_VERSION_CHECK=1 "$py" -m pip check; } >"$CACHE/venv-$name.log" 2>&1; then
+    tail -20 "$CACHE/venv-$name.log" >&2; log "venv $name failed (log: $CACHE/venv-$name.log)"
+    rm -rf "$dir"; exit 1
+  fi
+  echo "$want" >"$dir/.leakspy-ok"
+  printf '%s\t%s\n' "$name" "$py" >>"$venvs"
+}
+
+# numpy 2.x: the newest release with a cp3X manylinux x86_64 wheel for each interpreter.
+declare -A NUMPY_PIN=([3.9.18]=2.0.2 [3.10.13]=2.2.6 [3.11.7]=2.4.6 [3.12.1]=2.5.5 [3.13.0]=2.5.5)
+# The service venvs: the direct packages, then everything they pull in (pip check enforces it).
+SERVICE_PINS=(pandas==3.1.1 pydantic==2.14.4 SQLAlchemy==2.1.9 Jinja2==3.1.6 requests==2.34.2
+  pydantic_core==2.50.5 annotated-types==0.8.0 typing_extensions==4.16.0 typing-inspection==0.4.5
+  python-dateutil==4.0.0 tzdata==2026.6 MarkupSafe==3.0.4
+  certifi==2026.10.19.post1 charset-normalizer==3.5.3 idna==3.20 urllib3==2.8.0)
+venvs="$CACHE/venvs.tsv.tmp"
+: >"$venvs"
+for v in 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0; do
+  make_venv "numpy-$v" "$PYENV_ROOT/versions/$v/bin/python${v%.*}" "numpy==${NUMPY_PIN[$v]}"
+done
+make_venv numpy1-3.11.7 "$PYENV_ROOT/versions/3.11.7/bin/python3.11" numpy==1.26.4
+for v in 3.11.7 3.12.1; do
+  make_venv "service-$v" "$PYENV_ROOT/versions/$v/bin/python${v%.*}" "numpy==${NUMPY_PIN[$v]}" "${SERVICE_PINS[@]}"
+done
+mv "$venvs" "$CACHE/venvs.tsv"
+
 log "matrix: $CACHE/matrix.tsv"
 echo "$CACHE/matrix.tsv"

@@ -16,6 +16,8 @@ pub const OTHER: i32 = 8;
 pub const BINARIES: i32 = 9;
 /// `--core`: the file is not a usable core (not an ELF core, truncated, unreadable).
 pub const BAD_CORE: i32 = 10;
+/// The target is already traced by another process (gdb, strace, py-spy): it cannot be paused.
+pub const ALREADY_TRACED: i32 = 11;
 
 /// Print `e` as one line on stderr and return its exit code.
 pub fn report(e: &anyhow::Error) -> i32 {
@@ -41,6 +43,18 @@ fn classify(e: &anyhow::Error) -> (i32, String) {
                 "permission denied for pid {pid} ({detail}): run as root or the same user with \
                  CAP_SYS_PTRACE, check /proc/sys/kernel/yama/ptrace_scope (0 or 1); in containers add \
                  --cap-add SYS_PTRACE (docker) or use `kubectl debug --profile=general --target=CONTAINER`"
+            ),
+        ),
+        Some(Error::AlreadyTraced {
+            pid,
+            tracer,
+            tracer_name,
+        }) => (
+            ALREADY_TRACED,
+            format!(
+                "pid {pid} is already traced by pid {tracer} ({tracer_name}), and a process can \
+                 have only one tracer: detach that one first, or read without pausing with \
+                 `leakspy dump --nonblocking --pid {pid}`"
             ),
         ),
         Some(Error::NotPython { .. }) => (NOT_PYTHON, format!("{e}; check the pid")),

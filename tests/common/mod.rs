@@ -1235,3 +1235,68 @@ pub fn gcore(pid: u32, dir: &Path) -> Gcore {
         unreadable,
     }
 }
+
+/// The repository's root (where Cargo.toml is).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A venv made by `scripts/setup-pythons.sh` (`$LEAKSPY_CACHE/venvs.tsv`: name, python path), as
+/// an interpreter run directly. A missing one fails like a missing interpreter.
+pub fn venv(name: &str) -> Option<Interp> {
+    let list = cache_dir().join("venvs.tsv");
+    let text = match std::fs::read_to_string(&list) {
+        Ok(t) => t,
+        Err(e) => return missing(format!("venv list {} not readable: {e}", list.display())),
+    };
+    let found = text.lines().find_map(|line| {
+        let mut it = line.split('\t');
+        match (it.next(), it.next()) {
+            (Some(n), Some(py)) if n == name => Some(Interp {
+                name: format!("venv-{n}"),
+                root: PathBuf::from("/"),
+                python: py.trim().to_string(),
+            }),
+            _ => None,
+        }
+    });
+    match found {
+        Some(i) => Some(i),
+        None => missing(format!("venv {name} not listed in {}", list.display())),
+    }
+}
+
+/// Run a Python script (any path on the host) to completion in `interp` (copied into its root
+/// first when chrooted) and return its stdout; panics on failure.
+pub fn run_python_script(interp: &Interp, script: &Path) -> String {
+    let file = script.file_name().unwrap();
+    let mut cmd = if interp.chrooted() {
+        let inside = PathBuf::from("/tmp/leakspy-tests").join(format!(
+            "{}-{}-{}",
+            interp.name,
+            std::process::id(),
+            SCRATCH_COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let on_host = interp.root.join(inside.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&on_host).unwrap();
+        std::fs::copy(script, on_host.join(file)).unwrap();
+        let mut c = Command::new("chroot");
+        c.arg(&interp.root)
+            .arg(&interp.python)
+            .arg(inside.join(file));
+        c
+    } else {
+        let mut c = Command::new(&interp.python);
+        c.arg(script);
+        c
+    };
+    let out = run_with_timeout(cmd.stdin(Stdio::null()));
+    assert!(
+        out.status.success(),
+        "{}: {} failed\n{}",
+        interp.name,
+        script.display(),
+        show_output(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -19,6 +19,14 @@ use std::time::{Duration, Instant};
 pub enum PauseError {
     #[error("permission denied attaching to pid {pid} with ptrace")]
     PermissionDenied { pid: i32 },
+    /// Another process already traces a thread of the target (gdb, strace, py-spy, a debugger):
+    /// a thread can have only one tracer, so the kernel refuses the attach.
+    #[error("pid {pid} is already traced by pid {tracer} ({tracer_name})")]
+    AlreadyTraced {
+        pid: i32,
+        tracer: i32,
+        tracer_name: String,
+    },
     #[error("process {pid} does not exist")]
     NoSuchProcess { pid: i32 },
     #[error("thread {tid} of pid {pid} did not stop within {timeout:?}")]
@@ -149,6 +157,16 @@ impl PauseGuard {
                             tid,
                             errno: Errno::ESRCH,
                         });
+                    }
+                    if let Some(tracer) = crate::proc::tracer_of(self.pid, tid) {
+                        if tracer != std::process::id() as i32 {
+                            return Err(PauseError::AlreadyTraced {
+                                pid: self.pid,
+                                tracer,
+                                tracer_name: crate::proc::comm(tracer)
+                                    .unwrap_or_else(|| "?".into()),
+                            });
+                        }
                     }
                     if Instant::now() > deadline {
                         return Err(PauseError::PermissionDenied { pid: self.pid });

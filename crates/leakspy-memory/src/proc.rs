@@ -33,6 +33,27 @@ pub fn thread_comm(pid: i32, tid: i32) -> Option<String> {
     Some(s.trim_end_matches('\n').to_string())
 }
 
+/// The kernel's name of a process (`comm`).
+pub fn comm(pid: i32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(s.trim_end_matches('\n').to_string())
+}
+
+/// The pid tracing a thread (`TracerPid` of its `status`), if any.
+pub fn tracer_of(pid: i32, tid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
+    parse_tracer_pid(&s)
+}
+
+/// `TracerPid` from the text of a `status` file; `None` when 0 (not traced) or absent.
+pub fn parse_tracer_pid(status: &str) -> Option<i32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&t: &i32| t > 0)
+}
+
 /// For each thread: its TID in the target's own (innermost) pid namespace -> its host TID.
 /// Identity when the target shares our pid namespace.
 pub fn ns_tids(pid: i32) -> HashMap<i64, i32> {

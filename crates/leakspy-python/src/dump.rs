@@ -106,7 +106,8 @@ pub struct DumpReport {
     pub threads: Vec<ThreadReport>,
     pub heap: HeapHistogram,
     pub read_stats: ReadStats,
-    /// Resident memory by mapping kind, read just before the pause (live processes only).
+    /// Resident memory by mapping kind, read inside the pause, right after the copy (live processes
+    /// only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<crate::memstats::MemoryBreakdown>,
     /// The core file the report was read from (`leakspy dump --core`); absent for live processes.
@@ -131,7 +132,6 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // Resident size per mapping, to copy dense mappings whole and leave sparse ones (thread stacks,
     // reserved-but-untouched arenas) to on-demand reads.
     let rss = proc::rss_by_mapping(pid);
-    let memory = (!rss.is_empty()).then(|| crate::memstats::breakdown(&maps, &rss));
     let want = |m: &leakspy_memory::Mapping| m.writable && is_dense(m, &rss);
     if opts.nonblocking {
         warnings.push(
@@ -152,10 +152,10 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // frame cap) are not retaken.
     let mut tries = 0;
     let mut torn_by = Vec::new();
-    let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings) = loop {
+    let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings, memory) = loop {
         tries += 1;
         let mut w = Vec::new();
-        let (snap, pause_ms, threads_paused, codes) =
+        let (snap, pause_ms, threads_paused, codes, memory) =
             picture(pid, &live, &maps, &target, opts, &want, &mut w)?;
         let picture_warnings = w.len();
         let r = Reader::new(&snap, &target.layout);
@@ -169,7 +169,16 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
                     torn_by.join("; ")
                 ));
             }
-            break (snap, pause_ms, threads_paused, threads, heap, partial, w);
+            break (
+                snap,
+                pause_ms,
+                threads_paused,
+                threads,
+                heap,
+                partial,
+                w,
+                memory,
+            );
         }
         torn_by.push(torn_reason(&w[picture_warnings..], &threads));
         // Let the target run before the next picture (2, 4, 8, 16 ms), so that the thread caught
@@ -223,7 +232,8 @@ fn torn_reason(warnings: &[String], threads: &[ThreadReport]) -> String {
 const PICTURE_TRIES: u32 = 5;
 
 /// Pause the target (outside a garbage collection), copy every mapping `want` selects, cache the
-/// stack pieces outside them, resume. Returns the copy, the pause in ms and the threads stopped.
+/// stack pieces outside them, read the resident memory per mapping, resume. Returns the copy, the
+/// pause in ms, the threads stopped and the memory breakdown of that same moment.
 fn picture<'a>(
     pid: i32,
     live: &'a leakspy_memory::LiveProcess,
@@ -237,6 +247,7 @@ fn picture<'a>(
     f64,
     usize,
     CodeCache,
+    Option<crate::memstats::MemoryBreakdown>,
 )> {
     let mut snap = Snapshot::new(live, Vec::new());
     snap.prepare(maps, want);
@@ -248,7 +259,8 @@ fn picture<'a>(
     let threads_paused = guard.as_ref().map_or(0, |g| g.threads());
     let paused_at = Instant::now();
     // Maps can change between identify and pause; re-read them for the snapshot.
-    snap.set_maps(live.maps().unwrap_or_else(|_| maps.to_vec()));
+    let maps_now = live.maps().unwrap_or_else(|_| maps.to_vec());
+    snap.set_maps(maps_now.clone());
     // The pause covers only this copy: every writable, mostly-resident mapping (heap, arenas, data
     // sections, frame stacks) is copied whole; the walk runs on the copy after the target resumed.
     snap.copy_mappings(want);
@@ -260,13 +272,17 @@ fn picture<'a>(
         let interps = stacks::interpreters(&r, target.runtime).unwrap_or_default();
         stacks::pin_stacks(&r, &interps, &mut codes);
     }
+    // Resident memory of the same moment as the copy (every figure of one report describes one
+    // moment: on a growing target, RSS read before the pause is smaller than the objects copied).
+    let rss = proc::rss_by_mapping(pid);
+    let memory = (!rss.is_empty()).then(|| crate::memstats::breakdown(&maps_now, &rss));
     let pause_ms = if guard.is_some() {
         paused_at.elapsed().as_secs_f64() * 1e3
     } else {
         0.0
     };
     drop(guard);
-    Ok((snap, pause_ms, threads_paused, codes))
+    Ok((snap, pause_ms, threads_paused, codes, memory))
 }
 
 /// How many times a pause that lands inside a garbage collection is undone and tried again.
@@ -290,6 +306,15 @@ fn pause_outside_gc(
             PauseError::PermissionDenied { pid } => Error::PermissionDenied {
                 pid,
                 detail: "ptrace attach was refused".into(),
+            },
+            PauseError::AlreadyTraced {
+                pid,
+                tracer,
+                tracer_name,
+            } => Error::AlreadyTraced {
+                pid,
+                tracer,
+                tracer_name,
             },
             PauseError::NoSuchProcess { pid } | PauseError::Exited { pid } => {
                 Error::NoSuchProcess(pid)

@@ -8,6 +8,13 @@ pub enum Error {
     NoSuchProcess(i32),
     #[error("permission denied reading pid {pid}: {detail}")]
     PermissionDenied { pid: i32, detail: String },
+    /// Another tracer (gdb, strace, py-spy) is attached: the kernel allows one.
+    #[error("pid {pid} is already traced by pid {tracer} ({tracer_name})")]
+    AlreadyTraced {
+        pid: i32,
+        tracer: i32,
+        tracer_name: String,
+    },
     #[error("pid {pid} is not a Python process ({detail})")]
     NotPython { pid: i32, detail: String },
     #[error("{0}")]

@@ -6,7 +6,8 @@
 //! as warnings with a partial result instead of failing.
 
 use crate::error::Result;
-use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
+use crate::objects::{Reader, TypeCache};
+use crate::sizes::{getsizeof, getsizeof_untracked};
 use crate::tracemalloc::{self, SiteFrame, TracemallocInfo, Traces};
 use leakspy_memory::MemoryExt;
 use rustc_hash::FxHashMap;
@@ -16,8 +17,7 @@ use std::collections::HashMap;
 /// Objects walked at most (per dump), whatever the lists say.
 pub const MAX_OBJECTS: u64 = 200_000_000;
 
-/// Sizes above this are garbage (a racing or corrupt object), not data.
-pub const MAX_OBJECT_SIZE: u64 = 1 << 40;
+pub use crate::sizes::MAX_OBJECT_SIZE;
 
 /// Count and bytes of one type.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -30,6 +30,13 @@ pub struct TypeStat {
     /// How many of `count` (and of `bytes`) the GC tracks.
     pub tracked: u64,
     pub tracked_bytes: u64,
+    /// Whether `bytes` is exactly what `sys.getsizeof` sums to in the target. False when the
+    /// type's `__sizeof__` is one leakspy does not model (a third-party C one, or one written in
+    /// Python): its instances are then counted at their basic size.
+    pub size_exact: bool,
+    /// When not exact: whose `__sizeof__` applies, e.g. `pandas.core.base.PandasObject (Python)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizeof_owner: Option<String>,
     /// Where the instances were allocated (only when the target traces with tracemalloc), by bytes
     /// descending. Instances allocated before tracing started have no site and are not listed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,6 +95,11 @@ pub struct HeapHistogram {
     pub tracked_bytes: u64,
     /// Whether objects the GC does not track were looked for (false with `--gc-only`).
     pub untracked_counted: bool,
+    /// Of `bytes`: what lies outside pymalloc's arenas (objects over 512 bytes, and the buffers
+    /// objects own: list items, dict tables, bytearray, array and numpy data...), when the arenas
+    /// were found. The rest is in pymalloc blocks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_arenas_bytes: Option<u64>,
     /// pymalloc's arenas (when found): allocated vs in use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pymalloc: Option<crate::arenas::ArenaStats>,
@@ -121,7 +133,6 @@ pub struct HeapHistogram {
 pub(crate) struct GraphParts {
     pub(crate) start: Vec<u32>,
     pub(crate) to: Vec<u32>,
-    pub(crate) sizes: Vec<u64>,
     pub(crate) frozen: Vec<u32>,
 }
 
@@ -158,6 +169,8 @@ pub struct HeapWalker<'r, 'a> {
     /// Every object counted, and its type, when untracked objects are looked for (the reference
     /// walk starts from all of them and must not count one twice).
     pub(crate) all: Option<Vec<(u64, u64)>>,
+    /// `sys.getsizeof` of each object of `all`, same index.
+    pub(crate) all_sizes: Vec<u64>,
     /// Address -> index in `all`.
     pub(crate) seen: FxHashMap<u64, u32>,
     /// The reference graph, when kept (`leakspy refs`).
@@ -184,6 +197,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             collected: None,
             origins: crate::origins::Origins::default(),
             all: None,
+            all_sizes: Vec::new(),
             seen: FxHashMap::default(),
             graph: None,
             in_permanent: false,
@@ -217,7 +231,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
                 start,
                 to: parts.to,
             },
-            sizes: parts.sizes,
+            sizes: std::mem::take(&mut self.all_sizes),
             frozen: parts.frozen,
         })
     }
@@ -403,8 +417,8 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         if let Some(c) = self.collected.as_mut() {
             c.push((obj, tp, size, site));
         }
-        if let Some(g) = self.graph.as_mut() {
-            g.sizes.push(size);
+        if self.all.is_some() {
+            self.all_sizes.push(size);
         }
         let e = self.by_type.entry(tp).or_insert([0; 4]);
         e[0] += 1;
@@ -537,11 +551,21 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         let mut origins_by_tp = std::mem::take(&mut self.origins).finish(self.r);
         let mut origins: HashMap<String, Vec<crate::origins::Origin>> = HashMap::new();
         let mut merged: HashMap<String, [u64; 4]> = HashMap::new();
+        let mut inexact: HashMap<String, String> = HashMap::new();
         let mut unknown = 0u64;
         for (tp, acc) in std::mem::take(&mut self.by_type) {
             let count = acc[0];
             let name = match self.types.get(self.r, tp) {
-                Some(t) => t.name.clone(),
+                Some(t) => {
+                    if !t.size_exact {
+                        let owner = t
+                            .sizeof_owner
+                            .as_ref()
+                            .map_or_else(|| "?".into(), |(n, how)| format!("{n} ({how})"));
+                        inexact.insert(t.name.clone(), owner);
+                    }
+                    t.name.clone()
+                }
                 None => {
                     unknown += count;
                     format!("<unreadable type at {tp:#x}>")
@@ -580,6 +604,8 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             .map(
                 |(type_name, [count, bytes, tracked, tracked_bytes], allocated_at)| TypeStat {
                     origins: origins.remove(&type_name),
+                    size_exact: !inexact.contains_key(&type_name),
+                    sizeof_owner: inexact.get(&type_name).cloned(),
                     type_name,
                     count,
                     bytes,
@@ -617,189 +643,4 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             .collect();
         self.out
     }
-}
-
-/// `sys.getsizeof(obj)` as the target would compute it (for types whose `__sizeof__` leakspy models;
-/// others get `object.__sizeof__`).
-pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
-    // Every object on a GC list is a GC object: sys.getsizeof adds the GC header, plus (3.11+) the
-    // managed dict/weakref pre-header when the type has one.
-    let base = getsizeof_base(r, obj, t)?;
-    Ok(base + crate::untracked::gc_prefix(r, t.flags | r.l.misc.tpflags_have_gc))
-}
-
-/// `sys.getsizeof(obj)` for an object found off the GC lists: GC types still get their header
-/// (an untracked tuple or dict is a GC object); a static type object follows the version's rule.
-pub fn getsizeof_untracked(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
-    let l = r.l;
-    let base = getsizeof_base(r, obj, t)?;
-    let static_type =
-        t.is_type && r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype == 0;
-    let extra = if !static_type {
-        crate::untracked::gc_prefix(r, t.flags)
-    } else if l.misc.getsizeof_rule == "preheader" {
-        // 3.11/3.12: `_PyType_PreHeaderSize(Py_TYPE(o))`, even for a static type object.
-        crate::untracked::gc_prefix(r, t.flags)
-    } else {
-        0
-    };
-    Ok(base + extra)
-}
-
-/// `type(obj).__sizeof__(obj)`: what `sys.getsizeof` returns before it adds the GC header and
-/// pre-header.
-pub fn getsizeof_base(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
-    let l = r.l;
-    let base = match t.size_kind {
-        SizeKind::Default => {
-            if t.itemsize == 0 {
-                t.basicsize
-            } else {
-                t.basicsize
-                    .saturating_add(t.itemsize.saturating_mul(r.ob_size(obj)?.unsigned_abs()))
-            }
-        }
-        SizeKind::List => t
-            .basicsize
-            .saturating_add(r.mem.read_u64(obj + l.list.allocated)?.saturating_mul(8)),
-        SizeKind::Set => {
-            let table = r.ptr(obj + l.set.table)?;
-            let extra = if table != obj + l.set.smalltable {
-                r.mem
-                    .read_u64(obj + l.set.mask)?
-                    .saturating_add(1)
-                    .saturating_mul(l.set.entry_size)
-            } else {
-                0
-            };
-            t.basicsize.saturating_add(extra)
-        }
-        SizeKind::Dict => t.basicsize.saturating_add(dict_extra(r, obj)?),
-        SizeKind::Type => {
-            // type.__sizeof__: heap types add their cached shared keys.
-            if r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype != 0 {
-                let cached = r.ptr(obj + l.type_.ht_cached_keys)?;
-                l.type_.heap_size
-                    + if cached != 0 {
-                        keys_size(r, cached)?
-                    } else {
-                        0
-                    }
-            } else {
-                l.type_.size
-            }
-        }
-        SizeKind::Gen => t.basicsize,
-        // code_sizeof (Objects/codeobject.c, 3.11+): _PyObject_VAR_SIZE, rounded to 8 (co_extra,
-        // set only by profilers through _PyEval_RequestCodeExtraIndex, is not counted).
-        SizeKind::Code => t
-            .basicsize
-            .saturating_add(t.itemsize.saturating_mul(r.ob_size(obj)?.unsigned_abs()))
-            .div_ceil(8)
-            .saturating_mul(8),
-        SizeKind::Int => {
-            let lo = &l.long;
-            let raw = r.mem.read_u64(obj + lo.size_or_tag)?;
-            let n = if lo.lv_tag {
-                raw >> 3
-            } else {
-                (raw as i64).unsigned_abs()
-            };
-            // 3.11+ allocate one digit even for zero, and int.__sizeof__ says so (Py_MAX(n, 1)).
-            let n = if lo.sizeof_min_one_digit { n.max(1) } else { n };
-            lo.ob_digit.saturating_add(n.saturating_mul(lo.digit_size))
-        }
-        SizeKind::Str => str_sizeof(r, obj)?,
-        SizeKind::Deque => {
-            let p = l
-                .private
-                .as_ref()
-                .ok_or_else(|| crate::error::Error::Other("no deque layout".into()))?;
-            let left = r.mem.read_u64(obj + p.deque_leftindex)?;
-            let len = r.ob_size(obj)?.unsigned_abs();
-            let blocks = if p.deque_blocklen == 0 {
-                0
-            } else {
-                left.saturating_add(len).div_ceil(p.deque_blocklen)
-            };
-            t.basicsize
-                .saturating_add(blocks.saturating_mul(p.deque_block_size))
-        }
-        SizeKind::Buffered => {
-            let p = l
-                .private
-                .as_ref()
-                .ok_or_else(|| crate::error::Error::Other("no buffered layout".into()))?;
-            let buffer = r.ptr(obj + p.buffered_buffer)?;
-            t.basicsize.saturating_add(if buffer != 0 {
-                r.mem.read_u64(obj + p.buffered_buffer_size)?
-            } else {
-                0
-            })
-        }
-        SizeKind::Frame => t.basicsize.saturating_add(
-            t.itemsize
-                .saturating_mul(r.ob_size(obj)?.unsigned_abs().saturating_sub(1)),
-        ),
-    };
-    if base > MAX_OBJECT_SIZE {
-        return Err(crate::error::Error::Other(format!(
-            "object at {obj:#x}: implausible size {base}"
-        )));
-    }
-    Ok(base)
-}
-
-/// `str.__sizeof__` (Objects/unicodeobject.c `unicode_sizeof`): compact strings carry their data
-/// (plus a NUL) inline; two-block strings (subclasses) add their separate data block.
-fn str_sizeof(r: &Reader<'_>, obj: u64) -> Result<u64> {
-    let u = &r.l.unicode;
-    let len = r.mem.read_u64(obj + u.length)?;
-    let st = r.str_state(obj)?;
-    let kind = u64::from(st.kind);
-    Ok(if st.compact && st.ascii {
-        u.ascii_size.saturating_add(len).saturating_add(1)
-    } else if st.compact {
-        u.compact_size
-            .saturating_add(len.saturating_add(1).saturating_mul(kind))
-    } else {
-        let data = r.ptr(obj + u.data_any)?;
-        (u.data_any + 8).saturating_add(if data != 0 {
-            len.saturating_add(1).saturating_mul(kind)
-        } else {
-            0
-        })
-    })
-}
-
-/// What `dict.__sizeof__` adds to the basic size: split values and (unshared) keys.
-fn dict_extra(r: &Reader<'_>, obj: u64) -> Result<u64> {
-    let l = r.l;
-    let keys = r.ptr(obj + l.dict.ma_keys)?;
-    let values = r.ptr(obj + l.dict.ma_values)?;
-    let t = r.keys_table(keys)?;
-    let mut extra = 0u64;
-    if values != 0 {
-        // ≤3.10: USABLE_FRACTION(size) slots; 3.11+: shared_keys_usable_size = nentries + usable.
-        // (`usable` is read from the target: saturate, getsizeof refuses an implausible total.)
-        extra = 8u64.saturating_mul(if l.dictkeys.dk_size.is_some() {
-            t.usable_fraction()
-        } else {
-            t.nentries.saturating_add(t.usable)
-        });
-    }
-    if t.refcnt == 1 {
-        extra = extra.saturating_add(keys_size(r, keys)?);
-    }
-    Ok(extra)
-}
-
-/// `_PyDict_KeysSize`.
-pub fn keys_size(r: &Reader<'_>, keys: u64) -> Result<u64> {
-    let t = r.keys_table(keys)?;
-    Ok(r.l
-        .dictkeys
-        .size
-        .saturating_add(t.index_bytes)
-        .saturating_add(t.usable_fraction().saturating_mul(t.entry_size)))
 }

@@ -21,6 +21,7 @@ pub mod process;
 pub mod referents;
 pub mod refs;
 pub mod remote_exec;
+pub mod sizes;
 pub mod stacks;
 pub mod threadnames;
 pub mod trace;

@@ -260,32 +260,7 @@ impl KeysTable {
     }
 }
 
-/// Which `__sizeof__` implementation applies to instances of a type (found by walking `tp_base`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SizeKind {
-    /// `object.__sizeof__`: basicsize + itemsize * |ob_size|.
-    Default,
-    List,
-    Dict,
-    Set,
-    Type,
-    /// `PyFrameObject` in 3.9/3.10 (the frame holds its own stack: basicsize + itemsize*(ob_size-1)).
-    Frame,
-    /// `int` subclasses: `int.__sizeof__` = offsetof(ob_digit) + ndigits * sizeof(digit) (at least one
-    /// digit from 3.12, where zero still allocates one).
-    Int,
-    /// `str` subclasses: `unicode_sizeof` (compact or two-block layout, plus the character data).
-    Str,
-    /// 3.11+ `code`: `_PyObject_VAR_SIZE` (basicsize + n * itemsize, rounded up to a pointer).
-    Code,
-    /// `collections.deque`: whole blocks of `BLOCKLEN` items.
-    Deque,
-    /// `_io.BufferedReader/Writer/Random`: plus the buffer.
-    Buffered,
-    /// Generators and coroutines of 3.11+: they have an itemsize but no `ob_size` (the embedded frame's
-    /// size comes from the code object). Counted at their basic size: a known under-count.
-    Gen,
-}
+pub use crate::sizes::SizeKind;
 
 /// What leakspy needs to know about one type object.
 #[derive(Debug, Clone)]
@@ -296,6 +271,10 @@ pub struct TypeInfo {
     pub itemsize: u64,
     pub flags: u64,
     pub size_kind: SizeKind,
+    /// Whether `sys.getsizeof` of the instances is reproduced exactly ([`crate::sizes::resolve`]).
+    pub size_exact: bool,
+    /// When not exact: the class whose `__sizeof__` applies and how it is written ("C", "Python").
+    pub sizeof_owner: Option<(String, &'static str)>,
     /// Generators, coroutines, functions and asyncio futures/tasks carry an origin hint.
     pub origin: Option<crate::origins::OriginKind>,
     /// `tuple` or a subclass of it: items inline after the header.
@@ -353,16 +332,18 @@ pub fn read_type(r: &Reader<'_>, tp: u64) -> Result<TypeInfo> {
                 | "builtins.bytearray"
                 | "builtins.bool"
         );
-    let size_kind = size_kind(r, tp)?;
+    let rule = crate::sizes::resolve(r, tp)?;
     Ok(TypeInfo {
         tuple_like: has_static_base(r, tp, b"tuple"),
         is_atom,
-        is_type: size_kind == SizeKind::Type,
+        is_type: has_static_base(r, tp, b"type"),
         name,
         basicsize,
         itemsize,
         flags,
-        size_kind,
+        size_kind: rule.kind,
+        size_exact: rule.exact,
+        sizeof_owner: rule.owner,
         origin,
     })
 }
@@ -393,6 +374,12 @@ pub fn type_name(r: &Reader<'_>, tp: u64, flags: u64) -> Result<String> {
     }
 }
 
+/// [`type_name`] of the type object at `tp`.
+pub fn type_name_of(r: &Reader<'_>, tp: u64) -> Result<String> {
+    let flags = r.mem.read_u64(tp + r.l.type_.tp_flags)?;
+    type_name(r, tp, flags)
+}
+
 /// Whether `tp` is the static type named `name` or derives from it.
 fn has_static_base(r: &Reader<'_>, tp: u64, name: &[u8]) -> bool {
     let t = &r.l.type_;
@@ -417,63 +404,4 @@ fn has_static_base(r: &Reader<'_>, tp: u64, name: &[u8]) -> bool {
         };
     }
     false
-}
-
-fn size_kind(r: &Reader<'_>, tp: u64) -> Result<SizeKind> {
-    let t = &r.l.type_;
-    let mut cur = tp;
-    for _ in 0..64 {
-        if cur == 0 {
-            break;
-        }
-        let flags = r.mem.read_u64(cur + t.tp_flags)?;
-        let raw = r.mem.read_cstr(r.ptr(cur + t.tp_name)?, 128)?;
-        // Static types match by name. Heap types only by a dotted spec name ("collections.deque" and
-        // "_io.Buffered*" became heap types in 3.12/3.13): a Python class's tp_name is its bare name,
-        // so a user class called "list" is not mistaken for the builtin.
-        let is_static = flags & r.l.misc.tpflags_heaptype == 0;
-        if is_static || raw.contains(&b'.') {
-            let kind = match raw.as_slice() {
-                b"list" => Some(SizeKind::List),
-                b"dict" | b"frozendict" => Some(SizeKind::Dict),
-                b"int" => Some(SizeKind::Int),
-                b"str" => Some(SizeKind::Str),
-                b"set" | b"frozenset" => Some(SizeKind::Set),
-                b"type" => Some(SizeKind::Type),
-                b"frame" if r.l.frame_object.f_back.is_some() => Some(SizeKind::Frame),
-                b"code" if r.l.iframe.is_some() => Some(SizeKind::Code),
-                b"generator" | b"coroutine" | b"async_generator" if r.l.iframe.is_some() => {
-                    Some(SizeKind::Gen)
-                }
-                b"collections.deque" if r.l.private.is_some() => Some(SizeKind::Deque),
-                b"_io.BufferedReader" | b"_io.BufferedWriter" | b"_io.BufferedRandom"
-                    if r.l.private.is_some() =>
-                {
-                    Some(SizeKind::Buffered)
-                }
-                _ => None,
-            };
-            if let Some(k) = kind {
-                // Only static names are trusted for the plain builtins.
-                if is_static
-                    || !matches!(
-                        k,
-                        SizeKind::List
-                            | SizeKind::Dict
-                            | SizeKind::Int
-                            | SizeKind::Str
-                            | SizeKind::Set
-                            | SizeKind::Type
-                            | SizeKind::Frame
-                            | SizeKind::Code
-                            | SizeKind::Gen
-                    )
-                {
-                    return Ok(k);
-                }
-            }
-        }
-        cur = r.ptr(cur + t.tp_base)?;
-    }
-    Ok(SizeKind::Default)
 }

@@ -274,5 +274,5 @@ pub fn traceback(
 /// The pointer the allocator returned for an object: before the GC header (GC types) and, when the
 /// type has one, the managed dict/weakref pre-header.
 pub fn alloc_start(r: &Reader<'_>, obj: u64, type_flags: u64) -> u64 {
-    obj.wrapping_sub(crate::untracked::gc_prefix(r, type_flags))
+    obj.wrapping_sub(crate::sizes::gc_prefix(r, type_flags))
 }

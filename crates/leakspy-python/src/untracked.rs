@@ -14,8 +14,8 @@
 //! type of the interpreter (`Py*_Type`), or an object whose own type is a known metatype.
 
 use crate::arenas::Block;
-use crate::heap::getsizeof_base;
-use crate::objects::{Reader, SizeKind, TypeCache, TypeInfo};
+use crate::objects::{Reader, TypeCache, TypeInfo};
+use crate::sizes::{gc_prefix, inline_size};
 use leakspy_memory::MemoryExt;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -46,10 +46,7 @@ impl TypeGate {
         }
         let verdict = match r.type_of(tp) {
             Ok(meta) if self.known.contains(&meta) => {
-                types
-                    .get(r, meta)
-                    .is_some_and(|m| m.size_kind == SizeKind::Type)
-                    && types.get(r, tp).is_some()
+                types.get(r, meta).is_some_and(|m| m.is_type) && types.get(r, tp).is_some()
             }
             _ => false,
         };
@@ -127,21 +124,6 @@ pub fn block_object(
     None
 }
 
-/// Bytes before the object in its allocation: the GC header for GC types, plus the managed
-/// pre-header (3.11+) where the type has one.
-pub fn gc_prefix(r: &Reader<'_>, flags: u64) -> u64 {
-    let m = &r.l.misc;
-    if flags & m.tpflags_have_gc == 0 {
-        return 0;
-    }
-    r.l.gc.head_size
-        + if flags & m.tpflags_preheader != 0 {
-            m.preheader_size
-        } else {
-            0
-        }
-}
-
 /// Whether an object of type `t` at `obj` fits the `space` its block leaves it: at least the size
 /// its fields imply, and less than that plus one allocation granule (and one spare item, which
 /// `PyType_GenericAlloc` adds for var-sized heap types).
@@ -149,28 +131,6 @@ fn fits(r: &Reader<'_>, obj: u64, t: &TypeInfo, space: u64) -> bool {
     match inline_size(r, obj, t) {
         Some(need) => need <= space && space - need < 16 + t.itemsize,
         None => space >= t.basicsize,
-    }
-}
-
-/// The bytes an object occupies in its own allocation (without GC header and pre-header), when
-/// its fields say so exactly; `None` when it varies in ways leakspy does not model.
-fn inline_size(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Option<u64> {
-    if t.flags & r.l.misc.tpflags_inline_values != 0 {
-        return None;
-    }
-    match t.size_kind {
-        SizeKind::Default | SizeKind::Int | SizeKind::Code => getsizeof_base(r, obj, t).ok(),
-        SizeKind::Str => {
-            if r.str_state(obj).ok()?.compact {
-                getsizeof_base(r, obj, t).ok()
-            } else {
-                None
-            }
-        }
-        SizeKind::List | SizeKind::Dict | SizeKind::Set | SizeKind::Deque | SizeKind::Buffered => {
-            Some(t.basicsize)
-        }
-        SizeKind::Type | SizeKind::Gen | SizeKind::Frame => None,
     }
 }
 
@@ -193,7 +153,7 @@ pub fn object_type(
     let size = inline_size(r, addr, info).unwrap_or(info.basicsize);
     r.mem.read_u8(addr.checked_add(size.max(1) - 1)?).ok()?;
     // And it can be sized (a candidate whose fields do not add up is not an object).
-    crate::heap::getsizeof_untracked(r, addr, info).ok()?;
+    crate::sizes::getsizeof_untracked(r, addr, info).ok()?;
     Some(tp)
 }
 
@@ -300,6 +260,9 @@ impl crate::heap::HeapWalker<'_, '_> {
         if let Some(g) = self.graph.as_mut() {
             g.start.clear();
         }
+        let mut outside = 0u64;
+        let mut parts = Vec::new();
+        let arenas_known = !ranges.is_empty();
         while let Some(&(obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) {
             i += 1;
             if i % 65536 == 0 {
@@ -308,6 +271,17 @@ impl crate::heap::HeapWalker<'_, '_> {
             refs.clear();
             if let Some(info) = self.types.get(r, tp) {
                 crate::referents::referents(r, obj, tp, info, &mut refs);
+                if arenas_known {
+                    let size = self.all_sizes.get(i - 1).copied().unwrap_or(0);
+                    outside = outside.saturating_add(crate::sizes::outside_arenas(
+                        r,
+                        obj,
+                        info,
+                        size,
+                        &mut parts,
+                        &|a| in_ranges(&ranges, a),
+                    ));
+                }
             }
             if let Some(g) = self.graph.as_mut() {
                 g.start.push(g.to.len() as u32);
@@ -339,6 +313,9 @@ impl crate::heap::HeapWalker<'_, '_> {
                     .push("stopped following references: object budget exhausted".into());
                 break;
             }
+        }
+        if arenas_known {
+            self.out_mut().outside_arenas_bytes = Some(outside);
         }
         if missed_in_arenas > 0 {
             log::debug!(

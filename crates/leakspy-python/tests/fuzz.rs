@@ -27,6 +27,7 @@ use leakspy_python::heap::{self, GroupBy, HeapWalker};
 use leakspy_python::objects::{self, Reader};
 use leakspy_python::origins;
 use leakspy_python::refs::{self, RefsQuery};
+use leakspy_python::sizes;
 use leakspy_python::stacks::{self, CodeCache};
 use leakspy_python::threadnames;
 use leakspy_python::tracemalloc::{self, Traces};
@@ -887,9 +888,9 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
         let _ = r.dict_items(obj);
         let _ = r.dict_get_str(obj, "__module__");
         let _ = r.keys_table(obj);
-        let _ = heap::keys_size(&r, obj);
+        let _ = sizes::keys_size(&r, obj);
         if let Ok(t) = objects::read_type(&r, obj) {
-            let _ = heap::getsizeof(&r, garbage_word(&mut s) & MAX_USER_ADDRESS, &t);
+            let _ = sizes::getsizeof(&r, garbage_word(&mut s) & MAX_USER_ADDRESS, &t);
         }
         let _ = threadnames::instance_attr(&r, obj, "_name");
         if let Some(tm) = l.tracemalloc.as_ref() {
@@ -1047,7 +1048,7 @@ fn regression_dict_keys_garbage_size() {
         let mem = arena_with(&[(off, size)]);
         let r = Reader::new(&mem, &l);
         assert!(r.keys_table(BASE).is_err(), "size {size:#x}");
-        assert!(heap::keys_size(&r, BASE).is_err());
+        assert!(sizes::keys_size(&r, BASE).is_err());
         assert!(r.dict_items(BASE).is_err() || r.dict_items(BASE).unwrap().is_empty());
     }
 }
@@ -1139,12 +1140,14 @@ fn regression_sizeof_garbage_lengths() {
         itemsize: 0,
         flags: 0,
         size_kind,
+        size_exact: true,
+        sizeof_owner: None,
         origin: None,
         tuple_like: false,
         is_atom: false,
         is_type: false,
     };
-    assert!(heap::getsizeof(&r, obj, &info(objects::SizeKind::Set)).is_err());
+    assert!(sizes::getsizeof(&r, obj, &info(objects::SizeKind::Set)).is_err());
     // A split dict (values set) whose keys claim a garbage `dk_usable`.
     let keys = BASE + 0x2000;
     let dk = &l.dictkeys;
@@ -1155,7 +1158,7 @@ fn regression_sizeof_garbage_lengths() {
         (0x2000 + dk.dk_usable, u64::MAX),
     ]);
     let r = Reader::new(&dict_mem, &l);
-    assert!(heap::getsizeof(&r, obj, &info(objects::SizeKind::Dict)).is_err());
+    assert!(sizes::getsizeof(&r, obj, &info(objects::SizeKind::Dict)).is_err());
     // Not compact: state word 0 with kind 1 (the layout's kind bits), data in a separate block.
     let mut mem = mem;
     put32(
@@ -1164,7 +1167,7 @@ fn regression_sizeof_garbage_lengths() {
         1 << l.unicode.kind_shift,
     );
     let r = Reader::new(&mem, &l);
-    assert!(heap::getsizeof(&r, obj, &info(objects::SizeKind::Str)).is_err());
+    assert!(sizes::getsizeof(&r, obj, &info(objects::SizeKind::Str)).is_err());
 }
 
 /// The minimal failing worlds the walker fuzzing reported (before the fixes above), replayed.

@@ -114,6 +114,14 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
                 human_bytes(h.tracked_bytes),
                 human_bytes(h.bytes.saturating_sub(h.tracked_bytes)),
             )?;
+            if let Some(out) = h.outside_arenas_bytes {
+                writeln!(
+                    w,
+                    "        of which in pymalloc's arenas {}, outside them {} (objects over 512 bytes and the buffers objects own: list items, dict tables, bytearray, array and numpy data)",
+                    human_bytes(h.bytes.saturating_sub(out)),
+                    human_bytes(out),
+                )?;
+            }
         } else if !h.types.is_empty() {
             writeln!(
                 w,
@@ -190,12 +198,18 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         } else {
             0.0
         };
+        // `~`: at least this much (the type's own `__sizeof__` is not modelled).
+        let bytes = if t.size_exact {
+            human_bytes(t.bytes)
+        } else {
+            format!("~{}", human_bytes(t.bytes))
+        };
         writeln!(
             w,
             "  {:>12}  {:>12}  {:>10}  {:>5.1}%  {}",
             thousands(t.count),
             thousands(t.tracked),
-            human_bytes(t.bytes),
+            bytes,
             share,
             t.type_name
         )?;
@@ -220,7 +234,37 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
             h.types.len() - top
         )?;
     }
-    Ok(())
+    render_inexact(h, w)
+}
+
+/// Most types the not-exact line names.
+const INEXACT_SHOWN: usize = 8;
+
+/// One line under the table: the types whose bytes are a lower bound, and why.
+fn render_inexact(h: &leakspy_python::heap::HeapHistogram, w: &mut dyn Write) -> io::Result<()> {
+    let inexact: Vec<_> = h.types.iter().filter(|t| !t.size_exact).collect();
+    if inexact.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<String> = inexact
+        .iter()
+        .take(INEXACT_SHOWN)
+        .map(|t| match &t.sizeof_owner {
+            Some(o) => format!("{} (__sizeof__ of {o})", t.type_name),
+            None => t.type_name.clone(),
+        })
+        .collect();
+    if inexact.len() > INEXACT_SHOWN {
+        names.push(format!("{} more in --json", inexact.len() - INEXACT_SHOWN));
+    }
+    let bytes: u64 = inexact.iter().map(|t| t.bytes).sum();
+    writeln!(
+        w,
+        "  ~ not exact: {} type(s) with a __sizeof__ leakspy does not model, counted at their basic size ({} in all): {}",
+        inexact.len(),
+        human_bytes(bytes),
+        names.join(", ")
+    )
 }
 
 /// The report's warnings, and the partial-result line when it is partial.

@@ -1,0 +1,520 @@
+//! `sys.getsizeof` as the target computes it: every size rule leakspy knows, in one place.
+//!
+//! Which `__sizeof__` applies to a type is decided the way Python decides it: the first class on the
+//! type's MRO whose own `__dict__` has `__sizeof__` ([`resolve`]). If that class is one leakspy
+//! models (its C implementation is mirrored here, from the version's source, with the struct
+//! offsets from the layout), the size is exact. If it is another one (a third-party C type's
+//! `__sizeof__`, or one written in Python), the object is counted at its type's basic size and the
+//! type is flagged `size_exact: false`: a known under-count, never silently wrong.
+//!
+//! `tools/sizeof/list_types.py` lists, per interpreter, every type of the standard library with its
+//! own `__sizeof__`; `tests/sizes.rs` checks each of them against the target's own `sys.getsizeof`.
+
+use crate::error::{Error, Result};
+use crate::objects::{Reader, TypeInfo};
+use leakspy_memory::MemoryExt;
+
+/// Sizes above this are garbage (a racing or corrupt object), not data.
+pub const MAX_OBJECT_SIZE: u64 = 1 << 40;
+
+/// Which `__sizeof__` implementation applies to instances of a type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeKind {
+    /// `object.__sizeof__`: basicsize + itemsize * |ob_size|.
+    Default,
+    List,
+    Dict,
+    Set,
+    Type,
+    /// `PyFrameObject` in 3.9/3.10 (the frame holds its own stack: basicsize + itemsize*(ob_size-1)).
+    Frame,
+    /// `int` subclasses: `int.__sizeof__` = offsetof(ob_digit) + ndigits * sizeof(digit) (at least one
+    /// digit from 3.12, where zero still allocates one).
+    Int,
+    /// `str` subclasses: `unicode_sizeof` (compact or two-block layout, plus the character data).
+    Str,
+    /// `code`: 3.11+ `_PyObject_VAR_SIZE` (basicsize + n * itemsize, rounded up to a pointer);
+    /// 3.9/3.10 the basic size plus `co_cell2arg` and the 3.10 opcache; both plus `co_extra`.
+    Code,
+    /// `collections.deque`: whole blocks of `BLOCKLEN` items.
+    Deque,
+    /// `_io.BufferedReader/Writer/Random`: plus the buffer.
+    Buffered,
+    /// Generators, coroutines and async generators of 3.11+: the embedded frame sized by the code.
+    Gen,
+    /// A `__sizeof__` leakspy does not model (third-party C, or written in Python): the object is
+    /// counted at its type's basic size and the type is flagged `size_exact: false`.
+    Unmodelled,
+}
+
+impl SizeKind {
+    /// The modelled `__sizeof__` of the class named `name` (`module.qualname`), if any. `trusted`:
+    /// the class is a static type, or a heap type made from a C spec (a dotted `tp_name`), so a
+    /// Python class that happens to be called `list` is not taken for the builtin.
+    fn of_class(r: &Reader<'_>, name: &str, is_static: bool, trusted: bool) -> Option<SizeKind> {
+        let l = r.l;
+        let builtin = |k| is_static.then_some(k);
+        match name {
+            "builtins.list" => builtin(SizeKind::List),
+            "builtins.dict" | "builtins.frozendict" => builtin(SizeKind::Dict),
+            "builtins.int" => builtin(SizeKind::Int),
+            "builtins.str" => builtin(SizeKind::Str),
+            "builtins.set" | "builtins.frozenset" => builtin(SizeKind::Set),
+            "builtins.type" => builtin(SizeKind::Type),
+            "builtins.frame" if l.frame_object.f_back.is_some() => builtin(SizeKind::Frame),
+            "builtins.code" => builtin(SizeKind::Code),
+            "builtins.generator" | "builtins.coroutine" | "builtins.async_generator"
+                if l.iframe.is_some() =>
+            {
+                builtin(SizeKind::Gen)
+            }
+            "collections.deque" if trusted && l.private.is_some() => Some(SizeKind::Deque),
+            "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom"
+                if trusted && l.private.is_some() =>
+            {
+                Some(SizeKind::Buffered)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How instances of one type are sized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeRule {
+    pub kind: SizeKind,
+    /// Whether leakspy reproduces `sys.getsizeof` exactly for these instances.
+    pub exact: bool,
+    /// When not exact: the class whose `__sizeof__` applies, and how it is written ("C" or
+    /// "Python"), e.g. `("pandas.core.base.PandasObject", "Python")`.
+    pub owner: Option<(String, &'static str)>,
+}
+
+/// Most classes an MRO walk looks at.
+const MAX_MRO: usize = 64;
+
+/// Find the `__sizeof__` that applies to instances of `tp`: walk its MRO (`tp_mro`, else the
+/// `tp_base` chain) and stop at the first class that defines one. Static builtin types of 3.12+ keep
+/// their `__dict__` per interpreter (`tp_dict` is NULL), so for them only the modelled names count:
+/// every other builtin with its own `__sizeof__` is in `tools/sizeof/list_types.py`'s list, which
+/// the tests hold against the modelled names.
+pub fn resolve(r: &Reader<'_>, tp: u64) -> Result<SizeRule> {
+    let t = &r.l.type_;
+    for cls in mro(r, tp)? {
+        let flags = r.mem.read_u64(cls + t.tp_flags)?;
+        let is_static = flags & r.l.misc.tpflags_heaptype == 0;
+        let raw = r.mem.read_cstr(r.ptr(cls + t.tp_name)?, 256)?;
+        let trusted = is_static || raw.contains(&b'.');
+        let Ok(name) = crate::objects::type_name(r, cls, flags) else {
+            continue;
+        };
+        if let Some(kind) = SizeKind::of_class(r, &name, is_static, trusted) {
+            return Ok(SizeRule {
+                kind,
+                exact: true,
+                owner: None,
+            });
+        }
+        if is_static && name == "builtins.object" {
+            break;
+        }
+        let dict = r.ptr(cls + t.tp_dict).unwrap_or(0);
+        if dict == 0 {
+            continue;
+        }
+        if let Ok(Some(f)) = r.dict_get_str(dict, "__sizeof__") {
+            let how = match r
+                .type_of(f)
+                .and_then(|ft| crate::objects::type_name_of(r, ft))
+            {
+                Ok(n) if n == "builtins.function" => "Python",
+                _ => "C",
+            };
+            return Ok(SizeRule {
+                kind: SizeKind::Unmodelled,
+                exact: false,
+                owner: Some((name, how)),
+            });
+        }
+    }
+    Ok(SizeRule {
+        kind: SizeKind::Default,
+        exact: true,
+        owner: None,
+    })
+}
+
+/// The classes of `tp`'s MRO, `tp` first: `tp_mro` when set, else the `tp_base` chain.
+fn mro(r: &Reader<'_>, tp: u64) -> Result<Vec<u64>> {
+    let l = r.l;
+    let tuple = r.ptr(tp + l.type_.tp_mro).unwrap_or(0);
+    if tuple != 0 {
+        if let Ok(n) = r.ob_size(tuple) {
+            if n > 0 && (n as usize) <= MAX_MRO {
+                let raw = r.mem.read_vec(tuple + l.tuple.ob_item, n as usize * 8)?;
+                let v: Vec<u64> = raw
+                    .chunks_exact(8)
+                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                    .collect();
+                if v.first() == Some(&tp) && v.iter().all(|&c| c != 0) {
+                    return Ok(v);
+                }
+            }
+        }
+    }
+    let mut v = Vec::new();
+    let mut cur = tp;
+    while cur != 0 && v.len() < MAX_MRO {
+        v.push(cur);
+        cur = r.ptr(cur + l.type_.tp_base)?;
+    }
+    Ok(v)
+}
+
+/// `sys.getsizeof(obj)` as the target would compute it, for an object on a GC list: every one is a
+/// GC object, so `sys.getsizeof` adds the GC header, plus (3.11+) the managed dict/weakref
+/// pre-header when the type has one.
+pub fn getsizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    let base = getsizeof_base(r, obj, t)?;
+    Ok(base + gc_prefix(r, t.flags | r.l.misc.tpflags_have_gc))
+}
+
+/// `sys.getsizeof(obj)` for an object found off the GC lists: GC types still get their header
+/// (an untracked tuple or dict is a GC object); a static type object follows the version's rule.
+pub fn getsizeof_untracked(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    let l = r.l;
+    let base = getsizeof_base(r, obj, t)?;
+    let static_type =
+        t.is_type && r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype == 0;
+    let extra = if !static_type {
+        gc_prefix(r, t.flags)
+    } else if l.misc.getsizeof_rule == "preheader" {
+        // 3.11/3.12: `_PyType_PreHeaderSize(Py_TYPE(o))`, even for a static type object.
+        gc_prefix(r, t.flags)
+    } else {
+        0
+    };
+    Ok(base + extra)
+}
+
+/// What `sys.getsizeof` adds in front of an object of a type with these flags: the GC header for
+/// GC types, and the 3.11+ managed dict/weakref pre-header.
+pub fn gc_prefix(r: &Reader<'_>, flags: u64) -> u64 {
+    let m = &r.l.misc;
+    if flags & m.tpflags_have_gc == 0 {
+        return 0;
+    }
+    r.l.gc.head_size
+        + if flags & m.tpflags_preheader != 0 {
+            m.preheader_size
+        } else {
+            0
+        }
+}
+
+/// `type(obj).__sizeof__(obj)`: what `sys.getsizeof` returns before it adds the GC header and
+/// pre-header.
+pub fn getsizeof_base(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    let l = r.l;
+    let base = match t.size_kind {
+        SizeKind::Default => {
+            if t.itemsize == 0 {
+                t.basicsize
+            } else {
+                t.basicsize
+                    .saturating_add(t.itemsize.saturating_mul(r.ob_size(obj)?.unsigned_abs()))
+            }
+        }
+        SizeKind::Unmodelled => t.basicsize,
+        SizeKind::List => t
+            .basicsize
+            .saturating_add(r.mem.read_u64(obj + l.list.allocated)?.saturating_mul(8)),
+        SizeKind::Set => {
+            let table = r.ptr(obj + l.set.table)?;
+            let extra = if table != obj + l.set.smalltable {
+                r.mem
+                    .read_u64(obj + l.set.mask)?
+                    .saturating_add(1)
+                    .saturating_mul(l.set.entry_size)
+            } else {
+                0
+            };
+            t.basicsize.saturating_add(extra)
+        }
+        SizeKind::Dict => t.basicsize.saturating_add(dict_extra(r, obj)?),
+        SizeKind::Type => {
+            // type.__sizeof__: heap types add their cached shared keys.
+            if r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype != 0 {
+                let cached = r.ptr(obj + l.type_.ht_cached_keys)?;
+                l.type_.heap_size
+                    + if cached != 0 {
+                        keys_size(r, cached)?
+                    } else {
+                        0
+                    }
+            } else {
+                l.type_.size
+            }
+        }
+        SizeKind::Gen => gen_sizeof(r, obj)?,
+        SizeKind::Code => code_sizeof(r, obj, t)?,
+        SizeKind::Int => {
+            let lo = &l.long;
+            let raw = r.mem.read_u64(obj + lo.size_or_tag)?;
+            let n = if lo.lv_tag {
+                raw >> 3
+            } else {
+                (raw as i64).unsigned_abs()
+            };
+            // 3.11+ allocate one digit even for zero, and int.__sizeof__ says so (Py_MAX(n, 1)).
+            let n = if lo.sizeof_min_one_digit { n.max(1) } else { n };
+            lo.ob_digit.saturating_add(n.saturating_mul(lo.digit_size))
+        }
+        SizeKind::Str => str_sizeof(r, obj)?,
+        SizeKind::Deque => {
+            let p = l
+                .private
+                .as_ref()
+                .ok_or_else(|| Error::Other("no deque layout".into()))?;
+            let left = r.mem.read_u64(obj + p.deque_leftindex)?;
+            let len = r.ob_size(obj)?.unsigned_abs();
+            let blocks = if p.deque_blocklen == 0 {
+                0
+            } else {
+                left.saturating_add(len).div_ceil(p.deque_blocklen)
+            };
+            t.basicsize
+                .saturating_add(blocks.saturating_mul(p.deque_block_size))
+        }
+        SizeKind::Buffered => {
+            let p = l
+                .private
+                .as_ref()
+                .ok_or_else(|| Error::Other("no buffered layout".into()))?;
+            let buffer = r.ptr(obj + p.buffered_buffer)?;
+            t.basicsize.saturating_add(if buffer != 0 {
+                r.mem.read_u64(obj + p.buffered_buffer_size)?
+            } else {
+                0
+            })
+        }
+        SizeKind::Frame => t.basicsize.saturating_add(
+            t.itemsize
+                .saturating_mul(r.ob_size(obj)?.unsigned_abs().saturating_sub(1)),
+        ),
+    };
+    if base > MAX_OBJECT_SIZE {
+        return Err(Error::Other(format!(
+            "object at {obj:#x}: implausible size {base}"
+        )));
+    }
+    Ok(base)
+}
+
+/// The bytes an object occupies in its own allocation (without GC header and pre-header), when
+/// its fields say so exactly; `None` when it varies in ways leakspy does not model. Buffers the
+/// object owns elsewhere (a list's items, a dict's keys) are not part of it.
+pub fn inline_size(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Option<u64> {
+    if t.flags & r.l.misc.tpflags_inline_values != 0 {
+        return None;
+    }
+    match t.size_kind {
+        SizeKind::Default | SizeKind::Int => getsizeof_base(r, obj, t).ok(),
+        SizeKind::Code => code_inline(r, obj, t).ok(),
+        SizeKind::Str => {
+            if r.str_state(obj).ok()?.compact {
+                getsizeof_base(r, obj, t).ok()
+            } else {
+                None
+            }
+        }
+        SizeKind::List | SizeKind::Dict | SizeKind::Set | SizeKind::Deque | SizeKind::Buffered => {
+            Some(t.basicsize)
+        }
+        SizeKind::Type | SizeKind::Gen | SizeKind::Frame | SizeKind::Unmodelled => None,
+    }
+}
+
+/// The part of `code.__sizeof__` that is the code object's own allocation: 3.11+
+/// `_PyObject_VAR_SIZE` (basicsize + n * itemsize rounded up to 8; `co_code_adaptive` inline), the
+/// basic size before.
+fn code_inline(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    Ok(if t.itemsize == 0 {
+        t.basicsize
+    } else {
+        t.basicsize
+            .saturating_add(t.itemsize.saturating_mul(r.ob_size(obj)?.unsigned_abs()))
+            .div_ceil(8)
+            .saturating_mul(8)
+    })
+}
+
+/// `code.__sizeof__` (Objects/codeobject.c `code_sizeof`).
+fn code_sizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    code_inline(r, obj, t)
+}
+
+/// `gen_sizeof` (Objects/genobject.c, 3.11+).
+fn gen_sizeof(_r: &Reader<'_>, _obj: u64) -> Result<u64> {
+    Err(Error::Other("generator size not modelled yet".into()))
+}
+
+/// `str.__sizeof__` (Objects/unicodeobject.c `unicode_sizeof`): compact strings carry their data
+/// (plus a NUL) inline; two-block strings (subclasses) add their separate data block.
+fn str_sizeof(r: &Reader<'_>, obj: u64) -> Result<u64> {
+    let u = &r.l.unicode;
+    let len = r.mem.read_u64(obj + u.length)?;
+    let st = r.str_state(obj)?;
+    let kind = u64::from(st.kind);
+    Ok(if st.compact && st.ascii {
+        u.ascii_size.saturating_add(len).saturating_add(1)
+    } else if st.compact {
+        u.compact_size
+            .saturating_add(len.saturating_add(1).saturating_mul(kind))
+    } else {
+        let data = r.ptr(obj + u.data_any)?;
+        (u.data_any + 8).saturating_add(if data != 0 {
+            len.saturating_add(1).saturating_mul(kind)
+        } else {
+            0
+        })
+    })
+}
+
+/// What `dict.__sizeof__` adds to the basic size: split values and (unshared) keys.
+fn dict_extra(r: &Reader<'_>, obj: u64) -> Result<u64> {
+    let l = r.l;
+    let keys = r.ptr(obj + l.dict.ma_keys)?;
+    let values = r.ptr(obj + l.dict.ma_values)?;
+    let t = r.keys_table(keys)?;
+    let mut extra = 0u64;
+    if values != 0 {
+        // ≤3.10: USABLE_FRACTION(size) slots; 3.11+: shared_keys_usable_size = nentries + usable.
+        // (`usable` is read from the target: saturate, getsizeof refuses an implausible total.)
+        extra = 8u64.saturating_mul(if l.dictkeys.dk_size.is_some() {
+            t.usable_fraction()
+        } else {
+            t.nentries.saturating_add(t.usable)
+        });
+    }
+    if t.refcnt == 1 {
+        extra = extra.saturating_add(keys_size(r, keys)?);
+    }
+    Ok(extra)
+}
+
+/// `_PyDict_KeysSize`.
+pub fn keys_size(r: &Reader<'_>, keys: u64) -> Result<u64> {
+    let t = r.keys_table(keys)?;
+    Ok(r.l
+        .dictkeys
+        .size
+        .saturating_add(t.index_bytes)
+        .saturating_add(t.usable_fraction().saturating_mul(t.entry_size)))
+}
+
+/// Of `size` (the object's `sys.getsizeof`), the bytes outside pymalloc's arenas: the object's own
+/// block when `in_arena(obj)` is false, and each separately allocated part it owns
+/// ([`buffers`]) that is not in an arena. `parts` is scratch space.
+pub fn outside_arenas(
+    r: &Reader<'_>,
+    obj: u64,
+    t: &TypeInfo,
+    size: u64,
+    parts: &mut Vec<(u64, u64)>,
+    in_arena: &dyn Fn(u64) -> bool,
+) -> u64 {
+    parts.clear();
+    buffers(r, obj, t, parts);
+    let owned: u64 = parts.iter().map(|&(_, n)| n).sum();
+    // A racing object's buffers may claim more than its size: never count more than the size.
+    let owned = owned.min(size);
+    let mut out = if in_arena(obj) { 0 } else { size - owned };
+    for &(addr, n) in parts.iter() {
+        if !in_arena(addr) {
+            out = out.saturating_add(n);
+        }
+    }
+    out.min(size)
+}
+
+/// The separately allocated parts of an object that its `__sizeof__` counts: `(address, bytes)`.
+/// Unreadable fields give no part (the bytes then count with the object's own block).
+pub fn buffers(r: &Reader<'_>, obj: u64, t: &TypeInfo, out: &mut Vec<(u64, u64)>) {
+    let l = r.l;
+    let _ = (|| -> Result<()> {
+        match t.size_kind {
+            SizeKind::List => {
+                let items = r.ptr(obj + l.list.ob_item)?;
+                let n = r.mem.read_u64(obj + l.list.allocated)?.saturating_mul(8);
+                if items != 0 && n > 0 {
+                    out.push((items, n));
+                }
+            }
+            SizeKind::Dict => {
+                let keys = r.ptr(obj + l.dict.ma_keys)?;
+                let values = r.ptr(obj + l.dict.ma_values)?;
+                let total = dict_extra(r, obj)?;
+                let kt = r.keys_table(keys)?;
+                let keys_part = if kt.refcnt == 1 {
+                    keys_size(r, keys)?
+                } else {
+                    0
+                };
+                if keys_part > 0 {
+                    out.push((keys, keys_part));
+                }
+                if values != 0 && total > keys_part {
+                    out.push((values, total - keys_part));
+                }
+            }
+            SizeKind::Set => {
+                let table = r.ptr(obj + l.set.table)?;
+                if table != obj + l.set.smalltable {
+                    let n = r
+                        .mem
+                        .read_u64(obj + l.set.mask)?
+                        .saturating_add(1)
+                        .saturating_mul(l.set.entry_size);
+                    out.push((table, n));
+                }
+            }
+            SizeKind::Str => {
+                if !r.str_state(obj)?.compact {
+                    let data = r.ptr(obj + l.unicode.data_any)?;
+                    let n = str_sizeof(r, obj)?.saturating_sub(l.unicode.data_any + 8);
+                    if data != 0 && n > 0 {
+                        out.push((data, n));
+                    }
+                }
+            }
+            SizeKind::Type => {
+                if r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype != 0 {
+                    let cached = r.ptr(obj + l.type_.ht_cached_keys)?;
+                    if cached != 0 {
+                        out.push((cached, keys_size(r, cached)?));
+                    }
+                }
+            }
+            SizeKind::Deque => {
+                // Blocks are PyMem_Malloc'd and bigger than pymalloc's largest class: all outside.
+                let n = getsizeof_base(r, obj, t)?.saturating_sub(t.basicsize);
+                if n > 0 {
+                    out.push((0, n));
+                }
+            }
+            SizeKind::Buffered => {
+                let p = l
+                    .private
+                    .as_ref()
+                    .ok_or_else(|| Error::Other("no buffered layout".into()))?;
+                let buffer = r.ptr(obj + p.buffered_buffer)?;
+                if buffer != 0 {
+                    out.push((buffer, r.mem.read_u64(obj + p.buffered_buffer_size)?));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    })();
+}
