@@ -112,9 +112,8 @@ try:
         _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_double), ("name", ctypes.c_char * 10)]
 
     IntArray = ctypes.c_int * 16
+    # <= 3.12 their tp_dict is a StgDict (a GC-tracked dict subclass: checked per type below).
     keep(Point, IntArray, ctypes.POINTER(Point), ctypes.c_int)
-    if "__sizeof__" not in type(Point).__dict__:  # <= 3.12: the types' __dict__ is a StgDict
-        keep(*(c.__dict__ for c in (Point, IntArray) if type(c.__dict__).__name__ == "StgDict"))
 except ImportError:
     MISSING.append("ctypes")
 
@@ -194,7 +193,26 @@ def returns_its_frame(a, b=2, *args, **kw):
 
 
 keep(returns_its_frame(1), g_suspended.gi_frame, g_many.gi_frame, sys._getframe())
-keep(gen.__code__, many_locals.__code__, fail.__code__, returns_its_frame.__code__)
+
+
+def hot(x):
+    # Run often enough for 3.9/3.10 to give it an opcache (code_sizeof counts it).
+    return x.real + x.imag + len(str(x))
+
+
+for i in range(5000):
+    hot(i)
+
+
+def cell_arg(a):
+    # An argument that is also a cell: 3.9/3.10 code_sizeof counts co_cell2arg.
+    def inner():
+        return a
+    return inner
+
+
+keep(gen.__code__, many_locals.__code__, fail.__code__, returns_its_frame.__code__,
+     hot.__code__, cell_arg.__code__)
 
 # --- other types with their own __sizeof__ in some versions ---------------------------------------
 try:

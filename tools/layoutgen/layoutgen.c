@@ -47,6 +47,7 @@
 #if PY_VERSION_HEX < 0x030B0000
 #  include "frameobject.h"
 #  include "longintrepr.h"
+#  include "internal/pycore_code.h" /* _PyOpcache (3.9/3.10 code_sizeof) */
 #else
 #  include "internal/pycore_frame.h"
 #  include "internal/pycore_dict.h"
@@ -201,6 +202,25 @@ typedef struct {
     PyObject *weakreflist;
 } lg_buffered;
 
+
+/*
+ * [sizeof]: what the C `__sizeof__` of types with their own one reads (crates/leakspy-python/src/
+ * sizes.rs; tools/sizeof/list_types.py lists the types per interpreter).
+ *
+ * code (Objects/codeobject.c code_sizeof): 3.9/3.10 `_PyObject_SIZE(Py_TYPE(co))`, plus
+ *   `PyTuple_GET_SIZE(co_cellvars) * sizeof(Py_ssize_t)` when co_cell2arg and co_cellvars are set,
+ *   plus (co_opcache set) `PyBytes_GET_SIZE(co_code) / sizeof(_Py_CODEUNIT)` for co_opcache_map and
+ *   `co_opcache_size * sizeof(_PyOpcache)`; 3.11+ `_PyObject_VAR_SIZE(Py_TYPE(co), Py_SIZE(co))`;
+ *   every version adds `sizeof(_PyCodeObjectExtra) + (ce_size - 1) * sizeof(void *)` when co_extra
+ *   is set (codeobject.c@v3.9.18:L1003-1025, @v3.10.13:L1158-1180, @v3.11.7:L1869-1881,
+ *   @v3.12.1:L1951-1962). _PyCodeObjectExtra is file-private to codeobject.c:
+ *   `typedef struct { Py_ssize_t ce_size; void *ce_extras[1]; } _PyCodeObjectExtra;` (same text
+ *   3.9 .. 3.15), mirrored below.
+ */
+typedef struct {
+    Py_ssize_t ce_size;
+    void *ce_extras[1];
+} lg_PyCodeObjectExtra;
 
 /*
  * [obmalloc]: pymalloc's arenas and pools, for counting objects the GC does not track.
@@ -1034,6 +1054,35 @@ int main(int argc, char **argv) {
     u("deque_block_size", SZ(lg_block));
     u("buffered_buffer", OFF(lg_buffered, buffer));
     u("buffered_buffer_size", OFF(lg_buffered, buffer_size));
+
+    /* ================================================================ [sizeof] */
+    sect("sizeof");
+    u("code_extra", OFF(PyCodeObject, co_extra));
+    u("code_extra_size", SZ(lg_PyCodeObjectExtra));
+    u("code_extra_item", SZ(void *));
+#if PY_VERSION_HEX < 0x030B0000
+    u("code_cell2arg", OFF(PyCodeObject, co_cell2arg));
+    u("code_cellvars", OFF(PyCodeObject, co_cellvars));
+    u("code_code", OFF(PyCodeObject, co_code));
+    u("code_opcache", OFF(PyCodeObject, co_opcache));
+    u("code_opcache_size", OFF(PyCodeObject, co_opcache_size));
+    u("opcache_size", SZ(_PyOpcache));
+    u("codeunit_size", SZ(_Py_CODEUNIT));
+#else
+    none("code_cell2arg");
+    none("code_cellvars");
+    none("code_code");
+    none("code_opcache");
+    none("code_opcache_size");
+    none("opcache_size");
+    none("codeunit_size");
+#endif
+#ifdef LG_SIZEOF_A
+    emit_sizeof_a();
+#endif
+#ifdef LG_SIZEOF_B
+    emit_sizeof_b();
+#endif
 
     /* ================================================================ [asyncio] */
     /* Creation sites of asyncio futures and tasks (debug mode): structs mirrored above, under

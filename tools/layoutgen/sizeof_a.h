@@ -59,8 +59,14 @@
  *   @3.14.10:L2713-2714, @3.15.2:L2819-2822):
  *     res = _PyObject_SIZE(Py_TYPE(self)) + self->ob_alloc * sizeof(char);
  *   (3.13+: size_t res = ...; res += (size_t)FT_ATOMIC_LOAD_SSIZE_RELAXED(self->ob_alloc).)
- *   3.15 adds `PyObject *ob_bytes_object` to PyByteArrayObject; ob_alloc is still the count
- *   ("equivalent to Py_SIZE(ob_bytes_object)", Include/cpython/bytearrayobject.h@3.15).
+ *   3.15 backs the buffer with a bytes object (`PyObject *ob_bytes_object`, ob_alloc "equivalent
+ *   to Py_SIZE(ob_bytes_object)", Include/cpython/bytearrayobject.h@3.15.2:L8-17) and counts
+ *   that bytes object's header too: bytearrayobject.c@3.15.2:L2817-2822 compiles (sid 3.15.2
+ *   and 3.15.2d, `disassemble /s bytearray_sizeof` with the -dbgsym) to
+ *     res = tp_basicsize; alloc = self->ob_alloc; if (alloc > 0) res += alloc + 33;
+ *   33 = PyBytesObject_SIZE = offsetof(PyBytesObject, ob_sval) + 1. An empty bytearray (alloc 0,
+ *   no bytes object) is tp_basicsize. bytearray_bytes_object is emitted only for 3.15+ and marks
+ *   this rule.
  */
 
 /* ---------------------------------------------------------------- array.array
@@ -208,12 +214,13 @@ static void emit_sizeof_a(void) {
     u("code_stacksize", OFF(PyCodeObject, co_stacksize));
 #if PY_VERSION_HEX < 0x030B0000
     u("code_nlocals", OFF(PyCodeObject, co_nlocals));
-    u("code_cellvars", OFF(PyCodeObject, co_cellvars));
+    /* code_cellvars (OFF(PyCodeObject, co_cellvars), 3.9/3.10) is needed too; layoutgen.c's own
+     * [sizeof] lines already emit it (for code_sizeof), so it is not repeated here (a TOML
+     * section must not have the same key twice). */
     u("code_freevars", OFF(PyCodeObject, co_freevars));
     none("code_nlocalsplus");
 #else
     none("code_nlocals");
-    none("code_cellvars");
     none("code_freevars");
     u("code_nlocalsplus", OFF(PyCodeObject, co_nlocalsplus));
 #endif
@@ -271,6 +278,11 @@ static void emit_sizeof_a(void) {
 
     /* ---- bytearray */
     u("bytearray_alloc", OFF(PyByteArrayObject, ob_alloc));
+#if PY_VERSION_HEX >= 0x030F0000
+    u("bytearray_bytes_object", OFF(PyByteArrayObject, ob_bytes_object));
+#else
+    none("bytearray_bytes_object");
+#endif
 
     /* ---- array.array */
     u("array_allocated", OFF(lg_arrayobject, allocated));

@@ -37,6 +37,9 @@ pub struct Layout {
     /// Fields of structs private to a C module (not in any installed header), used to reproduce their
     /// `__sizeof__`. Optional: without it those types are counted at their basic size.
     pub private: Option<Private>,
+    /// What the C `__sizeof__` of types with their own one reads (`crates/leakspy-python/src/sizes.rs`).
+    /// Optional: without it those types are counted at their basic size and flagged not exact.
+    pub sizeof: Option<Sizeof>,
     /// tracemalloc's tables, for allocation sites. Optional: without it sites are not reported.
     pub tracemalloc: Option<Tracemalloc>,
     /// Generator/coroutine fields, for "suspended at" origin hints. Optional: without it no hints.
@@ -177,6 +180,26 @@ pub struct Private {
     /// `buffered.buffer` is set.
     pub buffered_buffer: u64,
     pub buffered_buffer_size: u64,
+}
+
+/// Fields and sizes that C `__sizeof__` implementations read, from the installed headers or from
+/// structs mirrored (and cited) in the generator. `None`: not in this version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sizeof {
+    /// `PyCodeObject.co_extra`; `sizeof(_PyCodeObjectExtra)` and of one of its `ce_extras`.
+    pub code_extra: Option<u64>,
+    pub code_extra_size: Option<u64>,
+    pub code_extra_item: Option<u64>,
+    /// 3.9/3.10 `code_sizeof`: `co_cell2arg`, `co_cellvars`, `co_code`, `co_opcache`, the `unsigned
+    /// char co_opcache_size`, `sizeof(_PyOpcache)`, `sizeof(_Py_CODEUNIT)`.
+    pub code_cell2arg: Option<u64>,
+    pub code_cellvars: Option<u64>,
+    pub code_code: Option<u64>,
+    pub code_opcache: Option<u64>,
+    pub code_opcache_size: Option<u64>,
+    pub opcache_size: Option<u64>,
+    pub codeunit_size: Option<u64>,
 }
 
 /// Which interpreter builds this file describes, and where its numbers came from.

@@ -349,9 +349,54 @@ fn code_inline(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
     })
 }
 
-/// `code.__sizeof__` (Objects/codeobject.c `code_sizeof`).
+/// The `[sizeof]` layout section, or an error naming what needs it.
+fn sizeof_layout<'l>(r: &Reader<'l>, what: &str) -> Result<&'l leakspy_layout::Sizeof> {
+    r.l.sizeof
+        .as_ref()
+        .ok_or_else(|| Error::Other(format!("no [sizeof] layout for {what}")))
+}
+
+/// A field the layout has for this version, or an error naming it.
+fn field(v: Option<u64>, name: &str) -> Result<u64> {
+    v.ok_or_else(|| Error::Other(format!("layout has no sizeof.{name}")))
+}
+
+/// `code.__sizeof__` (Objects/codeobject.c `code_sizeof`; the rules are cited in the generator).
 fn code_sizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
-    code_inline(r, obj, t)
+    let mut n = code_inline(r, obj, t)?;
+    let Some(s) = r.l.sizeof.as_ref() else {
+        return Ok(n);
+    };
+    if let (Some(cell2arg), Some(cellvars)) = (s.code_cell2arg, s.code_cellvars) {
+        let cellvars = r.ptr(obj + cellvars)?;
+        if r.ptr(obj + cell2arg)? != 0 && cellvars != 0 {
+            n = n.saturating_add(r.ob_size(cellvars)?.unsigned_abs().saturating_mul(8));
+        }
+    }
+    if let Some(opcache) = s.code_opcache {
+        if r.ptr(obj + opcache)? != 0 {
+            let code = r.ptr(obj + field(s.code_code, "code_code")?)?;
+            let unit = field(s.codeunit_size, "codeunit_size")?.max(1);
+            let entries = u64::from(r.mem.read_u8(obj + field(s.code_opcache_size, "code_opcache_size")?)?);
+            n = n
+                .saturating_add(r.ob_size(code)?.unsigned_abs() / unit)
+                .saturating_add(entries.saturating_mul(field(s.opcache_size, "opcache_size")?));
+        }
+    }
+    if let Some(extra) = s.code_extra {
+        let extra = r.ptr(obj + extra)?;
+        if extra != 0 {
+            let ce_size = r.mem.read_u64(extra)?;
+            n = n
+                .saturating_add(field(s.code_extra_size, "code_extra_size")?)
+                .saturating_add(
+                    ce_size
+                        .saturating_sub(1)
+                        .saturating_mul(field(s.code_extra_item, "code_extra_item")?),
+                );
+        }
+    }
+    Ok(n)
 }
 
 /// `gen_sizeof` (Objects/genobject.c, 3.11+).
