@@ -408,6 +408,10 @@ static void u(const char *k, unsigned long long v) { printf("%s = %llu\n", k, v)
 static void b(const char *k, int v) { printf("%s = %s\n", k, v ? "true" : "false"); }
 static void s(const char *k, const char *v) { printf("%s = \"%s\"\n", k, v); }
 static void none(const char *k) { printf("# %s: not in this version\n", k); }
+
+/* The [sizeof] section's mirrored structs and their emitters (one header per group of types). */
+#define LG_SIZEOF_A
+#include "sizeof_a.h"
 static void tomlstr(const char *v) {
     putchar('"');
     for (; *v; v++) {

@@ -278,6 +278,7 @@ static void emit_sizeof_a(void) {
 
     /* ---- bytearray */
     u("bytearray_alloc", OFF(PyByteArrayObject, ob_alloc));
+    u("bytearray_bytes", OFF(PyByteArrayObject, ob_bytes));
 #if PY_VERSION_HEX >= 0x030F0000
     u("bytearray_bytes_object", OFF(PyByteArrayObject, ob_bytes_object));
 #else
@@ -285,6 +286,7 @@ static void emit_sizeof_a(void) {
 #endif
 
     /* ---- array.array */
+    u("array_item", OFF(lg_arrayobject, ob_item));
     u("array_allocated", OFF(lg_arrayobject, allocated));
     u("array_descr", OFF(lg_arrayobject, ob_descr));
     u("arraydescr_itemsize", OFF(struct lg_arraydescr, itemsize)); /* int (4 bytes) */

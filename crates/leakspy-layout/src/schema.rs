@@ -200,6 +200,52 @@ pub struct Sizeof {
     pub code_opcache_size: Option<u64>,
     pub opcache_size: Option<u64>,
     pub codeunit_size: Option<u64>,
+    /// `sizeof(ob_refcnt)` (8; 4 from 3.14) and `offsetof(PyBytesObject, ob_sval)`.
+    pub object_refcnt_size: Option<u64>,
+    pub bytes_sval: Option<u64>,
+    /// Code fields frames and generators are sized by: `co_stacksize`, 3.9/3.10 `co_nlocals` and
+    /// `co_freevars` (with `code_cellvars` above), 3.11+ `co_nlocalsplus`, 3.12+ `co_framesize`.
+    pub code_stacksize: Option<u64>,
+    pub code_nlocals: Option<u64>,
+    pub code_freevars: Option<u64>,
+    pub code_nlocalsplus: Option<u64>,
+    pub code_framesize: Option<u64>,
+    /// 3.9/3.10 `frame_sizeof`: `f_code` and `sizeof(PyFrameObject)`.
+    pub frame_code: Option<u64>,
+    pub frame_struct_size: Option<u64>,
+    /// 3.11+ `frame_sizeof`: `f_frame`, `offsetof(PyFrameObject, _f_frame_data)`, the interpreter
+    /// frame's code (`f_code`/`f_executable`) and `localsplus`, `FRAME_SPECIALS_SIZE`, and (3.14+)
+    /// the `_PyStackRef` tag bit cleared to borrow the code.
+    pub frame_frame: Option<u64>,
+    pub frame_data: Option<u64>,
+    pub iframe_code: Option<u64>,
+    pub iframe_localsplus: Option<u64>,
+    pub frame_specials_size: Option<u64>,
+    pub stackref_tag_refcnt: Option<u64>,
+    /// 3.11+ `gen_sizeof`: the embedded frame of generators, coroutines, async generators; 3.11
+    /// `gi_code`.
+    pub gen_iframe: Option<u64>,
+    pub coro_iframe: Option<u64>,
+    pub asyncgen_iframe: Option<u64>,
+    pub gen_code: Option<u64>,
+    /// `PyByteArrayObject.ob_alloc`, `ob_bytes`, and (3.15) `ob_bytes_object`.
+    pub bytearray_alloc: Option<u64>,
+    pub bytearray_bytes: Option<u64>,
+    pub bytearray_bytes_object: Option<u64>,
+    /// `arrayobject` (Modules/arraymodule.c): `ob_item`, `allocated`, `ob_descr`, and
+    /// `arraydescr.itemsize` (an int).
+    pub array_item: Option<u64>,
+    pub array_allocated: Option<u64>,
+    pub array_descr: Option<u64>,
+    pub arraydescr_itemsize: Option<u64>,
+    /// `bytesio.buf` (Modules/_io/bytesio.c).
+    pub bytesio_buf: Option<u64>,
+    /// `PyStructObject.s_codes`, `formatcode.fmtdef`, `sizeof(formatcode)` (Modules/_struct.c).
+    pub struct_codes: Option<u64>,
+    pub formatcode_fmtdef: Option<u64>,
+    pub formatcode_size: Option<u64>,
+    /// 3.15 `simplequeueobject.buf.items_cap` (Modules/_queuemodule.c).
+    pub simplequeue_items_cap: Option<u64>,
 }
 
 /// Which interpreter builds this file describes, and where its numbers came from.

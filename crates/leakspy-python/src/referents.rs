@@ -78,10 +78,12 @@ pub fn referents(r: &Reader<'_>, obj: u64, tp: u64, t: &TypeInfo, out: &mut Vec<
     let from = if t.itemsize > 0 { 24 } else { 16 };
     let end = match t.size_kind {
         // 3.9/3.10 frames keep their locals and stack inline: f_localsplus[ob_size].
-        SizeKind::Frame => r.ob_size(obj).map_or(t.basicsize, |n| {
-            t.basicsize
-                .saturating_add(8u64.saturating_mul(n.unsigned_abs().saturating_sub(1)))
-        }),
+        SizeKind::Frame if l.frame_object.f_back.is_some() => {
+            r.ob_size(obj).map_or(t.basicsize, |n| {
+                t.basicsize
+                    .saturating_add(8u64.saturating_mul(n.unsigned_abs().saturating_sub(1)))
+            })
+        }
         _ => t.basicsize,
     };
     scan(r, obj, from, end, out);

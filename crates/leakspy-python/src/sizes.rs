@@ -42,6 +42,16 @@ pub enum SizeKind {
     Buffered,
     /// Generators, coroutines and async generators of 3.11+: the embedded frame sized by the code.
     Gen,
+    /// `bytearray`: plus the allocated buffer (3.15: a bytes object's worth).
+    ByteArray,
+    /// `array.array`: plus `allocated` items of the descriptor's item size.
+    Array,
+    /// `_io.BytesIO`: plus `sys.getsizeof` of its buffer when not shared.
+    BytesIO,
+    /// `_struct.Struct`: plus one `formatcode` per code and the terminator.
+    Struct,
+    /// `_queue.SimpleQueue` (own `__sizeof__` from 3.15): plus its ring buffer.
+    SimpleQueue,
     /// A `__sizeof__` leakspy does not model (third-party C, or written in Python): the object is
     /// counted at its type's basic size and the type is flagged `size_exact: false`.
     Unmodelled,
@@ -61,7 +71,8 @@ impl SizeKind {
             "builtins.str" => builtin(SizeKind::Str),
             "builtins.set" | "builtins.frozenset" => builtin(SizeKind::Set),
             "builtins.type" => builtin(SizeKind::Type),
-            "builtins.frame" if l.frame_object.f_back.is_some() => builtin(SizeKind::Frame),
+            "builtins.frame" => builtin(SizeKind::Frame),
+            "builtins.bytearray" => builtin(SizeKind::ByteArray),
             "builtins.code" => builtin(SizeKind::Code),
             "builtins.generator" | "builtins.coroutine" | "builtins.async_generator"
                 if l.iframe.is_some() =>
@@ -69,6 +80,10 @@ impl SizeKind {
                 builtin(SizeKind::Gen)
             }
             "collections.deque" if trusted && l.private.is_some() => Some(SizeKind::Deque),
+            "array.array" if trusted => Some(SizeKind::Array),
+            "_io.BytesIO" if trusted => Some(SizeKind::BytesIO),
+            "_struct.Struct" if trusted => Some(SizeKind::Struct),
+            "_queue.SimpleQueue" if trusted => Some(SizeKind::SimpleQueue),
             "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom"
                 if trusted && l.private.is_some() =>
             {
@@ -298,10 +313,70 @@ pub fn getsizeof_base(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
                 0
             })
         }
-        SizeKind::Frame => t.basicsize.saturating_add(
-            t.itemsize
-                .saturating_mul(r.ob_size(obj)?.unsigned_abs().saturating_sub(1)),
-        ),
+        SizeKind::Frame => frame_sizeof(r, obj, t)?,
+        SizeKind::ByteArray => {
+            let s = sizeof_layout(r, "bytearray")?;
+            let alloc = r
+                .mem
+                .read_u64(obj + field(s.bytearray_alloc, "bytearray_alloc")?)?;
+            // 3.15 keeps the buffer in a bytes object and counts its header and NUL too.
+            t.basicsize.saturating_add(match s.bytearray_bytes_object {
+                Some(_) if alloc > 0 => field(s.bytes_sval, "bytes_sval")?
+                    .saturating_add(1)
+                    .saturating_add(alloc),
+                Some(_) => 0,
+                None => alloc,
+            })
+        }
+        SizeKind::Array => {
+            let s = sizeof_layout(r, "array.array")?;
+            let descr = r.ptr(obj + field(s.array_descr, "array_descr")?)?;
+            let itemsize = r
+                .mem
+                .read_i32(descr + field(s.arraydescr_itemsize, "arraydescr_itemsize")?)?;
+            let allocated = r
+                .mem
+                .read_u64(obj + field(s.array_allocated, "array_allocated")?)?;
+            t.basicsize
+                .saturating_add(allocated.saturating_mul(u64::from(itemsize.unsigned_abs())))
+        }
+        SizeKind::BytesIO => {
+            let s = sizeof_layout(r, "BytesIO")?;
+            let buf = r.ptr(obj + field(s.bytesio_buf, "bytesio_buf")?)?;
+            // SHARED_BUF: the buffer counts only while this object is its one owner (an immortal
+            // buffer, 3.12+, never has a count of 1).
+            let owned = buf != 0 && refcnt(r, s, buf)? == 1;
+            t.basicsize.saturating_add(if owned {
+                field(s.bytes_sval, "bytes_sval")?
+                    .saturating_add(1)
+                    .saturating_add(r.ob_size(buf)?.unsigned_abs())
+            } else {
+                0
+            })
+        }
+        SizeKind::Struct => {
+            let s = sizeof_layout(r, "Struct")?;
+            let size = field(s.formatcode_size, "formatcode_size")?;
+            let fmtdef = field(s.formatcode_fmtdef, "formatcode_fmtdef")?;
+            let mut code = r.ptr(obj + field(s.struct_codes, "struct_codes")?)?;
+            let mut n = 1u64;
+            if code != 0 {
+                while r.ptr(code + fmtdef)? != 0 {
+                    n += 1;
+                    code = code.saturating_add(size);
+                    if n > MAX_STRUCT_CODES {
+                        return Err(Error::Other(format!("Struct at {obj:#x}: too many codes")));
+                    }
+                }
+            }
+            t.basicsize.saturating_add(n.saturating_mul(size))
+        }
+        SizeKind::SimpleQueue => match r.l.sizeof.as_ref().and_then(|s| s.simplequeue_items_cap) {
+            Some(cap) => t
+                .basicsize
+                .saturating_add(r.mem.read_u64(obj + cap)?.saturating_mul(8)),
+            None => t.basicsize,
+        },
     };
     if base > MAX_OBJECT_SIZE {
         return Err(Error::Other(format!(
@@ -331,6 +406,11 @@ pub fn inline_size(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Option<u64> {
         SizeKind::List | SizeKind::Dict | SizeKind::Set | SizeKind::Deque | SizeKind::Buffered => {
             Some(t.basicsize)
         }
+        SizeKind::ByteArray
+        | SizeKind::Array
+        | SizeKind::BytesIO
+        | SizeKind::Struct
+        | SizeKind::SimpleQueue => Some(t.basicsize),
         SizeKind::Type | SizeKind::Gen | SizeKind::Frame | SizeKind::Unmodelled => None,
     }
 }
@@ -377,7 +457,10 @@ fn code_sizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
         if r.ptr(obj + opcache)? != 0 {
             let code = r.ptr(obj + field(s.code_code, "code_code")?)?;
             let unit = field(s.codeunit_size, "codeunit_size")?.max(1);
-            let entries = u64::from(r.mem.read_u8(obj + field(s.code_opcache_size, "code_opcache_size")?)?);
+            let entries = u64::from(
+                r.mem
+                    .read_u8(obj + field(s.code_opcache_size, "code_opcache_size")?)?,
+            );
             n = n
                 .saturating_add(r.ob_size(code)?.unsigned_abs() / unit)
                 .saturating_add(entries.saturating_mul(field(s.opcache_size, "opcache_size")?));
@@ -399,9 +482,95 @@ fn code_sizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
     Ok(n)
 }
 
-/// `gen_sizeof` (Objects/genobject.c, 3.11+).
-fn gen_sizeof(_r: &Reader<'_>, _obj: u64) -> Result<u64> {
-    Err(Error::Other("generator size not modelled yet".into()))
+/// Most codes a `Struct` may have (a format's codes are bounded by its length; this bounds a walk
+/// over garbage).
+const MAX_STRUCT_CODES: u64 = 1 << 20;
+
+/// An object's reference count (its low 32 bits from 3.14, where the word also holds flags).
+fn refcnt(r: &Reader<'_>, s: &leakspy_layout::Sizeof, obj: u64) -> Result<u64> {
+    Ok(if s.object_refcnt_size == Some(4) {
+        u64::from(r.mem.read_u32(obj)?)
+    } else {
+        r.mem.read_u64(obj)?
+    })
+}
+
+/// The value slots of a frame running `code` (3.11+ `_PyFrame_NumSlotsForCodeObject`):
+/// `co_framesize - FRAME_SPECIALS_SIZE` (3.12+), `co_nlocalsplus + co_stacksize` (3.11).
+fn frame_slots(r: &Reader<'_>, s: &leakspy_layout::Sizeof, code: u64) -> Result<u64> {
+    let n = match s.code_framesize {
+        Some(fs) => {
+            i64::from(r.mem.read_i32(code + fs)?)
+                - field(s.frame_specials_size, "frame_specials_size")? as i64
+        }
+        None => {
+            i64::from(
+                r.mem
+                    .read_i32(code + field(s.code_nlocalsplus, "code_nlocalsplus")?)?,
+            ) + i64::from(
+                r.mem
+                    .read_i32(code + field(s.code_stacksize, "code_stacksize")?)?,
+            )
+        }
+    };
+    u64::try_from(n).map_err(|_| Error::Other(format!("code at {code:#x}: {n} frame slots")))
+}
+
+/// The code object an interpreter frame runs (3.14+: a `_PyStackRef`, tag bit cleared).
+fn iframe_code(r: &Reader<'_>, s: &leakspy_layout::Sizeof, iframe: u64) -> Result<u64> {
+    let raw = r
+        .mem
+        .read_u64(iframe + field(s.iframe_code, "iframe_code")?)?;
+    Ok(raw & !s.stackref_tag_refcnt.unwrap_or(0))
+}
+
+/// `gen_sizeof` (Objects/genobject.c, 3.11+): the object up to its embedded frame's
+/// `localsplus`, and the slots of the code it runs (fixed for the generator's life: not started,
+/// suspended, running, finished alike).
+fn gen_sizeof(r: &Reader<'_>, obj: u64) -> Result<u64> {
+    let s = sizeof_layout(r, "generator")?;
+    let gi = field(s.gen_iframe, "gen_iframe")?;
+    let code = match s.gen_code {
+        Some(gc) => r.ptr(obj + gc)?,
+        None => iframe_code(r, s, obj + gi)?,
+    };
+    Ok(gi
+        .saturating_add(field(s.iframe_localsplus, "iframe_localsplus")?)
+        .saturating_add(frame_slots(r, s, code)?.saturating_mul(8)))
+}
+
+/// `frame_sizeof` (Objects/frameobject.c). 3.9/3.10: `sizeof(PyFrameObject)` plus one slot per
+/// stack entry, local, cell and free variable of its code, less the one in the struct (not
+/// `ob_size`: a frame reused from the free list keeps a larger one). 3.11+: the object up to the
+/// embedded frame's `localsplus`, plus the slots of the code its frame runs (`f_frame` points to
+/// the embedded data, a live frame on a thread's stack, or a generator's frame: all alike).
+fn frame_sizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    let s = sizeof_layout(r, "frame")?;
+    if let Some(fc) = s.frame_code {
+        let code = r.ptr(obj + fc)?;
+        let int = |off: Option<u64>, name| -> Result<i64> {
+            Ok(i64::from(r.mem.read_i32(code + field(off, name)?)?))
+        };
+        let tuple_len = |off: Option<u64>, name| -> Result<i64> {
+            let tuple = r.ptr(code + field(off, name)?)?;
+            r.ob_size(tuple)
+        };
+        let extras = int(s.code_stacksize, "code_stacksize")?
+            + int(s.code_nlocals, "code_nlocals")?
+            + tuple_len(s.code_cellvars, "code_cellvars")?
+            + tuple_len(s.code_freevars, "code_freevars")?;
+        let slots = u64::try_from(extras - 1)
+            .map_err(|_| Error::Other(format!("frame at {obj:#x}: {extras} slots")))?;
+        return Ok(field(s.frame_struct_size, "frame_struct_size")?.saturating_add(slots * 8));
+    }
+    if let Some(ff) = s.frame_frame {
+        let iframe = r.ptr(obj + ff)?;
+        let code = iframe_code(r, s, iframe)?;
+        return Ok(field(s.frame_data, "frame_data")?
+            .saturating_add(field(s.iframe_localsplus, "iframe_localsplus")?)
+            .saturating_add(frame_slots(r, s, code)?.saturating_mul(8)));
+    }
+    Ok(t.basicsize)
 }
 
 /// `str.__sizeof__` (Objects/unicodeobject.c `unicode_sizeof`): compact strings carry their data
@@ -533,12 +702,29 @@ pub fn buffers(r: &Reader<'_>, obj: u64, t: &TypeInfo, out: &mut Vec<(u64, u64)>
                     }
                 }
             }
-            SizeKind::Type => {
-                if r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype != 0 {
-                    let cached = r.ptr(obj + l.type_.ht_cached_keys)?;
-                    if cached != 0 {
-                        out.push((cached, keys_size(r, cached)?));
-                    }
+            SizeKind::Type
+                if r.mem.read_u64(obj + l.type_.tp_flags)? & l.misc.tpflags_heaptype != 0 =>
+            {
+                let cached = r.ptr(obj + l.type_.ht_cached_keys)?;
+                if cached != 0 {
+                    out.push((cached, keys_size(r, cached)?));
+                }
+            }
+            SizeKind::ByteArray | SizeKind::Array | SizeKind::Struct | SizeKind::SimpleQueue => {
+                let s = sizeof_layout(r, "buffer")?;
+                let ptr_field = match t.size_kind {
+                    SizeKind::ByteArray => s.bytearray_bytes_object.or(s.bytearray_bytes),
+                    SizeKind::Array => s.array_item,
+                    SizeKind::Struct => s.struct_codes,
+                    _ => None,
+                };
+                let n = getsizeof_base(r, obj, t)?.saturating_sub(t.basicsize);
+                let at = match ptr_field {
+                    Some(f) => r.ptr(obj + f)?,
+                    None => 0,
+                };
+                if n > 0 {
+                    out.push((at, n));
                 }
             }
             SizeKind::Deque => {
