@@ -284,8 +284,74 @@ fn memory_breakdown() {
             );
         }
         assert!(m["anonymous"].as_i64().unwrap() >= 64 << 20, "[{name}] {m}");
+        // With the heap: the 64 MiB bytearray is Python objects' bytes (bytearray.__sizeof__
+        // counts its buffer), held outside pymalloc's arenas, and every figure is of one moment:
+        // Python objects within the RSS.
+        let out = run_leakspy(["dump", "--pid", &pid, "--json", "-q"]);
+        assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let heap = &report["heap"];
+        let bytes = heap["bytes"].as_u64().unwrap();
+        let outside = heap["outside_arenas_bytes"].as_u64().expect("outside_arenas_bytes");
+        let rss = report["memory"]["rss"].as_u64().unwrap();
+        assert!(outside >= 64 << 20 && outside <= bytes, "[{name}] {heap:?}");
+        assert!(bytes <= rss, "[{name}] objects {bytes} > RSS {rss}");
         drop(t);
     }
+}
+
+/// Another tracer attached (strace here; gdb and py-spy alike): one clear line naming it and the
+/// way out (`--nonblocking`, which reads without attaching, works), exit 11.
+#[test]
+fn error_already_traced() {
+    let Some(interp) = interpreter("pyenv-3.12.1") else {
+        return;
+    };
+    let (t, _) = spawn_target(&interp, "memory_target.py", &[]);
+    let pid = t.pid();
+    let strace = Command::new("strace")
+        .args(["-q", "-o", "/dev/null", "-p", &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start strace (apt-get install strace)");
+    let tracer = strace.id();
+    let strace = ChildGuard::new(strace);
+    let traced_by = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("TracerPid:"))
+                    .map(|v| v.trim().to_string())
+            })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while traced_by().as_deref() != Some(&tracer.to_string()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "strace did not attach to {pid}: TracerPid {:?}",
+            traced_by()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = run_leakspy(["dump", "--pid", &pid.to_string(), "--no-heap"]);
+    let stderr = assert_clean_error(&out, 11, "dump of a traced process");
+    for needle in [
+        format!("already traced by pid {tracer} (strace)"),
+        "--nonblocking".to_string(),
+    ] {
+        assert!(stderr.contains(&needle), "missing {needle:?} in: {stderr}");
+    }
+    let out = run_leakspy(["dump", "--pid", &pid.to_string(), "--no-heap", "--nonblocking"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "--nonblocking on a traced process\n{}",
+        show_output(&out)
+    );
+    drop(strace);
+    drop(t);
 }
 
 // ---------------------------------------------------------------------------
