@@ -202,6 +202,10 @@ def decimals():
         out.append(D(3).sqrt())
     out.append(+out[-1])                # rounded back to the default precision
     with decimal.localcontext() as ctx:
+        ctx.prec = 300
+        out.append(D("sNaN" + "7" * 250))  # special value with a heap payload
+        out.append(D("-NaN" + "1" * 120))
+    with decimal.localcontext() as ctx:
         ctx.prec = 6000
         out.append(D(10 ** 5000) // D(3))
         q = D(10 ** 5000) // D(3)
@@ -402,6 +406,10 @@ def check_pickle():
     check_eq("Unpickler", "unpickler_size vs tp_basicsize", V["unpickler_size"],
              basicsize(_pickle.Unpickler))
     P, U = _pickle.Pickler, _pickle.Unpickler
+    p = P.__new__(P)    # __init__ not run: memo and output_buffer NULL
+    check("Pickler", p, pickler_formula(p), "uninitialized")
+    up = U.__new__(U)   # memo, marks, encoding, errors NULL
+    check("Unpickler", up, unpickler_formula(up), "uninitialized")
     data = {"k%d" % i: [i, str(i), (i, i)] for i in range(300)}
     big = [bytes(10000), "x" * 100000, list(range(20000))]
     for proto in range(0, pickle.HIGHEST_PROTOCOL + 1):
@@ -548,6 +556,9 @@ def check_ctypes():
             check("StgDict", d, stgdict_formula(d), "tp_dict of %s" % cls.__name__)
         check_eq("StgDict", "classes with a StgDict", n > 20, True)
     elif "ctype_stginfo" in V:
+        # the metaclass's extra data is the StgInfo: basicsize = offset + aligned sizeof(StgInfo)
+        check_eq("CType_Type", "metaclass basicsize", basicsize(type(ctypes.Structure)),
+                 V["ctype_stginfo"] + ((V["ctype_stginfo_size"] + 15) & ~15))
         for cls in classes:
             check("CType_Type", cls, ctype_formula(cls), cls.__name__)
     else:
