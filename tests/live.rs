@@ -292,7 +292,9 @@ fn memory_breakdown() {
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         let heap = &report["heap"];
         let bytes = heap["bytes"].as_u64().unwrap();
-        let outside = heap["outside_arenas_bytes"].as_u64().expect("outside_arenas_bytes");
+        let outside = heap["outside_arenas_bytes"]
+            .as_u64()
+            .expect("outside_arenas_bytes");
         let rss = report["memory"]["rss"].as_u64().unwrap();
         assert!(outside >= 64 << 20 && outside <= bytes, "[{name}] {heap:?}");
         assert!(bytes <= rss, "[{name}] objects {bytes} > RSS {rss}");
@@ -344,7 +346,13 @@ fn error_already_traced() {
     ] {
         assert!(stderr.contains(&needle), "missing {needle:?} in: {stderr}");
     }
-    let out = run_leakspy(["dump", "--pid", &pid.to_string(), "--no-heap", "--nonblocking"]);
+    let out = run_leakspy([
+        "dump",
+        "--pid",
+        &pid.to_string(),
+        "--no-heap",
+        "--nonblocking",
+    ]);
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "--nonblocking on a traced process\n{}",
@@ -664,7 +672,10 @@ fn growing_demo_objects_within_rss() {
             r["memory"]["rss"].as_u64().unwrap(),
         );
         rows.push((bytes, rss));
-        assert!(bytes <= rss, "dump {i}: objects {bytes} > RSS {rss}; all: {rows:?}");
+        assert!(
+            bytes <= rss,
+            "dump {i}: objects {bytes} > RSS {rss}; all: {rows:?}"
+        );
     }
     assert!(rows.len() >= 17, "{rows:?}");
     // It did grow while we watched (the test covers a growing target).

@@ -262,18 +262,120 @@ except ImportError:
     MISSING.append("numpy")
 
 
+# --- a real service's heap (`service` argument, in a venv with the packages from PyPI) -----------
+
+
+def service_heap():
+    """What a data service holds: a DataFrame and its group-by, ORM objects in a session over a
+    connection pool, validated models, compiled templates, an HTTP session whose pool has served
+    a request (from a server on 127.0.0.1, shut down before the truth is taken)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import jinja2
+    import numpy as np
+    import pandas as pd
+    import pydantic
+    import requests
+    import sqlalchemy as sa
+    from sqlalchemy import orm
+
+    df = pd.DataFrame({"a": np.arange(20000), "b": np.linspace(0, 1, 20000),
+                       "c": ["row-%d" % i for i in range(20000)]})
+    by = df.groupby(df.a % 10).agg({"b": "sum"})
+    cat = pd.Series(["red", "green", "blue"] * 1000, dtype="category")
+
+    class Base(orm.DeclarativeBase):
+        pass
+
+    class User(Base):
+        __tablename__ = "users"
+        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+        name: orm.Mapped[str] = orm.mapped_column(sa.String(50))
+
+    engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    session = orm.Session(engine)
+    session.add_all([User(name="user-%d" % i) for i in range(500)])
+    session.commit()
+    users = session.scalars(sa.select(User)).all()
+
+    class Item(pydantic.BaseModel):
+        id: int
+        name: str
+        tags: list = []
+
+    items = [Item(id=i, name="item-%d" % i, tags=["a", "b"]) for i in range(1000)]
+
+    env = jinja2.Environment(autoescape=True)
+    tpl = env.from_string("<ul>{% for u in users %}<li>{{ u.name }}</li>{% endfor %}</ul>")
+    page = tpl.render(users=users[:10])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"ok"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    http = requests.Session()
+    reply = http.get("http://127.0.0.1:%d/" % server.server_address[1], timeout=10)
+    server.shutdown()
+    server.server_close()
+    thread.join()
+    keep(df, by, cat, df["a"].values, engine, session, users[0], items[0], env, tpl, http, reply)
+    return [df, by, cat, engine, session, users, items, env, tpl, page, http, reply]
+
+
+SERVICE = service_heap() if "service" in sys.argv[1:] else None
+
 # --- truth ----------------------------------------------------------------------------------------
 
 
+TYPE_MODULE = type.__dict__["__module__"].__get__
+TYPE_QUALNAME = type.__dict__["__qualname__"].__get__
+
+
 def name(t):
-    return "%s.%s" % (t.__module__, t.__qualname__)
+    """f"{t.__module__}.{t.__qualname__}"; where `t.__module__` is not a str (the type's __dict__
+    holds a `__module__` descriptor for its instances, as Cython's shared metatype's does), the
+    module its repr names, as leakspy does."""
+    module = t.__module__
+    if not isinstance(module, str):
+        module = TYPE_MODULE(t)
+    if not isinstance(module, str):
+        shown = repr(t)[len("<class '"):-2]
+        module = shown.rsplit(".", 1)[0] if "." in shown else "builtins"
+    return "%s.%s" % (module, TYPE_QUALNAME(t))
+
+
+def sizeof_of(t):
+    """The class whose __sizeof__ applies to instances of t, and whether it is written in Python."""
+    for c in type.__dict__["__mro__"].__get__(t):
+        f = type.__dict__["__dict__"].__get__(c).get("__sizeof__")
+        if f is not None:
+            return name(c), hasattr(f, "__code__")
+    return "builtins.object", False
 
 
 def owner(t):
-    for c in t.__mro__:
-        if "__sizeof__" in c.__dict__:
-            return name(c)
-    return "builtins.object"
+    return sizeof_of(t)[0]
+
+
+def getsizeof(o):
+    """sys.getsizeof, except where __sizeof__ is written in Python: running it would change the
+    heap being measured (pandas' runs memory_usage(deep=True)); leakspy does not run it either
+    and flags such types not exact, so their bytes are not compared (-1)."""
+    if sizeof_of(type(o))[1]:
+        return -1
+    return sys.getsizeof(o)
 
 
 def main():
@@ -293,10 +395,10 @@ def main():
             e = tracked[k] = [0, 0]
             owners[k] = owner(t)
         e[0] += 1
-        e[1] += sys.getsizeof(o)
+        e[1] += getsizeof(o)
     objects = {}
     for o in MADE:
-        objects[str(id(o))] = [name(type(o)), sys.getsizeof(o)]
+        objects[str(id(o))] = [name(type(o)), getsizeof(o)]
         owners.setdefault(name(type(o)), owner(type(o)))
     del o, t, e, live
     text = json.dumps({"pid": os.getpid(), "objects": objects, "tracked": tracked,

@@ -946,6 +946,7 @@ int main(int argc, char **argv) {
     sect("misc");
     u("tpflags_heaptype", (unsigned long long)Py_TPFLAGS_HEAPTYPE);
     u("tpflags_have_gc", (unsigned long long)Py_TPFLAGS_HAVE_GC);
+    u("tpflags_unicode_subclass", (unsigned long long)Py_TPFLAGS_UNICODE_SUBCLASS);
     {
         unsigned long long pre_flags = 0, pre_size = 0;
 #if defined(Py_TPFLAGS_PREHEADER)

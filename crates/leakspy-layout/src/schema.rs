@@ -582,6 +582,8 @@ pub struct Misc {
     pub tpflags_heaptype: u64,
     /// `Py_TPFLAGS_HAVE_GC`
     pub tpflags_have_gc: u64,
+    /// `Py_TPFLAGS_UNICODE_SUBCLASS`: the type is `str` or a subclass of it.
+    pub tpflags_unicode_subclass: u64,
     /// Flags whose presence adds the 16-byte managed pre-header (dict/weakref) before the GC header:
     /// 0 before 3.11, `MANAGED_DICT` in 3.11, `MANAGED_DICT|MANAGED_WEAKREF` in 3.12+.
     pub tpflags_preheader: u64,

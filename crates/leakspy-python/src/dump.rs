@@ -231,6 +231,15 @@ fn torn_reason(warnings: &[String], threads: &[ThreadReport]) -> String {
 /// How many pictures a paused dump takes at most when one comes out torn.
 const PICTURE_TRIES: u32 = 5;
 
+/// One picture of a live target: the copy and what was measured while it was taken.
+type Picture<'a> = (
+    Snapshot<&'a leakspy_memory::LiveProcess>,
+    f64,
+    usize,
+    CodeCache,
+    Option<crate::memstats::MemoryBreakdown>,
+);
+
 /// Pause the target (outside a garbage collection), copy every mapping `want` selects, cache the
 /// stack pieces outside them, read the resident memory per mapping, resume. Returns the copy, the
 /// pause in ms, the threads stopped and the memory breakdown of that same moment.
@@ -242,13 +251,7 @@ fn picture<'a>(
     opts: &DumpOptions,
     want: &dyn Fn(&leakspy_memory::Mapping) -> bool,
     warnings: &mut Vec<String>,
-) -> Result<(
-    Snapshot<&'a leakspy_memory::LiveProcess>,
-    f64,
-    usize,
-    CodeCache,
-    Option<crate::memstats::MemoryBreakdown>,
-)> {
+) -> Result<Picture<'a>> {
     let mut snap = Snapshot::new(live, Vec::new());
     snap.prepare(maps, want);
     let guard = if opts.nonblocking {

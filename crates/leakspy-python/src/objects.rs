@@ -39,6 +39,13 @@ impl<'a> Reader<'a> {
         Ok(self.mem.read_i64(obj + self.l.object.ob_size)?)
     }
 
+    /// Whether the object at `obj` is a `str` (or a subclass of it).
+    pub fn is_str(&self, obj: u64) -> bool {
+        self.type_of(obj)
+            .and_then(|tp| Ok(self.mem.read_u64(tp + self.l.type_.tp_flags)?))
+            .is_ok_and(|f| f & self.l.misc.tpflags_unicode_subclass != 0)
+    }
+
     /// The decoded `state` word of a `str` object (kind, compact, ascii).
     pub fn str_state(&self, obj: u64) -> Result<unicode::StrState> {
         let u = &self.l.unicode;
@@ -359,8 +366,19 @@ pub fn type_name(r: &Reader<'_>, tp: u64, flags: u64) -> Result<String> {
         } else {
             None
         } {
-            Some(m) => r.str(m).unwrap_or_else(|_| "?".into()),
-            None => "builtins".into(),
+            Some(m) if r.is_str(m) => r.str(m).unwrap_or_else(|_| "?".into()),
+            // Not a str: a type whose instances have a `__module__` member keeps that descriptor
+            // in its `__dict__` (Cython's function types), and its metatype answers
+            // `t.__module__` from the spec name, as C heap types do: the part of `tp_name` before
+            // the last dot.
+            _ => {
+                let raw = r.mem.read_cstr(r.ptr(tp + t.tp_name)?, 512)?;
+                let name = String::from_utf8_lossy(&raw).into_owned();
+                match name.rsplit_once('.') {
+                    Some((module, _)) => module.to_string(),
+                    None => "builtins".into(),
+                }
+            }
         };
         Ok(format!("{module}.{qualname}"))
     } else {

@@ -693,13 +693,11 @@ pub fn buffers(r: &Reader<'_>, obj: u64, t: &TypeInfo, out: &mut Vec<(u64, u64)>
                     out.push((table, n));
                 }
             }
-            SizeKind::Str => {
-                if !r.str_state(obj)?.compact {
-                    let data = r.ptr(obj + l.unicode.data_any)?;
-                    let n = str_sizeof(r, obj)?.saturating_sub(l.unicode.data_any + 8);
-                    if data != 0 && n > 0 {
-                        out.push((data, n));
-                    }
+            SizeKind::Str if !r.str_state(obj)?.compact => {
+                let data = r.ptr(obj + l.unicode.data_any)?;
+                let n = str_sizeof(r, obj)?.saturating_sub(l.unicode.data_any + 8);
+                if data != 0 && n > 0 {
+                    out.push((data, n));
                 }
             }
             SizeKind::Type

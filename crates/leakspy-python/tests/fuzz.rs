@@ -23,7 +23,7 @@ use leakspy_python::binaries::Image;
 use leakspy_python::decode::linetable::{addr2line, LineTableFormat};
 use leakspy_python::decode::{long, unicode};
 use leakspy_python::dominators::{self, Csr};
-use leakspy_python::heap::{self, GroupBy, HeapWalker};
+use leakspy_python::heap::{GroupBy, HeapWalker};
 use leakspy_python::objects::{self, Reader};
 use leakspy_python::origins;
 use leakspy_python::refs::{self, RefsQuery};
