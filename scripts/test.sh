@@ -16,6 +16,7 @@ bash scripts/setup-pythons.sh >/dev/null
 
 echo "== checking python-layouts against the headers" >&2
 bash tools/layoutgen/generate.sh --check
+bash tools/layoutgen/numpy.sh --check
 
 echo "== rustfmt" >&2
 cargo fmt --all -- --check

@@ -162,6 +162,7 @@ if [ $check = 1 ]; then
   done
   for f in "$repo"/python-layouts/*.toml; do
     n=$(basename "$f")
+    [ "$n" = numpy.toml ] && continue   # tools/layoutgen/numpy.sh --check owns it
     case " ${written[*]} " in *" $n "*) ;; *) echo "generate.sh: $n is not produced by any header set" >&2; status=1 ;; esac
   done
   [ $status = 0 ] && echo "generate.sh --check: ${#written[@]} layout files up to date"

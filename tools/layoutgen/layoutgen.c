@@ -412,6 +412,8 @@ static void none(const char *k) { printf("# %s: not in this version\n", k); }
 /* The [sizeof] section's mirrored structs and their emitters (one header per group of types). */
 #define LG_SIZEOF_A
 #include "sizeof_a.h"
+#define LG_SIZEOF_B
+#include "sizeof_b.h"
 static void tomlstr(const char *v) {
     putchar('"');
     for (; *v; v++) {

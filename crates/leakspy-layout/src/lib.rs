@@ -7,9 +7,11 @@
 #![forbid(unsafe_code)]
 
 mod debug_offsets;
+mod numpy;
 mod schema;
 
 pub use debug_offsets::{DebugOffsets, Mismatch};
+pub use numpy::{numpy_layouts, NumpyLayout, NumpyLayouts};
 pub use schema::*;
 
 use std::fmt;

@@ -246,6 +246,78 @@ pub struct Sizeof {
     pub formatcode_size: Option<u64>,
     /// 3.15 `simplequeueobject.buf.items_cap` (Modules/_queuemodule.c).
     pub simplequeue_items_cap: Option<u64>,
+    /// `PyODictObject` (Objects/odictobject.c): `od_first`, `od_fast_nodes_size`, node sizes.
+    pub odict_first: Option<u64>,
+    pub odict_fast_nodes_size: Option<u64>,
+    pub odict_fast_node_ptr_size: Option<u64>,
+    pub odict_node_size: Option<u64>,
+    pub odict_ma_used: Option<u64>,
+    pub odict_size: Option<u64>,
+    /// `PyDecObject` (Modules/_decimal): `mpd_t.flags`, `alloc`, `MPD_DATAFLAGS`, limb size.
+    pub decimal_flags: Option<u64>,
+    pub decimal_alloc: Option<u64>,
+    pub decimal_dataflags: Option<u64>,
+    pub decimal_limb_size: Option<u64>,
+    pub decimal_size: Option<u64>,
+    /// itertools objects (Modules/itertoolsmodule.c): `r`, `pool`, `pools` and sizes.
+    pub itertools_index_size: Option<u64>,
+    pub product_pools: Option<u64>,
+    pub product_size: Option<u64>,
+    pub combinations_r: Option<u64>,
+    pub combinations_size: Option<u64>,
+    pub cwr_r: Option<u64>,
+    pub cwr_size: Option<u64>,
+    pub permutations_pool: Option<u64>,
+    pub permutations_r: Option<u64>,
+    pub permutations_size: Option<u64>,
+    /// `ElementObject` / `ElementObjectExtra` (Modules/_elementtree.c).
+    pub element_extra: Option<u64>,
+    pub element_extra_size: Option<u64>,
+    pub element_extra_allocated: Option<u64>,
+    pub element_extra_children: Option<u64>,
+    pub element_extra_static_children: Option<u64>,
+    pub element_size: Option<u64>,
+    /// `PicklerObject` (Modules/_pickle.c): memo table, output buffer; `pickler_size` is the
+    /// basic size these offsets hold for (checked before use: it changes between 3.13 patch releases).
+    pub pickler_memo: Option<u64>,
+    pub pickler_memotable_size: Option<u64>,
+    pub pickler_memotable_allocated: Option<u64>,
+    pub pickler_memoentry_size: Option<u64>,
+    pub pickler_output_buffer: Option<u64>,
+    pub pickler_bytes_base: Option<u64>,
+    pub pickler_size: Option<u64>,
+    /// `UnpicklerObject` (Modules/_pickle.c): memo, marks, input line, encoding, errors;
+    /// `unpickler_size` as for the pickler.
+    pub unpickler_memo: Option<u64>,
+    pub unpickler_memo_size: Option<u64>,
+    pub unpickler_input_line: Option<u64>,
+    pub unpickler_encoding: Option<u64>,
+    pub unpickler_errors: Option<u64>,
+    pub unpickler_marks: Option<u64>,
+    pub unpickler_marks_size: Option<u64>,
+    pub unpickler_ptr_size: Option<u64>,
+    pub unpickler_size: Option<u64>,
+    /// 3.9-3.12 `StgDictObject` (Modules/_ctypes/ctypes.h).
+    pub stgdict_extra: Option<u64>,
+    pub stgdict_length: Option<u64>,
+    pub stgdict_ffi_elements: Option<u64>,
+    pub stgdict_format: Option<u64>,
+    pub stgdict_ndim: Option<u64>,
+    pub stgdict_size: Option<u64>,
+    /// 3.13+ `StgInfo` inside ctypes type objects (Modules/_ctypes/ctypes.h).
+    pub ctype_stginfo: Option<u64>,
+    pub ctype_initialized: Option<u64>,
+    pub ctype_length: Option<u64>,
+    pub ctype_ffi_elements: Option<u64>,
+    pub ctype_format: Option<u64>,
+    pub ctype_ndim: Option<u64>,
+    pub ctype_stginfo_size: Option<u64>,
+    /// 3.9 `parser.st` and `node` (Modules/parsermodule.c, Include/node.h).
+    pub parser_st_node: Option<u64>,
+    pub parser_node_size: Option<u64>,
+    pub parser_node_str: Option<u64>,
+    pub parser_node_nchildren: Option<u64>,
+    pub parser_node_child: Option<u64>,
 }
 
 /// Which interpreter builds this file describes, and where its numbers came from.

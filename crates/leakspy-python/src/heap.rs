@@ -256,6 +256,9 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     /// Walk every GC list of one interpreter. `progress` is called now and then with objects so far.
     pub fn walk_interpreter(&mut self, interp: u64, progress: &mut dyn FnMut(u64)) {
         let l = self.r.l;
+        if self.types.is_empty() && self.types.numpy.is_none() {
+            self.types.numpy = crate::sizes::numpy_layout(self.r, interp).map(std::sync::Arc::new);
+        }
         let gc = interp + l.interp.gc;
         match self.r.mem.read_i32(gc + l.gc.collecting) {
             Ok(0) => {}

@@ -290,19 +290,31 @@ pub struct TypeInfo {
     pub is_atom: bool,
     /// The object is itself a type object (`type` or a metaclass is its type).
     pub is_type: bool,
+    /// numpy's array layout, for `numpy.ndarray` and subclasses (the ABI of the numpy the target
+    /// imported).
+    pub numpy: Option<std::sync::Arc<leakspy_layout::NumpyLayout>>,
 }
 
 /// Types by address, read once.
 #[derive(Debug, Default)]
 pub struct TypeCache {
     types: FxHashMap<u64, Option<TypeInfo>>,
+    /// The layout of the numpy the target imported ([`crate::sizes::numpy_layout`]); without it
+    /// `numpy.ndarray` is counted at its basic size and flagged not exact.
+    pub numpy: Option<std::sync::Arc<leakspy_layout::NumpyLayout>>,
 }
 
 impl TypeCache {
     pub fn get(&mut self, r: &Reader<'_>, tp: u64) -> Option<&TypeInfo> {
+        let numpy = &self.numpy;
         self.types
             .entry(tp)
-            .or_insert_with(|| read_type(r, tp).ok())
+            .or_insert_with(|| {
+                read_type(r, tp).ok().map(|mut t| {
+                    crate::sizes::attach_numpy(&mut t, numpy.as_ref());
+                    t
+                })
+            })
             .as_ref()
     }
     pub fn len(&self) -> usize {
@@ -352,6 +364,7 @@ pub fn read_type(r: &Reader<'_>, tp: u64) -> Result<TypeInfo> {
         size_exact: rule.exact,
         sizeof_owner: rule.owner,
         origin,
+        numpy: None,
     })
 }
 

@@ -52,6 +52,31 @@ pub enum SizeKind {
     Struct,
     /// `_queue.SimpleQueue` (own `__sizeof__` from 3.15): plus its ring buffer.
     SimpleQueue,
+    /// `collections.OrderedDict`: the dict, plus its fast-node index and a node per item.
+    ODict,
+    /// `decimal.Decimal`: plus its limbs when they are not the inline ones.
+    Decimal,
+    /// `itertools.combinations` / `combinations_with_replacement`: plus `r` indices.
+    Combinations,
+    CombinationsWithReplacement,
+    /// `itertools.permutations`: plus an index per pool item and `r` cycles.
+    Permutations,
+    /// `itertools.product`: plus an index per pool.
+    Product,
+    /// `xml.etree.ElementTree.Element`: plus its extra block and grown children array.
+    Element,
+    /// `_pickle.Pickler`: plus its memo table and output buffer.
+    Pickler,
+    /// `_pickle.Unpickler`: plus memo, marks and its strings.
+    Unpickler,
+    /// 3.9-3.12 `StgDict` (a ctypes type's `__dict__`): the dict, its extra fields again, format,
+    /// shape and ffi elements.
+    StgDict,
+    /// 3.13+ ctypes metatypes (`_ctypes.CType_Type`): the type object, plus its `StgInfo`'s
+    /// format, shape and ffi elements.
+    CType,
+    /// `numpy.ndarray` and subclasses: dimensions and strides, plus the data when it owns it.
+    NdArray,
     /// A `__sizeof__` leakspy does not model (third-party C, or written in Python): the object is
     /// counted at its type's basic size and the type is flagged `size_exact: false`.
     Unmodelled,
@@ -84,6 +109,20 @@ impl SizeKind {
             "_io.BytesIO" if trusted => Some(SizeKind::BytesIO),
             "_struct.Struct" if trusted => Some(SizeKind::Struct),
             "_queue.SimpleQueue" if trusted => Some(SizeKind::SimpleQueue),
+            "numpy.ndarray" if trusted => Some(SizeKind::NdArray),
+            "collections.OrderedDict" if trusted => Some(SizeKind::ODict),
+            "decimal.Decimal" if trusted => Some(SizeKind::Decimal),
+            "itertools.combinations" if trusted => Some(SizeKind::Combinations),
+            "itertools.combinations_with_replacement" if trusted => {
+                Some(SizeKind::CombinationsWithReplacement)
+            }
+            "itertools.permutations" if trusted => Some(SizeKind::Permutations),
+            "itertools.product" if trusted => Some(SizeKind::Product),
+            "xml.etree.ElementTree.Element" if trusted => Some(SizeKind::Element),
+            "_pickle.Pickler" if trusted => Some(SizeKind::Pickler),
+            "_pickle.Unpickler" if trusted => Some(SizeKind::Unpickler),
+            "builtins.StgDict" => builtin(SizeKind::StgDict),
+            "_ctypes.CType_Type" if trusted => Some(SizeKind::CType),
             "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom"
                 if trusted && l.private.is_some() =>
             {
@@ -124,6 +163,13 @@ pub fn resolve(r: &Reader<'_>, tp: u64) -> Result<SizeRule> {
             continue;
         };
         if let Some(kind) = SizeKind::of_class(r, &name, is_static, trusted) {
+            if !layout_fits(r, kind, cls)? {
+                return Ok(SizeRule {
+                    kind: SizeKind::Unmodelled,
+                    exact: false,
+                    owner: Some((name, "C, struct of another patch release")),
+                });
+            }
             return Ok(SizeRule {
                 kind,
                 exact: true,
@@ -157,6 +203,19 @@ pub fn resolve(r: &Reader<'_>, tp: u64) -> Result<SizeRule> {
         exact: true,
         owner: None,
     })
+}
+
+/// Whether the layout's offsets hold for the class `cls` that defines the `__sizeof__` of `kind`:
+/// `_pickle`'s structs changed within 3.13 and 3.14 (fields added in patch releases), so their
+/// offsets are used only when the class's basic size is the one they were generated with.
+fn layout_fits(r: &Reader<'_>, kind: SizeKind, cls: u64) -> Result<bool> {
+    let want = match (kind, r.l.sizeof.as_ref()) {
+        (SizeKind::Pickler, Some(s)) => s.pickler_size,
+        (SizeKind::Unpickler, Some(s)) => s.unpickler_size,
+        _ => return Ok(true),
+    };
+    let basicsize = r.mem.read_u64(cls + r.l.type_.tp_basicsize)?;
+    Ok(want == Some(basicsize))
 }
 
 /// The classes of `tp`'s MRO, `tp` first: `tp_mro` when set, else the `tp_base` chain.
@@ -371,6 +430,198 @@ pub fn getsizeof_base(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
             }
             t.basicsize.saturating_add(n.saturating_mul(size))
         }
+        SizeKind::NdArray => ndarray_sizeof(r, obj, t)?,
+        SizeKind::ODict => {
+            let s = sizeof_layout(r, "OrderedDict")?;
+            let mut n = t.basicsize.saturating_add(dict_extra(r, obj)?);
+            let fast = r
+                .mem
+                .read_u64(obj + field(s.odict_fast_nodes_size, "odict_fast_nodes_size")?)?;
+            n = n.saturating_add(fast.saturating_mul(field(
+                s.odict_fast_node_ptr_size,
+                "odict_fast_node_ptr_size",
+            )?));
+            if r.ptr(obj + field(s.odict_first, "odict_first")?)? != 0 {
+                let used = r
+                    .mem
+                    .read_u64(obj + field(s.odict_ma_used, "odict_ma_used")?)?;
+                n = n.saturating_add(
+                    used.saturating_mul(field(s.odict_node_size, "odict_node_size")?),
+                );
+            }
+            n
+        }
+        SizeKind::Decimal => {
+            let s = sizeof_layout(r, "Decimal")?;
+            let flags = u64::from(
+                r.mem
+                    .read_u8(obj + field(s.decimal_flags, "decimal_flags")?)?,
+            );
+            // mpd_isdynamic_data: none of MPD_STATIC_DATA, MPD_SHARED_DATA, MPD_CONST_DATA.
+            t.basicsize.saturating_add(
+                if flags & field(s.decimal_dataflags, "decimal_dataflags")? == 0 {
+                    r.mem
+                        .read_u64(obj + field(s.decimal_alloc, "decimal_alloc")?)?
+                        .saturating_mul(field(s.decimal_limb_size, "decimal_limb_size")?)
+                } else {
+                    0
+                },
+            )
+        }
+        SizeKind::Combinations | SizeKind::CombinationsWithReplacement => {
+            let s = sizeof_layout(r, "combinations")?;
+            let off = if t.size_kind == SizeKind::Combinations {
+                field(s.combinations_r, "combinations_r")?
+            } else {
+                field(s.cwr_r, "cwr_r")?
+            };
+            t.basicsize.saturating_add(
+                r.mem
+                    .read_u64(obj + off)?
+                    .saturating_mul(field(s.itertools_index_size, "itertools_index_size")?),
+            )
+        }
+        SizeKind::Permutations => {
+            let s = sizeof_layout(r, "permutations")?;
+            let pool = r.ptr(obj + field(s.permutations_pool, "permutations_pool")?)?;
+            let n = r.ob_size(pool)?.unsigned_abs().saturating_add(
+                r.mem
+                    .read_u64(obj + field(s.permutations_r, "permutations_r")?)?,
+            );
+            t.basicsize.saturating_add(
+                n.saturating_mul(field(s.itertools_index_size, "itertools_index_size")?),
+            )
+        }
+        SizeKind::Product => {
+            let s = sizeof_layout(r, "product")?;
+            let pools = r.ptr(obj + field(s.product_pools, "product_pools")?)?;
+            t.basicsize.saturating_add(
+                r.ob_size(pools)?
+                    .unsigned_abs()
+                    .saturating_mul(field(s.itertools_index_size, "itertools_index_size")?),
+            )
+        }
+        SizeKind::Element => {
+            let s = sizeof_layout(r, "Element")?;
+            let extra = r.ptr(obj + field(s.element_extra, "element_extra")?)?;
+            let mut n = t.basicsize;
+            if extra != 0 {
+                n = n.saturating_add(field(s.element_extra_size, "element_extra_size")?);
+                let children =
+                    r.ptr(extra + field(s.element_extra_children, "element_extra_children")?)?;
+                let inline = extra
+                    + field(
+                        s.element_extra_static_children,
+                        "element_extra_static_children",
+                    )?;
+                if children != inline {
+                    let allocated = r.mem.read_u64(
+                        extra + field(s.element_extra_allocated, "element_extra_allocated")?,
+                    )?;
+                    n = n.saturating_add(allocated.saturating_mul(8));
+                }
+            }
+            n
+        }
+        SizeKind::Pickler => {
+            let s = sizeof_layout(r, "Pickler")?;
+            let mut n = t.basicsize;
+            let memo = r.ptr(obj + field(s.pickler_memo, "pickler_memo")?)?;
+            if memo != 0 {
+                let allocated = r.mem.read_u64(
+                    memo + field(s.pickler_memotable_allocated, "pickler_memotable_allocated")?,
+                )?;
+                n = n
+                    .saturating_add(field(s.pickler_memotable_size, "pickler_memotable_size")?)
+                    .saturating_add(allocated.saturating_mul(field(
+                        s.pickler_memoentry_size,
+                        "pickler_memoentry_size",
+                    )?));
+            }
+            let buf = r.ptr(obj + field(s.pickler_output_buffer, "pickler_output_buffer")?)?;
+            if buf != 0 {
+                n = n
+                    .saturating_add(field(s.pickler_bytes_base, "pickler_bytes_base")?)
+                    .saturating_add(r.ob_size(buf)?.unsigned_abs());
+            }
+            n
+        }
+        SizeKind::Unpickler => {
+            let s = sizeof_layout(r, "Unpickler")?;
+            let mut n = t.basicsize;
+            if r.ptr(obj + field(s.unpickler_memo, "unpickler_memo")?)? != 0 {
+                n = n.saturating_add(
+                    r.mem
+                        .read_u64(obj + field(s.unpickler_memo_size, "unpickler_memo_size")?)?
+                        .saturating_mul(field(s.unpickler_ptr_size, "unpickler_ptr_size")?),
+                );
+            }
+            if r.ptr(obj + field(s.unpickler_marks, "unpickler_marks")?)? != 0 {
+                n = n.saturating_add(
+                    r.mem
+                        .read_u64(obj + field(s.unpickler_marks_size, "unpickler_marks_size")?)?
+                        .saturating_mul(8),
+                );
+            }
+            for (off, name) in [
+                (s.unpickler_input_line, "unpickler_input_line"),
+                (s.unpickler_encoding, "unpickler_encoding"),
+                (s.unpickler_errors, "unpickler_errors"),
+            ] {
+                n = n.saturating_add(cstr_size(r, r.ptr(obj + field(off, name)?)?)?);
+            }
+            n
+        }
+        SizeKind::StgDict => {
+            let s = sizeof_layout(r, "StgDict")?;
+            // PyCStgDict_sizeof: _PyDict_SizeOf (with the StgDict's own basic size) plus the
+            // StgDict fields once more, as the C code adds them.
+            let mut n = t
+                .basicsize
+                .saturating_add(dict_extra(r, obj)?)
+                .saturating_add(field(s.stgdict_extra, "stgdict_extra")?);
+            n = n.saturating_add(cstr_size(
+                r,
+                r.ptr(obj + field(s.stgdict_format, "stgdict_format")?)?,
+            )?);
+            n = n.saturating_add(ndim_size(
+                r.mem
+                    .read_i32(obj + field(s.stgdict_ndim, "stgdict_ndim")?)?,
+            ));
+            if r.ptr(obj + field(s.stgdict_ffi_elements, "stgdict_ffi_elements")?)? != 0 {
+                let length = r
+                    .mem
+                    .read_u64(obj + field(s.stgdict_length, "stgdict_length")?)?;
+                n = n.saturating_add(length.saturating_add(1).saturating_mul(8));
+            }
+            n
+        }
+        SizeKind::CType => {
+            let s = sizeof_layout(r, "CType_Type")?;
+            let mut n = t
+                .basicsize
+                .saturating_add(t.itemsize.saturating_mul(r.ob_size(obj)?.unsigned_abs()));
+            let info = obj + field(s.ctype_stginfo, "ctype_stginfo")?;
+            if r.mem
+                .read_i32(info + field(s.ctype_initialized, "ctype_initialized")?)?
+                != 0
+            {
+                n = n.saturating_add(cstr_size(
+                    r,
+                    r.ptr(info + field(s.ctype_format, "ctype_format")?)?,
+                )?);
+                if r.ptr(info + field(s.ctype_ffi_elements, "ctype_ffi_elements")?)? != 0 {
+                    let length = r
+                        .mem
+                        .read_u64(info + field(s.ctype_length, "ctype_length")?)?;
+                    n = n.saturating_add(length.saturating_add(1).saturating_mul(8));
+                }
+                n = n.saturating_add(ndim_size(
+                    r.mem.read_i32(info + field(s.ctype_ndim, "ctype_ndim")?)?,
+                ));
+            }
+            n
+        }
         SizeKind::SimpleQueue => match r.l.sizeof.as_ref().and_then(|s| s.simplequeue_items_cap) {
             Some(cap) => t
                 .basicsize
@@ -410,8 +661,23 @@ pub fn inline_size(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Option<u64> {
         | SizeKind::Array
         | SizeKind::BytesIO
         | SizeKind::Struct
-        | SizeKind::SimpleQueue => Some(t.basicsize),
-        SizeKind::Type | SizeKind::Gen | SizeKind::Frame | SizeKind::Unmodelled => None,
+        | SizeKind::SimpleQueue
+        | SizeKind::NdArray
+        | SizeKind::Decimal
+        | SizeKind::Combinations
+        | SizeKind::CombinationsWithReplacement
+        | SizeKind::Permutations
+        | SizeKind::Product
+        | SizeKind::Element
+        | SizeKind::Pickler
+        | SizeKind::Unpickler
+        | SizeKind::ODict
+        | SizeKind::StgDict => Some(t.basicsize),
+        SizeKind::Type
+        | SizeKind::CType
+        | SizeKind::Gen
+        | SizeKind::Frame
+        | SizeKind::Unmodelled => None,
     }
 }
 
@@ -480,6 +746,107 @@ fn code_sizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
         }
     }
     Ok(n)
+}
+
+/// Give an `ndarray` type the numpy layout of the target; without one (numpy not found in
+/// `sys.modules`, or a major version leakspy has no layout for) its size is not modelled.
+pub fn attach_numpy(t: &mut TypeInfo, numpy: Option<&std::sync::Arc<leakspy_layout::NumpyLayout>>) {
+    if t.size_kind != SizeKind::NdArray {
+        return;
+    }
+    match numpy {
+        Some(l) => t.numpy = Some(l.clone()),
+        None => {
+            t.size_kind = SizeKind::Unmodelled;
+            t.size_exact = false;
+            t.sizeof_owner = Some(("numpy.ndarray".into(), "C, numpy version not recognised"));
+        }
+    }
+}
+
+/// The layout of the numpy that interpreter `interp` imported: `numpy.__version__` from
+/// `sys.modules`, its major version picking the ABI.
+pub fn numpy_layout(r: &Reader<'_>, interp: u64) -> Option<leakspy_layout::NumpyLayout> {
+    let modules = r.ptr(interp + r.l.interp.modules).ok()?;
+    let numpy = r.dict_get_str(modules, "numpy").ok()??;
+    // PyModuleObject { PyObject_HEAD; PyObject *md_dict; ... }
+    let md_dict = r.ptr(numpy + r.l.object.size).ok()?;
+    let version = r.dict_get_str(md_dict, "__version__").ok()??;
+    let text = r.str(version).ok()?;
+    let major: u64 = text.split('.').next()?.parse().ok()?;
+    leakspy_layout::numpy_layouts().for_major(major).cloned()
+}
+
+/// Most dimensions an array may have (`NPY_MAXDIMS` is 64 in numpy 2, 32 before).
+const MAX_NDIM: u64 = 64;
+
+/// `array_sizeof` (numpy `methods.c`): the type's basic size, a dimension and a stride per axis,
+/// and, when the array owns its data (`NPY_ARRAY_OWNDATA`), `elsize * product(dimensions)`.
+fn ndarray_sizeof(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
+    let l = t
+        .numpy
+        .as_deref()
+        .ok_or_else(|| Error::Other("no numpy layout".into()))?;
+    let read_n = |addr: u64, size: u64| -> Result<u64> {
+        Ok(match size {
+            4 => u64::from(r.mem.read_u32(addr)?),
+            _ => r.mem.read_u64(addr)?,
+        })
+    };
+    let nd = read_n(obj + l.array_nd, l.array_nd_size)?;
+    if nd > MAX_NDIM {
+        return Err(Error::Other(format!(
+            "ndarray at {obj:#x}: {nd} dimensions"
+        )));
+    }
+    let mut n = t
+        .basicsize
+        .saturating_add(nd.saturating_mul(2).saturating_mul(l.sizeof_npy_intp));
+    let flags = read_n(obj + l.array_flags, l.array_flags_size)?;
+    if flags & l.array_owndata != 0 {
+        n = n.saturating_add(ndarray_nbytes(r, obj, l, nd)?);
+    }
+    Ok(n)
+}
+
+/// `PyArray_NBYTES`: the item size times every dimension.
+fn ndarray_nbytes(
+    r: &Reader<'_>,
+    obj: u64,
+    l: &leakspy_layout::NumpyLayout,
+    nd: u64,
+) -> Result<u64> {
+    let descr = r.ptr(obj + l.array_descr)?;
+    let elsize = match l.descr_elsize_size {
+        4 => u64::from(r.mem.read_u32(descr + l.descr_elsize)?),
+        _ => r.mem.read_u64(descr + l.descr_elsize)?,
+    };
+    let dims = r.ptr(obj + l.array_dimensions)?;
+    let mut n = elsize;
+    if nd > 0 {
+        let raw = r.mem.read_vec(dims, (nd * 8) as usize)?;
+        for w in raw.chunks_exact(8) {
+            n = n.saturating_mul(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        }
+    }
+    Ok(n)
+}
+
+/// Longest C string a `__sizeof__` counts (`strlen + 1`): an unpickler's input line is one whole
+/// protocol-0 line.
+const MAX_CSTR: usize = 64 << 20;
+
+/// `strlen(p) + 1` of a C string, 0 for NULL.
+fn cstr_size(r: &Reader<'_>, p: u64) -> Result<u64> {
+    if p == 0 {
+        return Ok(0);
+    }
+    Ok(r.mem.read_cstr(p, MAX_CSTR)?.len() as u64 + 1)
+}
+
+/// `ndim * sizeof(Py_ssize_t)` of a ctypes shape (a negative `ndim` from garbage counts nothing).
+fn ndim_size(ndim: i32) -> u64 {
+    u64::from(ndim.max(0).unsigned_abs()).saturating_mul(8)
 }
 
 /// Most codes a `Struct` may have (a format's codes are bounded by its length; this bounds a walk
@@ -706,6 +1073,20 @@ pub fn buffers(r: &Reader<'_>, obj: u64, t: &TypeInfo, out: &mut Vec<(u64, u64)>
                 let cached = r.ptr(obj + l.type_.ht_cached_keys)?;
                 if cached != 0 {
                     out.push((cached, keys_size(r, cached)?));
+                }
+            }
+            SizeKind::NdArray => {
+                let n = getsizeof_base(r, obj, t)?.saturating_sub(t.basicsize);
+                if let Some(l) = t.numpy.as_deref() {
+                    // Dimensions and strides are one small block; the data is usually large.
+                    let nd_part = n.min(
+                        u64::from(r.mem.read_u32(obj + l.array_nd)?)
+                            .saturating_mul(2 * l.sizeof_npy_intp),
+                    );
+                    out.push((r.ptr(obj + l.array_dimensions)?, nd_part));
+                    if n > nd_part {
+                        out.push((r.ptr(obj + l.array_data)?, n - nd_part));
+                    }
                 }
             }
             SizeKind::ByteArray | SizeKind::Array | SizeKind::Struct | SizeKind::SimpleQueue => {
