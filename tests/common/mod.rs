@@ -43,15 +43,6 @@ pub const OBJECTS_REL_TOLERANCE: f64 = 0.001;
 pub const BYTES_ABS_TOLERANCE: u64 = 4096;
 pub const BYTES_REL_TOLERANCE: f64 = 0.002;
 
-/// Types whose `sys.getsizeof` leakspy does not reproduce exactly (README, Known limits): 3.11+
-/// frames and generators (their frame's size is not added) and C types with their own
-/// `__sizeof__`. Their counts are still exact; their bytes only count toward the total.
-pub const SIZEOF_NOT_MODELLED: &[&str] = &[
-    "builtins.generator",
-    "builtins.coroutine",
-    "builtins.async_generator",
-    "_struct.Struct",
-];
 
 pub fn objects_tolerance(truth: u64) -> u64 {
     OBJECTS_ABS_TOLERANCE.max((truth as f64 * OBJECTS_REL_TOLERANCE).ceil() as u64)
@@ -675,6 +666,8 @@ pub struct HeapType {
     pub bytes: u64,
     pub tracked: u64,
     pub tracked_bytes: u64,
+    /// False for types whose `__sizeof__` leakspy does not model (counted at their basic size).
+    pub size_exact: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -945,6 +938,12 @@ pub fn check_report(ctx: &str, out: &Output, truth: &Truth, pid: i64, expect: Ex
     let heap = &report.heap;
     let mut heap_fail = false;
     let mut got: BTreeMap<String, CountBytes> = BTreeMap::new();
+    let inexact: Vec<&str> = heap
+        .types
+        .iter()
+        .filter(|t| !t.size_exact)
+        .map(|t| t.type_name.as_str())
+        .collect();
     for t in &heap.types {
         let e = got.entry(t.type_name.clone()).or_default();
         e.count += t.tracked;
@@ -987,12 +986,16 @@ pub fn check_report(ctx: &str, out: &Output, truth: &Truth, pid: i64, expect: Ex
             ));
         }
     }
-    // Every type the GC tracks, by name: counts exact (they do not depend on any `__sizeof__`),
-    // bytes exact except for the types whose `__sizeof__` leakspy does not reproduce (README,
-    // Known limits), which only the bytes total below bounds.
+    // Every type the GC tracks, by name: counts and bytes exact. The targets hold only types
+    // whose `__sizeof__` leakspy models (tests/sizes.rs covers the flag itself), so none may be
+    // flagged not exact here: that would silently skip their bytes.
+    if !inexact.is_empty() {
+        heap_fail = true;
+        fails.push(format!("types flagged size_exact=false: {inexact:?}"));
+    }
     for (ty, want) in &truth.types {
         let have = got.get(ty).copied().unwrap_or_default();
-        let bytes_ok = have.bytes == want.bytes || SIZEOF_NOT_MODELLED.contains(&ty.as_str());
+        let bytes_ok = have.bytes == want.bytes || inexact.contains(&ty.as_str());
         if have.count != want.count || !bytes_ok {
             heap_fail = true;
             fails.push(format!(
