@@ -43,7 +43,6 @@ pub const OBJECTS_REL_TOLERANCE: f64 = 0.001;
 pub const BYTES_ABS_TOLERANCE: u64 = 4096;
 pub const BYTES_REL_TOLERANCE: f64 = 0.002;
 
-
 pub fn objects_tolerance(truth: u64) -> u64 {
     OBJECTS_ABS_TOLERANCE.max((truth as f64 * OBJECTS_REL_TOLERANCE).ceil() as u64)
 }

@@ -653,6 +653,24 @@ const TYPE_NAMES: &[&[u8]] = &[
     b"generator\0",
     b"collections.deque\0",
     b"_io.BufferedReader\0",
+    b"bytearray\0",
+    b"code\0",
+    b"coroutine\0",
+    b"array.array\0",
+    b"_io.BytesIO\0",
+    b"_struct.Struct\0",
+    b"collections.OrderedDict\0",
+    b"decimal.Decimal\0",
+    b"itertools.combinations\0",
+    b"itertools.permutations\0",
+    b"itertools.product\0",
+    b"xml.etree.ElementTree.Element\0",
+    b"_pickle.Pickler\0",
+    b"_pickle.Unpickler\0",
+    b"StgDict\0",
+    b"_ctypes.CType_Type\0",
+    b"numpy.ndarray\0",
+    b"_queue.SimpleQueue\0",
     b"mod.Thing\0",
     b"tuple\0",
 ];
@@ -889,8 +907,17 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
         let _ = r.dict_get_str(obj, "__module__");
         let _ = r.keys_table(obj);
         let _ = sizes::keys_size(&r, obj);
-        if let Ok(t) = objects::read_type(&r, obj) {
-            let _ = sizes::getsizeof(&r, garbage_word(&mut s) & MAX_USER_ADDRESS, &t);
+        if let Ok(mut t) = objects::read_type(&r, obj) {
+            let at = garbage_word(&mut s) & MAX_USER_ADDRESS;
+            let _ = sizes::getsizeof(&r, at, &t);
+            let mut parts = Vec::new();
+            let _ = sizes::outside_arenas(&r, at, &t, 1 << 20, &mut parts, &|_| false);
+            // numpy arrays with either ABI's layout.
+            let numpy = leakspy_layout::numpy_layouts();
+            for l in [numpy.numpy1, numpy.numpy2] {
+                sizes::attach_numpy(&mut t, Some(&std::sync::Arc::new(l)));
+                let _ = sizes::getsizeof(&r, at, &t);
+            }
         }
         let _ = threadnames::instance_attr(&r, obj, "_name");
         if let Some(tm) = l.tracemalloc.as_ref() {
@@ -1142,6 +1169,7 @@ fn regression_sizeof_garbage_lengths() {
         size_kind,
         size_exact: true,
         sizeof_owner: None,
+        numpy: None,
         origin: None,
         tuple_like: false,
         is_atom: false,
