@@ -8,14 +8,13 @@ mod exit;
 mod hunt;
 
 use anyhow::Result;
-use clap::Parser;
 use cli::{Cli, Command, DumpArgs, TraceArgs};
 use leakspy_python::dump::{self, DumpOptions};
 use std::io::{IsTerminal, Write};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => exit::report(&e),
@@ -32,6 +31,26 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => hunt::cmd_diff(&args),
         Command::Leaks(args) => hunt::cmd_leaks(&args),
         Command::Refs(args) => cmd_refs(&args),
+        Command::Completions(args) => {
+            let mut out = Vec::new();
+            cli::write_completions(args.shell, &mut out);
+            write_stdout(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            cli::write_man_page(&mut out)?;
+            write_stdout(&out)
+        }
+    }
+}
+
+/// Write generated text on stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<i32> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -108,7 +127,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
 fn cmd_refs(args: &cli::RefsArgs) -> Result<i32> {
     let opts = DumpOptions {
         nonblocking: args.nonblocking,
-        refs: Some(leakspy_python::refs::RefsQuery {
+        refs: Some(leakspy_python::analysis::refs::RefsQuery {
             type_name: args.type_name.clone(),
             max_paths: args.paths,
             show_keys: args.show_keys,

@@ -16,11 +16,11 @@
 //! from glibc's `struct pthread` at the thread pointer, so a `gcore` taken from the host of a
 //! process in a pid namespace still maps both ways.
 
-use crate::binaries::{looks_like_python, FileSource};
+use crate::attach::binaries::{looks_like_python, FileSource};
+use crate::attach::process;
 use crate::dump::{self, DumpOptions, DumpReport, LayoutInfo, OsThreads, ReadStats};
 use crate::error::{Error, Result};
-use crate::objects::Reader;
-use crate::process;
+use crate::model::Reader;
 use crate::stacks::CodeCache;
 use leakspy_memory::{hex, Backing, CoreFile, CoreThread, Mapping, Memory, MemoryExt, Snapshot};
 use std::collections::{HashMap, HashSet};

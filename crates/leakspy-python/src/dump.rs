@@ -6,13 +6,13 @@
 //! then walk stacks and GC lists, name types and look up thread names on the copy. Reads outside the
 //! copy (read-only file data such as static type names, sparse mappings) go to the live target.
 
+use crate::analysis::tracemalloc::{self, TracemallocInfo};
+use crate::attach::process::{self, Target};
 use crate::error::{Error, Result};
 use crate::heap::{GroupBy, HeapHistogram, HeapWalker};
-use crate::objects::Reader;
-use crate::process::{self, Target};
+use crate::model::Reader;
+use crate::stacks::threadnames;
 use crate::stacks::{self, CodeCache, Frame, RawThread};
-use crate::threadnames;
-use crate::tracemalloc::{self, TracemallocInfo};
 use leakspy_layout::LoadedLayout;
 use leakspy_memory::{proc, MemoryExt, PauseError, PauseGuard, Snapshot};
 use serde::Serialize;
@@ -35,7 +35,7 @@ pub struct DumpOptions {
     /// Count only GC-tracked objects (skip pymalloc's arenas and the reference walk).
     pub gc_only: bool,
     /// `leakspy refs`: keep the reference graph and answer this query (`heap.refs`).
-    pub refs: Option<crate::refs::RefsQuery>,
+    pub refs: Option<crate::analysis::refs::RefsQuery>,
 }
 
 /// Where the layout came from, for the header.
@@ -109,7 +109,7 @@ pub struct DumpReport {
     /// Resident memory by mapping kind, read inside the pause, right after the copy (live processes
     /// only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory: Option<crate::memstats::MemoryBreakdown>,
+    pub memory: Option<crate::analysis::memstats::MemoryBreakdown>,
     /// The core file the report was read from (`leakspy dump --core`); absent for live processes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<String>,
@@ -237,7 +237,7 @@ type Picture<'a> = (
     f64,
     usize,
     CodeCache,
-    Option<crate::memstats::MemoryBreakdown>,
+    Option<crate::analysis::memstats::MemoryBreakdown>,
 );
 
 /// Pause the target (outside a garbage collection), copy every mapping `want` selects, cache the
@@ -278,7 +278,7 @@ fn picture<'a>(
     // Resident memory of the same moment as the copy (every figure of one report describes one
     // moment: on a growing target, RSS read before the pause is smaller than the objects copied).
     let rss = proc::rss_by_mapping(pid);
-    let memory = (!rss.is_empty()).then(|| crate::memstats::breakdown(&maps_now, &rss));
+    let memory = (!rss.is_empty()).then(|| crate::analysis::memstats::breakdown(&maps_now, &rss));
     let pause_ms = if guard.is_some() {
         paused_at.elapsed().as_secs_f64() * 1e3
     } else {
@@ -386,7 +386,13 @@ pub fn analyse(
     let refs = match (&opts.refs, walker.as_mut().and_then(|w| w.take_graph())) {
         (Some(q), Some(g)) => {
             let interps = stacks::interpreters(r, target.runtime).unwrap_or_default();
-            Some(crate::refs::analyse(r, &interps, &raw_threads, &g, q))
+            Some(crate::analysis::refs::analyse(
+                r,
+                &interps,
+                &raw_threads,
+                &g,
+                q,
+            ))
         }
         _ => None,
     };

@@ -1,32 +1,35 @@
-//! The CPython model over target memory.
+//! The CPython model over target memory, from a pid (or a core file) to a report.
 //!
-//! Pipeline: [`process`] identifies the interpreter (image, version, runtime address, layout);
-//! [`stacks`] walks threads and frames; [`heap`] walks the GC lists into a histogram; [`objects`] reads
-//! single objects; [`decode`] holds the pure decoders (line tables, str, int) that turn target bytes into
-//! values. Nothing here prints or pauses: [`dump`] ties the pieces into one report for the binary.
+//! The pipeline, each stage a folder that imports only the stages before it:
+//!
+//! ```text
+//!   --pid / --core
+//!       │
+//!   attach/     which process, which interpreter: the image, version, runtime address, layout
+//!       │       (process, binaries, version; remote_exec for the opt-in `trace`)
+//!   model/      the object Reader, type info, every sys.getsizeof rule (sizes), pure decoders
+//!       │
+//!   stacks/     threads, frames, line numbers, thread names
+//!       │
+//!   heap/       walkers that find objects: the GC lists, pymalloc's arenas, the reference walk
+//!       │       (referents); each found object goes to the consumers through one seam (heap::Sink)
+//!   analysis/   consumers of found objects: histogram, allocation sites (tracemalloc), origin
+//!       │       hints, the refs graph and dominators; the memory breakdown
+//!   dump, coredump, trace
+//!               the commands that tie them into one report for the binary
+//! ```
+//!
+//! Nothing here prints; only `dump`/`trace` pause the target (through leakspy-memory).
 #![forbid(unsafe_code)]
 
-pub mod arenas;
-pub mod binaries;
+pub mod analysis;
+pub mod attach;
 pub mod coredump;
-pub mod decode;
-pub mod dominators;
 pub mod dump;
 pub mod error;
 pub mod heap;
-pub mod memstats;
-pub mod objects;
-pub mod origins;
-pub mod process;
-pub mod referents;
-pub mod refs;
-pub mod remote_exec;
-pub mod sizes;
+pub mod model;
 pub mod stacks;
-pub mod threadnames;
 pub mod trace;
-pub mod tracemalloc;
-pub mod untracked;
-pub mod version;
 
 pub use error::{Error, Result};

@@ -1,15 +1,15 @@
 //! `leakspy trace` (3.14+, explicit opt-in): start tracemalloc in a running target through PEP 768,
 //! let it run, then dump with the allocation sites of everything allocated since.
 //!
-//! The only writes are the remote-execution request itself (see [`crate::remote_exec`]); the script
+//! The only writes are the remote-execution request itself (see [`crate::attach::remote_exec`]); the script
 //! is a file placed in the target's own filesystem (through `/proc/PID/root`) and removed as soon as
 //! the target has run it (or the request is withdrawn).
 
+use crate::attach::process::{self, Target};
+use crate::attach::remote_exec::RemoteDebug;
 use crate::dump::{self, DumpOptions, DumpReport};
 use crate::error::{Error, Result};
-use crate::objects::Reader;
-use crate::process::{self, Target};
-use crate::remote_exec::RemoteDebug;
+use crate::model::Reader;
 use leakspy_memory::{proc, LiveProcess, MemoryExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

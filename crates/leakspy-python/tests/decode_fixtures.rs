@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use leakspy_python::decode::linetable::{addr2line, LineTableFormat};
-use leakspy_python::decode::long;
-use leakspy_python::decode::unicode::{self, StrState};
+use leakspy_python::model::decode::linetable::{addr2line, LineTableFormat};
+use leakspy_python::model::decode::long;
+use leakspy_python::model::decode::unicode::{self, StrState};
 use serde_json::Value;
 
 const LABELS: &[&str] = &[

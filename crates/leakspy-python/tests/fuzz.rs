@@ -18,21 +18,21 @@ use leakspy_layout::{DebugOffsets, Layout};
 use leakspy_memory::{
     parse_maps, Mapping, Memory, ReadError, Snapshot, MAX_READ, MAX_USER_ADDRESS,
 };
-use leakspy_python::arenas::{self, ArenaTable};
-use leakspy_python::binaries::Image;
-use leakspy_python::decode::linetable::{addr2line, LineTableFormat};
-use leakspy_python::decode::{long, unicode};
-use leakspy_python::dominators::{self, Csr};
+use leakspy_python::analysis::dominators::{self, Csr};
+use leakspy_python::analysis::origins;
+use leakspy_python::analysis::refs::{self, RefsQuery};
+use leakspy_python::analysis::tracemalloc::{self, Traces};
+use leakspy_python::attach::binaries::Image;
+use leakspy_python::attach::version;
+use leakspy_python::heap::arenas::{self, ArenaTable};
+use leakspy_python::heap::untracked::{self, TypeGate};
 use leakspy_python::heap::{GroupBy, HeapWalker};
-use leakspy_python::objects::{self, Reader};
-use leakspy_python::origins;
-use leakspy_python::refs::{self, RefsQuery};
-use leakspy_python::sizes;
+use leakspy_python::model::decode::linetable::{addr2line, LineTableFormat};
+use leakspy_python::model::decode::{long, unicode};
+use leakspy_python::model::sizes;
+use leakspy_python::model::{self, Reader};
+use leakspy_python::stacks::threadnames;
 use leakspy_python::stacks::{self, CodeCache};
-use leakspy_python::threadnames;
-use leakspy_python::tracemalloc::{self, Traces};
-use leakspy_python::untracked::{self, TypeGate};
-use leakspy_python::version;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::Value;
@@ -640,7 +640,7 @@ fn stack_overlay(bytes: &mut [u8], l: &Layout, tstate: u64, depth: u8, s: &mut u
     }
 }
 
-/// Type names whose instances leakspy sizes by their own rule (`objects::SizeKind`), plus plain ones.
+/// Type names whose instances leakspy sizes by their own rule (`model::SizeKind`), plus plain ones.
 const TYPE_NAMES: &[&[u8]] = &[
     b"list\0",
     b"dict\0",
@@ -888,7 +888,7 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
         entries: garbage_word(&mut s) % 64,
         source: String::new(),
     };
-    let (mut bad, mut gate, mut types) = (0, TypeGate::default(), objects::TypeCache::default());
+    let (mut bad, mut gate, mut types) = (0, TypeGate::default(), model::TypeCache::default());
     let _ = arenas::for_each_block(&r, &table, &mut bad, &mut |b| {
         let _ = untracked::block_object(&r, &b, &mut gate, &mut types);
     });
@@ -907,7 +907,7 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
         let _ = r.dict_get_str(obj, "__module__");
         let _ = r.keys_table(obj);
         let _ = sizes::keys_size(&r, obj);
-        if let Ok(mut t) = objects::read_type(&r, obj) {
+        if let Ok(mut t) = model::read_type(&r, obj) {
             let at = garbage_word(&mut s) & MAX_USER_ADDRESS;
             let _ = sizes::getsizeof(&r, at, &t);
             let mut parts = Vec::new();
@@ -1161,7 +1161,7 @@ fn regression_sizeof_garbage_lengths() {
         (0x1000 + l.unicode.data_any, table),
     ]);
     let r = Reader::new(&mem, &l);
-    let info = |size_kind| objects::TypeInfo {
+    let info = |size_kind| model::TypeInfo {
         name: "x".into(),
         basicsize: 200,
         itemsize: 0,
@@ -1175,7 +1175,7 @@ fn regression_sizeof_garbage_lengths() {
         is_atom: false,
         is_type: false,
     };
-    assert!(sizes::getsizeof(&r, obj, &info(objects::SizeKind::Set)).is_err());
+    assert!(sizes::getsizeof(&r, obj, &info(model::SizeKind::Set)).is_err());
     // A split dict (values set) whose keys claim a garbage `dk_usable`.
     let keys = BASE + 0x2000;
     let dk = &l.dictkeys;
@@ -1186,7 +1186,7 @@ fn regression_sizeof_garbage_lengths() {
         (0x2000 + dk.dk_usable, u64::MAX),
     ]);
     let r = Reader::new(&dict_mem, &l);
-    assert!(sizes::getsizeof(&r, obj, &info(objects::SizeKind::Dict)).is_err());
+    assert!(sizes::getsizeof(&r, obj, &info(model::SizeKind::Dict)).is_err());
     // Not compact: state word 0 with kind 1 (the layout's kind bits), data in a separate block.
     let mut mem = mem;
     put32(
@@ -1195,7 +1195,7 @@ fn regression_sizeof_garbage_lengths() {
         1 << l.unicode.kind_shift,
     );
     let r = Reader::new(&mem, &l);
-    assert!(sizes::getsizeof(&r, obj, &info(objects::SizeKind::Str)).is_err());
+    assert!(sizes::getsizeof(&r, obj, &info(model::SizeKind::Str)).is_err());
 }
 
 /// The minimal failing worlds the walker fuzzing reported (before the fixes above), replayed.

@@ -2,7 +2,7 @@
 //! with the type as the leaf; differential graphs for `diff` (inferno's two-count folded lines).
 
 use crate::snapshot::{Delta, Snapshot};
-use leakspy_python::tracemalloc::SiteFrame;
+use leakspy_python::analysis::tracemalloc::SiteFrame;
 use std::io::{self, Write};
 
 fn stack(type_name: &str, frames: &[SiteFrame]) -> String {

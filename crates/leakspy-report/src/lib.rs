@@ -38,7 +38,7 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// The JSON document (schema in README.md).
+/// The JSON document (schema in docs/json-schema.md).
 pub fn render_json(report: &DumpReport, w: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer(&mut *w, report)?;
     writeln!(w)

@@ -1,12 +1,12 @@
 //! `leakspy refs` output: what keeps the instances of a type alive.
 
 use crate::{human_bytes, thousands};
+use leakspy_python::analysis::refs::RefsReport;
 use leakspy_python::dump::DumpReport;
-use leakspy_python::refs::RefsReport;
 use serde::Serialize;
 use std::io::{self, Write};
 
-/// The JSON document of `leakspy refs` (schema in README.md).
+/// The JSON document of `leakspy refs` (schema in docs/json-schema.md).
 #[derive(Serialize)]
 struct RefsJson<'a> {
     pid: i32,

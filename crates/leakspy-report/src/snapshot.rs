@@ -5,9 +5,9 @@
 //! allocation sites when the target traced) and, optionally, every object's identity — address, type,
 //! size, site — which is what tells a leak (objects that stay) from churn (objects that come and go).
 
+use leakspy_python::analysis::tracemalloc::SiteFrame;
 use leakspy_python::dump::DumpReport;
 use leakspy_python::heap::ObjectTable;
-use leakspy_python::tracemalloc::SiteFrame;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io;

@@ -1,7 +1,7 @@
 //! Which CPython a target runs: `Py_Version` (3.11+), the `_Py_DebugOffsets` header (3.13+), the
 //! `sys.version` string in the image's data sections, or at worst the file name.
 
-use crate::binaries::Image;
+use crate::attach::binaries::Image;
 use leakspy_layout::PyVersion;
 use leakspy_memory::{Memory, MemoryExt};
 

@@ -11,9 +11,9 @@
 //! functions are the exported `_Py_hashtable_hash_ptr` / `_Py_hashtable_compare_direct` (the traces
 //! table is the only long-lived table built from that pair), validated before use.
 
+use crate::attach::process::Target;
 use crate::error::{Error, Result};
-use crate::objects::Reader;
-use crate::process::Target;
+use crate::model::Reader;
 use leakspy_layout::Tracemalloc as TmLayout;
 use leakspy_memory::MemoryExt;
 use rustc_hash::FxHashMap;
@@ -166,7 +166,7 @@ fn scan_words(
     len: u64,
     funcs: (u64, u64),
 ) -> Option<u64> {
-    crate::objects::scan_words(r, addr, len, |p| is_table(r, tm, p, funcs).then_some(p))
+    crate::model::scan_words(r, addr, len, |p| is_table(r, tm, p, funcs).then_some(p))
 }
 
 /// Every (key, traceback) of a traces table.
@@ -274,5 +274,5 @@ pub fn traceback(
 /// The pointer the allocator returned for an object: before the GC header (GC types) and, when the
 /// type has one, the managed dict/weakref pre-header.
 pub fn alloc_start(r: &Reader<'_>, obj: u64, type_flags: u64) -> u64 {
-    obj.wrapping_sub(crate::sizes::gc_prefix(r, type_flags))
+    obj.wrapping_sub(crate::model::sizes::gc_prefix(r, type_flags))
 }

@@ -5,10 +5,14 @@
 //! (an object budget, back-link checks that detect a list being rewritten under it) and reports races
 //! as warnings with a partial result instead of failing.
 
+pub mod arenas;
+pub mod referents;
+pub mod untracked;
+
+use crate::analysis::tracemalloc::{self, SiteFrame, TracemallocInfo, Traces};
 use crate::error::Result;
-use crate::objects::{Reader, TypeCache};
-use crate::sizes::{getsizeof, getsizeof_untracked};
-use crate::tracemalloc::{self, SiteFrame, TracemallocInfo, Traces};
+use crate::model::sizes::{getsizeof, getsizeof_untracked};
+use crate::model::{Reader, TypeCache};
 use leakspy_memory::MemoryExt;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -17,7 +21,7 @@ use std::collections::HashMap;
 /// Objects walked at most (per dump), whatever the lists say.
 pub const MAX_OBJECTS: u64 = 200_000_000;
 
-pub use crate::sizes::MAX_OBJECT_SIZE;
+pub use crate::model::sizes::MAX_OBJECT_SIZE;
 
 /// Count and bytes of one type.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -45,7 +49,7 @@ pub struct TypeStat {
     /// the line they are suspended at (or defined at); asyncio futures and tasks by where they were
     /// created (asyncio debug mode), by bytes descending. Needs no tracing.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub origins: Option<Vec<crate::origins::Origin>>,
+    pub origins: Option<Vec<crate::analysis::origins::Origin>>,
 }
 
 /// Every walked object, for identity-based analysis (snapshots, survivors). Only collected on request
@@ -102,7 +106,7 @@ pub struct HeapHistogram {
     pub outside_arenas_bytes: Option<u64>,
     /// pymalloc's arenas (when found): allocated vs in use.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pymalloc: Option<crate::arenas::ArenaStats>,
+    pub pymalloc: Option<crate::heap::arenas::ArenaStats>,
     /// Sorted by bytes, descending (ties by name).
     pub types: Vec<TypeStat>,
     /// Objects per GC list ("generation0", ..., "permanent"), summed over interpreters.
@@ -112,7 +116,7 @@ pub struct HeapHistogram {
     pub object_table: Option<ObjectTable>,
     /// The answer to a `leakspy refs` query, when one was asked.
     #[serde(skip)]
-    pub refs: Option<crate::refs::RefsReport>,
+    pub refs: Option<crate::analysis::refs::RefsReport>,
     /// tracemalloc in the target: whether it traces, and how many objects have a site.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracemalloc: Option<TracemallocInfo>,
@@ -142,7 +146,7 @@ pub(crate) struct GraphParts {
 pub struct HeapGraph {
     pub nodes: Vec<(u64, u64)>,
     pub index: FxHashMap<u64, u32>,
-    pub succ: crate::dominators::Csr,
+    pub succ: crate::analysis::dominators::Csr,
     pub sizes: Vec<u64>,
     /// Nodes on the permanent generation (`gc.freeze()`).
     pub frozen: Vec<u32>,
@@ -165,7 +169,7 @@ pub struct HeapWalker<'r, 'a> {
     traced: u64,
     /// (address, type, bytes, traceback or 0) per object, when collecting.
     collected: Option<Vec<(u64, u64, u64, u64)>>,
-    origins: crate::origins::Origins,
+    origins: crate::analysis::origins::Origins,
     /// Every object counted, and its type, when untracked objects are looked for (the reference
     /// walk starts from all of them and must not count one twice).
     pub(crate) all: Option<Vec<(u64, u64)>>,
@@ -195,7 +199,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
             by_site: FxHashMap::default(),
             traced: 0,
             collected: None,
-            origins: crate::origins::Origins::default(),
+            origins: crate::analysis::origins::Origins::default(),
             all: None,
             all_sizes: Vec::new(),
             seen: FxHashMap::default(),
@@ -227,7 +231,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         Some(HeapGraph {
             index: std::mem::take(&mut self.seen),
             nodes,
-            succ: crate::dominators::Csr {
+            succ: crate::analysis::dominators::Csr {
                 start,
                 to: parts.to,
             },
@@ -257,7 +261,8 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     pub fn walk_interpreter(&mut self, interp: u64, progress: &mut dyn FnMut(u64)) {
         let l = self.r.l;
         if self.types.is_empty() && self.types.numpy.is_none() {
-            self.types.numpy = crate::sizes::numpy_layout(self.r, interp).map(std::sync::Arc::new);
+            self.types.numpy =
+                crate::model::sizes::numpy_layout(self.r, interp).map(std::sync::Arc::new);
         }
         let gc = interp + l.interp.gc;
         match self.r.mem.read_i32(gc + l.gc.collecting) {
@@ -552,7 +557,7 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         self.out.walked = true;
         let sites = self.sites(group_by);
         let mut origins_by_tp = std::mem::take(&mut self.origins).finish(self.r);
-        let mut origins: HashMap<String, Vec<crate::origins::Origin>> = HashMap::new();
+        let mut origins: HashMap<String, Vec<crate::analysis::origins::Origin>> = HashMap::new();
         let mut merged: HashMap<String, [u64; 4]> = HashMap::new();
         let mut inexact: HashMap<String, String> = HashMap::new();
         let mut unknown = 0u64;

@@ -3,9 +3,9 @@
 //! Best effort: any failure (threading never imported, a racing dict, an unusual instance layout)
 //! leaves the name to the kernel's thread name.
 
+use crate::attach::process::Target;
 use crate::error::{Error, Result};
-use crate::objects::Reader;
-use crate::process::Target;
+use crate::model::Reader;
 use crate::stacks::RawThread;
 use leakspy_memory::MemoryExt;
 use std::collections::HashMap;

@@ -9,8 +9,8 @@
 //! thread's `eval_breaker`. The thread runs the file at its next eval-breaker check, with a fresh
 //! namespace, and clears the pending flag.
 
+use crate::attach::process::Target;
 use crate::error::{Error, Result};
-use crate::process::Target;
 use leakspy_memory::{LiveProcess, MemoryExt};
 
 /// `_PY_EVAL_PLEASE_STOP_BIT` (Include/internal/pycore_ceval.h, 3.14).

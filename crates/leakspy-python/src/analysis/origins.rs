@@ -16,7 +16,8 @@
 //! tables are decoded once per distinct key when the histogram is finished. Creation sites are read
 //! while walking (the strings are shared code-object names, decoded once per address).
 
-use crate::objects::Reader;
+pub use crate::model::OriginKind;
+use crate::model::Reader;
 use crate::stacks::{self, CodeCache};
 use leakspy_layout::Asyncio;
 use leakspy_memory::MemoryExt;
@@ -33,57 +34,6 @@ const MAX_BASES: usize = 32;
 const MAX_MEMBERS: u64 = 256;
 /// Distinct strings kept decoded (filenames and function names are shared; this only bounds garbage).
 const MAX_CACHED_STRS: usize = 1 << 16;
-
-/// Which hint a type gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OriginKind {
-    /// generator, coroutine, async_generator: the code and current line of the suspended frame.
-    Suspended,
-    /// function: the code and its `def` line.
-    Defined,
-    /// asyncio Future/Task: where `_source_traceback` says it was created (debug mode only).
-    Created,
-}
-
-impl OriginKind {
-    /// The hint for a static type named `name` (`builtins.generator`, ...), if any.
-    pub fn for_static_type(name: &str) -> Option<OriginKind> {
-        match name {
-            "builtins.generator" | "builtins.coroutine" | "builtins.async_generator" => {
-                Some(OriginKind::Suspended)
-            }
-            "builtins.function" => Some(OriginKind::Defined),
-            _ => None,
-        }
-    }
-
-    /// `Created` for `_asyncio.Future`, `_asyncio.Task` (static types up to 3.11, heap types from
-    /// 3.12, named by their spec) and classes derived from them. The C type is recognised by its
-    /// `tp_name` and a `tp_basicsize` equal to the mirrored struct's size, so `fut_source_tb` is
-    /// only read from objects that have it.
-    pub fn for_asyncio_type(r: &Reader<'_>, tp: u64) -> Option<OriginKind> {
-        let a = r.l.asyncio.as_ref()?;
-        let t = &r.l.type_;
-        let mut cur = tp;
-        for _ in 0..MAX_BASES {
-            if cur == 0 {
-                return None;
-            }
-            let raw = r.mem.read_cstr(r.ptr(cur + t.tp_name).ok()?, 64).ok()?;
-            let want = match raw.as_slice() {
-                b"_asyncio.Future" => Some(a.future_size),
-                b"_asyncio.Task" => Some(a.task_size),
-                _ => None,
-            };
-            if let Some(size) = want {
-                let basicsize = r.mem.read_u64(cur + t.tp_basicsize).ok()?;
-                return (basicsize == size).then_some(OriginKind::Created);
-            }
-            cur = r.ptr(cur + t.tp_base).ok()?;
-        }
-        None
-    }
-}
 
 /// One group of instances of a type with the same origin.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -2,20 +2,20 @@
 //! big for pymalloc.
 //!
 //! Two sources, after the GC lists have been walked:
-//! 1. every allocated pymalloc block ([`crate::arenas`]) is accepted as an object only when it
+//! 1. every allocated pymalloc block ([`crate::heap::arenas`]) is accepted as an object only when it
 //!    validates: its type pointer is a known type, its reference count is sane, the GC header and
 //!    pre-header the type implies fit where the block puts them, and the block's size class matches
 //!    the size the object's own fields imply;
-//! 2. references out of every object found ([`crate::referents`]) that land outside the arenas
+//! 2. references out of every object found ([`crate::heap::referents`]) that land outside the arenas
 //!    (large strings, bytes, tuples, ints; static objects in the binary) are accepted when they
 //!    validate the same way (type and reference count).
 //!
 //! A "known type" is the type of a tracked object, a type object on the GC lists, an exported static
 //! type of the interpreter (`Py*_Type`), or an object whose own type is a known metatype.
 
-use crate::arenas::Block;
-use crate::objects::{Reader, TypeCache, TypeInfo};
-use crate::sizes::{gc_prefix, inline_size};
+use crate::heap::arenas::Block;
+use crate::model::sizes::{gc_prefix, inline_size};
+use crate::model::{Reader, TypeCache, TypeInfo};
 use leakspy_memory::MemoryExt;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -153,7 +153,7 @@ pub fn object_type(
     let size = inline_size(r, addr, info).unwrap_or(info.basicsize);
     r.mem.read_u8(addr.checked_add(size.max(1) - 1)?).ok()?;
     // And it can be sized (a candidate whose fields do not add up is not an object).
-    crate::sizes::getsizeof_untracked(r, addr, info).ok()?;
+    crate::model::sizes::getsizeof_untracked(r, addr, info).ok()?;
     Some(tp)
 }
 
@@ -168,7 +168,7 @@ impl crate::heap::HeapWalker<'_, '_> {
     /// nothing unless the walker was made with [`crate::heap::HeapWalker::whole_heap`].
     pub fn walk_untracked(
         &mut self,
-        image: &crate::binaries::Image,
+        image: &crate::attach::binaries::Image,
         interps: &[u64],
         progress: &mut dyn FnMut(u64),
     ) {
@@ -194,9 +194,9 @@ impl crate::heap::HeapWalker<'_, '_> {
         // 1. pymalloc blocks.
         let mut ranges = Vec::new();
         let mut tables = FxHashSet::default();
-        let mut stats: Option<crate::arenas::ArenaStats> = None;
+        let mut stats: Option<crate::heap::arenas::ArenaStats> = None;
         for &interp in interps {
-            let table = match crate::arenas::find_table(r, image, interp) {
+            let table = match crate::heap::arenas::find_table(r, image, interp) {
                 Ok(t) => t,
                 Err(e) => {
                     if interp == interps[0] {
@@ -213,14 +213,14 @@ impl crate::heap::HeapWalker<'_, '_> {
             let mut bad_pools = 0;
             let mut found = Vec::new();
             let types = &mut self.types;
-            let res = crate::arenas::for_each_block(r, &table, &mut bad_pools, &mut |b| {
+            let res = crate::heap::arenas::for_each_block(r, &table, &mut bad_pools, &mut |b| {
                 if let Some(o) = block_object(r, &b, &mut gate, types) {
                     found.push(o);
                 }
             });
             match res {
                 Ok(s) => {
-                    let acc = stats.get_or_insert_with(|| crate::arenas::ArenaStats {
+                    let acc = stats.get_or_insert_with(|| crate::heap::arenas::ArenaStats {
                         source: s.source.clone(),
                         ..Default::default()
                     });
@@ -244,7 +244,7 @@ impl crate::heap::HeapWalker<'_, '_> {
             for (obj, tp) in found {
                 self.count(obj, tp, false);
             }
-            ranges.extend(crate::arenas::arena_ranges(r, &table));
+            ranges.extend(crate::heap::arenas::arena_ranges(r, &table));
         }
         ranges.sort_unstable();
         self.out_mut().pymalloc = stats;
@@ -270,10 +270,10 @@ impl crate::heap::HeapWalker<'_, '_> {
             }
             refs.clear();
             if let Some(info) = self.types.get(r, tp) {
-                crate::referents::referents(r, obj, tp, info, &mut refs);
+                crate::heap::referents::referents(r, obj, tp, info, &mut refs);
                 if arenas_known {
                     let size = self.all_sizes.get(i - 1).copied().unwrap_or(0);
-                    outside = outside.saturating_add(crate::sizes::outside_arenas(
+                    outside = outside.saturating_add(crate::model::sizes::outside_arenas(
                         r,
                         obj,
                         info,

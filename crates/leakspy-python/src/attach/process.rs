@@ -3,9 +3,9 @@
 //! Nothing here pauses the target; everything read is either immutable (ELF files, version) or
 //! validated (the layout probe re-reads the GC list heads).
 
-use crate::binaries::{self, FileSource, Image, ProcFiles};
+use crate::attach::binaries::{self, FileSource, Image, ProcFiles};
+use crate::attach::version;
 use crate::error::{Error, Result};
-use crate::version;
 use leakspy_layout::{DebugOffsets, Layout, LoadedLayout, PyVersion};
 use leakspy_memory::{LiveProcess, Mapping, Memory, MemoryExt, ReadError};
 

@@ -12,10 +12,10 @@
 //! Secrets: attribute and global names are printed (they are names in code); the keys of plain
 //! dicts are data, printed only with `show_keys`.
 
-use crate::dominators::{self, Csr, NONE};
+use crate::analysis::dominators::{self, Csr, NONE};
+use crate::heap::referents::{self, Label, MANAGED_DICT_LABEL};
 use crate::heap::HeapGraph;
-use crate::objects::{Reader, TypeCache};
-use crate::referents::{self, Label, MANAGED_DICT_LABEL};
+use crate::model::{Reader, TypeCache};
 use crate::stacks::RawThread;
 use leakspy_memory::MemoryExt;
 use rustc_hash::FxHashMap;

@@ -14,7 +14,7 @@
 //! and arena geometry, so garbage can only make the result smaller, never the walk longer.
 
 use crate::error::{Error, Result};
-use crate::objects::Reader;
+use crate::model::Reader;
 use leakspy_layout::Obmalloc;
 use leakspy_memory::MemoryExt;
 use serde::Serialize;
@@ -59,7 +59,7 @@ pub struct Block<'p> {
 /// Find the arena table of interpreter `interp` (see the module docs for the order).
 pub fn find_table(
     r: &Reader<'_>,
-    image: &crate::binaries::Image,
+    image: &crate::attach::binaries::Image,
     interp: u64,
 ) -> Result<ArenaTable> {
     let om =
@@ -128,7 +128,7 @@ pub fn find_table(
 /// bounded by the size its allocator recorded: glibc's chunk size in the word before it, or, under
 /// the debug allocator hooks (debug builds), the requested size in the debug header.
 fn scan(r: &Reader<'_>, om: &Obmalloc, addr: u64, len: u64) -> Option<ArenaTable> {
-    crate::objects::scan_words(r, addr, len, |p| {
+    crate::model::scan_words(r, addr, len, |p| {
         if !p.is_multiple_of(16) {
             return None;
         }

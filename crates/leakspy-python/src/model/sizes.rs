@@ -11,7 +11,7 @@
 //! own `__sizeof__`; `tests/sizes.rs` checks each of them against the target's own `sys.getsizeof`.
 
 use crate::error::{Error, Result};
-use crate::objects::{Reader, TypeInfo};
+use crate::model::{Reader, TypeInfo};
 use leakspy_memory::MemoryExt;
 
 /// Sizes above this are garbage (a racing or corrupt object), not data.
@@ -159,7 +159,7 @@ pub fn resolve(r: &Reader<'_>, tp: u64) -> Result<SizeRule> {
         let is_static = flags & r.l.misc.tpflags_heaptype == 0;
         let raw = r.mem.read_cstr(r.ptr(cls + t.tp_name)?, 256)?;
         let trusted = is_static || raw.contains(&b'.');
-        let Ok(name) = crate::objects::type_name(r, cls, flags) else {
+        let Ok(name) = crate::model::type_name(r, cls, flags) else {
             continue;
         };
         if let Some(kind) = SizeKind::of_class(r, &name, is_static, trusted) {
@@ -186,7 +186,7 @@ pub fn resolve(r: &Reader<'_>, tp: u64) -> Result<SizeRule> {
         if let Ok(Some(f)) = r.dict_get_str(dict, "__sizeof__") {
             let how = match r
                 .type_of(f)
-                .and_then(|ft| crate::objects::type_name_of(r, ft))
+                .and_then(|ft| crate::model::type_name_of(r, ft))
             {
                 Ok(n) if n == "builtins.function" => "Python",
                 _ => "C",

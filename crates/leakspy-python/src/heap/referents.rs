@@ -9,7 +9,7 @@
 //!
 //! Everything is bounded: lengths come from the target and are capped before anything is read.
 
-use crate::objects::{Reader, SizeKind, TypeInfo};
+use crate::model::{Reader, SizeKind, TypeInfo};
 use leakspy_memory::MemoryExt;
 
 /// Most items read out of one list, tuple or set.

@@ -5,9 +5,11 @@
 //! frames (owned by the C stack or the interpreter) and incomplete frames are skipped, as CPython's
 //! own tracebacks do. All chains are bounded.
 
-use crate::decode::linetable::{addr2line, LineTableFormat};
+pub mod threadnames;
+
 use crate::error::{Error, Result};
-use crate::objects::Reader;
+use crate::model::decode::linetable::{addr2line, LineTableFormat};
+use crate::model::Reader;
 use leakspy_memory::MemoryExt;
 use serde::Serialize;
 use std::collections::HashMap;

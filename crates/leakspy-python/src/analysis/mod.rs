@@ -1,0 +1,12 @@
+//! Consumers of the objects the heap walkers find, and what is computed from them: allocation
+//! sites from the target's tracemalloc tables ([`tracemalloc`]), origin hints ([`origins`]), who
+//! holds what ([`refs`], with [`dominators`] for retained sizes), and the resident-memory
+//! breakdown ([`memstats`]).
+//!
+//! May import: `error`, `model`, `stacks`, `heap` (its graph and the seam's types), `attach`.
+
+pub mod dominators;
+pub mod memstats;
+pub mod origins;
+pub mod refs;
+pub mod tracemalloc;
