@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README "Run the tests"; .ci/run calls it).
+# The project's test command (README "Try it, and run the tests"; what each test checks: docs/testing.md;
+# .ci/run calls it).
 #
 # 1. sets up every interpreter of the matrix (scripts/setup-pythons.sh: idempotent, cached outside the
 #    clone in $LEAKSPY_CACHE, default /var/cache/leakspy);
@@ -28,7 +29,7 @@ echo "== tests" >&2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace 2>&1 | tee "$log" || status=$?
+cargo test --profile ci --workspace 2>&1 | tee "$log" || status=$?
 # One closing line over every test binary (cargo prints one "test result" per binary; the last ones
 # are doc-test binaries with nothing in them).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
