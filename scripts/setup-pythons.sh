@@ -12,11 +12,16 @@
 #   $LEAKSPY_CACHE/venv-numpy1-3.11.7  venv of pyenv 3.11.7 with numpy 1.26 (the numpy 1.x ndarray/descr ABI)
 #   $LEAKSPY_CACHE/venv-service-3.X.Y  venv of pyenv 3.11.7 / 3.12.1 with numpy, pandas, pydantic 2,
 #                                      SQLAlchemy 2, Jinja2, requests and all their dependencies
+#   $LEAKSPY_CACHE/venv-ship-tools-3.12.1  venv of pyenv 3.12.1 with maturin and auditwheel (the wheel:
+#                                      scripts/build-wheel.sh, tests/ship.rs)
 #   $LEAKSPY_CACHE/venvs.tsv  one line per venv: name (venv dir without "venv-") <TAB> python path
 # The venvs' packages are exact pins (below), installed from PyPI as wheels only (no source builds),
 # --no-deps, then `pip check` proves the pinned set is complete. A venv is re-created when its
 # interpreter or pin list changes; its install log is $LEAKSPY_CACHE/venv-NAME.log.
-# Host packages: debootstrap, gdb (gcore), libpython3.11-dev (headers of the host's Debian 3.11).
+# Host packages: debootstrap, gdb (gcore), libpython3.11-dev (headers of the host's Debian 3.11), file
+# and binutils (readelf). debootstrap uses the Debian archive this machine's apt sources name (deb822
+# /etc/apt/sources.list.d/*.sources or one-line sources.list/*.list; not -security), else
+# $LEAKSPY_DEBIAN_MIRROR.
 # pyenv interpreters (3.8.18 … 3.13.0): `pyenv install -s` under $PYENV_ROOT (skips what is installed;
 # a missing one is built from source, with CPython's build dependencies installed first; pyenv itself
 # is cloned into $PYENV_ROOT when absent). Building needs python.org (and cloning GitHub), which this
@@ -26,17 +31,80 @@ set -euo pipefail
 
 CACHE=${LEAKSPY_CACHE:-/var/cache/leakspy}
 PYENV_ROOT=${PYENV_ROOT:-/root/.pyenv}
-MIRROR=${LEAKSPY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9
 
 log() { printf 'setup-pythons: %s\n' "$*" >&2; }
 
+# debian_mirror: print the Debian archive URI the machine's apt sources use (deb822 *.sources or
+# one-line sources.list / *.list), or nothing. The main archive only: not -security, -updates,
+# -backports, nor third-party repositories (their suites are not Debian's, e.g. "nodistro").
+debian_mirror() {
+  local files=() f
+  [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
+  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && files+=("$f")
+  done
+  [ ${#files[@]} -gt 0 ] || return 0
+  awk '
+    function debian_suite(s) {
+      return s ~ /^(buster|bullseye|bookworm|trixie|forky|duke|sid|unstable|testing|stable|oldstable|oldoldstable)$/
+    }
+    function consider(types, uris, suites,   n, i, u, m, j, k, su) {
+      if (types !~ /(^|[ \t])deb([ \t]|$)/) return
+      m = split(suites, su, /[ \t]+/)
+      for (j = 1; j <= m; j++) if (debian_suite(su[j])) break
+      if (j > m) return
+      n = split(uris, u, /[ \t]+/)
+      for (i = 1; i <= n; i++) {
+        if (u[i] !~ /^(https?|file):/ || u[i] ~ /debian-security/) continue
+        sub(/\/+$/, "", u[i])
+        # a URI ending in /debian is the archive itself: take it at once
+        if (u[i] ~ /\/debian$/) { print u[i]; found = 1; exit }
+        if (first == "") first = u[i]
+      }
+    }
+    FNR == 1 { if (in_stanza) consider(t, us, s); in_stanza = 0; t = us = s = ""; deb822 = (FILENAME ~ /\.sources$/) }
+    /^[ \t]*#/ { next }
+    deb822 {
+      if ($0 ~ /^[ \t]*$/) { if (in_stanza) consider(t, us, s); in_stanza = 0; t = us = s = ""; next }
+      in_stanza = 1
+      line = $0; key = tolower(line); sub(/:.*/, "", key); sub(/^[^:]*:[ \t]*/, "", line)
+      if (key == "types") t = line; else if (key == "uris") us = line; else if (key == "suites") s = line
+      next
+    }
+    $1 == "deb" {
+      i = 2
+      if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+      consider("deb", $i, $(i + 1))
+    }
+    END { if (!found && in_stanza) consider(t, us, s); if (!found && first != "") print first }
+  ' "${files[@]}" | head -1
+}
+
+# debootstrap's mirror: the Debian archive this machine's apt sources name; else
+# $LEAKSPY_DEBIAN_MIRROR. Looked up only when a chroot has to be (re)made.
+MIRROR=
+resolve_mirror() {
+  [ -n "$MIRROR" ] && return 0
+  MIRROR=$(debian_mirror)
+  MIRROR=${MIRROR:-${LEAKSPY_DEBIAN_MIRROR:-}}
+  if [ -z "$MIRROR" ]; then
+    log "no Debian archive found in /etc/apt/sources.list or /etc/apt/sources.list.d/*.{list,sources}; set LEAKSPY_DEBIAN_MIRROR=URL"
+    exit 1
+  fi
+  log "Debian mirror: $MIRROR"
+}
+
 need_host_pkgs=()
 command -v debootstrap >/dev/null || need_host_pkgs+=(debootstrap)
 command -v gdb >/dev/null || need_host_pkgs+=(gdb)
 [ -e /usr/include/python3.11/Python.h ] || need_host_pkgs+=(libpython3.11-dev)
+# tests/ship.rs: `file` and `readelf` say the binary is static; unshare/chroot/mount run it alone.
+command -v file >/dev/null || need_host_pkgs+=(file)
+command -v readelf >/dev/null || need_host_pkgs+=(binutils)
+command -v unshare >/dev/null || need_host_pkgs+=(util-linux)
 if [ ${#need_host_pkgs[@]} -gt 0 ]; then
   log "installing host packages: ${need_host_pkgs[*]}"
   apt-get update -qq
@@ -50,6 +118,7 @@ make_chroot() {
   if [ -f "$dir/.leakspy-ok" ] && [ "$(cat "$dir/.leakspy-ok")" = "$want" ]; then
     return 0
   fi
+  resolve_mirror
   log "debootstrap $suite into $dir: $*"
   rm -rf "$dir" "$dir.tmp"
   local inc; inc=$(IFS=,; echo "$*")
@@ -78,7 +147,7 @@ if [ ${#missing_pyenv[@]} -gt 0 ]; then
     liblzma-dev >/dev/null
 fi
 # Always run: `install -s` is a no-op for an installed version (idempotent), builds a missing one.
-# --enable-shared: the matrix's pyenv builds are the libpython*.so kind (README versions table).
+# --enable-shared: the matrix's pyenv builds are the libpython*.so kind (docs/testing.md, Supported versions).
 for v in "${PYENV_VERSIONS[@]}"; do
   PYENV_ROOT=$PYENV_ROOT PYTHON_CONFIGURE_OPTS="--enable-shared" \
     "$PYENV_ROOT/bin/pyenv" install -s "$v" >&2 || {
@@ -150,6 +219,10 @@ make_venv numpy1-3.11.7 "$PYENV_ROOT/versions/3.11.7/bin/python3.11" numpy==1.26
 for v in 3.11.7 3.12.1; do
   make_venv "service-$v" "$PYENV_ROOT/versions/$v/bin/python${v%.*}" "numpy==${NUMPY_PIN[$v]}" "${SERVICE_PINS[@]}"
 done
+# Packaging tools (scripts/build-wheel.sh, tests/ship.rs): maturin builds the wheel, auditwheel
+# checks its platform tag.
+make_venv ship-tools-3.12.1 "$PYENV_ROOT/versions/3.12.1/bin/python3.12" \
+  maturin==1.16.0 auditwheel==6.8.2 pyelftools==0.33 packaging==26.4
 mv "$venvs" "$CACHE/venvs.tsv"
 
 log "matrix: $CACHE/matrix.tsv"

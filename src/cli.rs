@@ -1,6 +1,7 @@
 //! Command-line arguments.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -52,6 +53,34 @@ pub enum Command {
     /// path, indices included); the keys of plain dicts are data and only shown with --show-keys
     /// (attribute and global names always are).
     Refs(RefsArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    ///
+    /// bash: `leakspy completions bash > ~/.local/share/bash-completion/completions/leakspy`;
+    /// zsh: `leakspy completions zsh > ~/.zfunc/_leakspy` (with `fpath+=(~/.zfunc)` before
+    /// `compinit` in ~/.zshrc); fish: `leakspy completions fish >
+    /// ~/.config/fish/completions/leakspy.fish`. The wheel (`pip install leakspy`) installs all
+    /// three under the environment's share/ directory.
+    Completions(CompletionsArgs),
+    /// Print leakspy's man page (roff) on stdout: every command and option, exit status, examples.
+    ///
+    /// Read it with `leakspy man | man -l -`, or install it: `leakspy man >
+    /// /usr/local/share/man/man1/leakspy.1`. The wheel installs it as share/man/man1/leakspy.1.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: CompletionShell,
+}
+
+/// Shells `leakspy completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]
@@ -138,17 +167,18 @@ pub struct DumpArgs {
     pub pid: Option<i32>,
 
     /// Read this ELF core file (gcore, kernel or systemd-coredump core) instead of a live process.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["pid", "command", "nonblocking", "after"])]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath,
+          conflicts_with_all = ["pid", "command", "nonblocking", "after"])]
     pub core: Option<PathBuf>,
 
     /// With --core: the program's executable, when it is not at the path the core names (it must
     /// be the same build: the build-id is checked).
-    #[arg(long, value_name = "PATH", requires = "core")]
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath, requires = "core")]
     pub exe: Option<PathBuf>,
 
     /// With --core: the target's root filesystem (container image, chroot); the core's file names
     /// are looked up under it first.
-    #[arg(long, value_name = "DIR", requires = "core")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, requires = "core")]
     pub sysroot: Option<PathBuf>,
 
     /// Do not pause the target: read it while it runs (results may be inconsistent and are marked
@@ -166,11 +196,11 @@ pub struct DumpArgs {
     pub gc_only: bool,
 
     /// Use this layout file instead of the shipped ones (see python-layouts/README.md).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub layout: Option<PathBuf>,
 
     /// Also write a flame graph (SVG) of live bytes by type and allocation traceback.
-    #[arg(long, value_name = "FILE.svg")]
+    #[arg(long, value_name = "FILE.svg", value_hint = ValueHint::FilePath)]
     pub flamegraph: Option<PathBuf>,
 
     /// With a command: how long to let it run before dumping it.
@@ -181,7 +211,7 @@ pub struct DumpArgs {
     pub output: OutputArgs,
 
     /// Start this program, let it run for --after, dump it, then stop it.
-    #[arg(last = true, value_name = "COMMAND")]
+    #[arg(last = true, value_name = "COMMAND", value_hint = ValueHint::CommandWithArguments)]
     pub command: Vec<String>,
 }
 
@@ -196,7 +226,7 @@ pub enum GroupByArg {
     File,
 }
 
-impl From<GroupByArg> for leakspy_python::heap::GroupBy {
+impl From<GroupByArg> for leakspy_python::analysis::GroupBy {
     fn from(g: GroupByArg) -> Self {
         match g {
             GroupByArg::Traceback => Self::Traceback,
@@ -254,9 +284,293 @@ pub fn spawn_and_wait(command: &[String], after: Duration) -> anyhow::Result<std
     Ok(child)
 }
 
+// ---------------------------------------------------------------------------
+// --version, completions and the man page (issue 16).
+
+/// The git commit the binary was built from (build.rs; "unknown" outside a git checkout).
+pub const GIT_COMMIT: &str = env!("LEAKSPY_GIT_COMMIT");
+/// That commit's date (YYYY-MM-DD), empty when unknown.
+const GIT_COMMIT_DATE: &str = env!("LEAKSPY_GIT_COMMIT_DATE");
+const BUILD_TARGET: &str = env!("LEAKSPY_BUILD_TARGET");
+
+/// The supported CPython versions, derived from the layouts embedded in the binary
+/// (`leakspy_layout::all()`): "3.9-3.15 (default builds, not free-threaded; 3.14 from 3.14.5)".
+pub fn supported_cpython() -> String {
+    describe_versions(leakspy_layout::all().iter().map(|l| {
+        let p = &l.layout.python;
+        (p.minor.as_str(), p.min_patch, p.max_patch)
+    }))
+}
+
+/// [`supported_cpython`] over (minor "3.X", min_patch, max_patch) triples, one per layout file
+/// (several files may cover one minor: variants, patch ranges).
+fn describe_versions<'a>(layouts: impl Iterator<Item = (&'a str, u32, Option<u32>)>) -> String {
+    use std::collections::BTreeMap;
+    // (major, minor) -> lowest patch covered, highest patch covered (None: no upper bound).
+    let mut minors: BTreeMap<(u32, u32), (u32, Option<u32>)> = BTreeMap::new();
+    for (minor, lo, hi) in layouts {
+        let Some((Ok(a), Ok(b))) = minor.split_once('.').map(|(a, b)| (a.parse(), b.parse()))
+        else {
+            continue;
+        };
+        let e = minors.entry((a, b)).or_insert((lo, hi));
+        e.0 = e.0.min(lo);
+        e.1 = match (e.1, hi) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            _ => None,
+        };
+    }
+    let keys: Vec<(u32, u32)> = minors.keys().copied().collect();
+    let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+        return "none".into();
+    };
+    let contiguous = keys
+        .windows(2)
+        .all(|w| w[0].0 == w[1].0 && w[0].1 + 1 == w[1].1);
+    let span = if keys.len() == 1 {
+        format!("{}.{}", first.0, first.1)
+    } else if contiguous {
+        format!("{}.{}-{}.{}", first.0, first.1, last.0, last.1)
+    } else {
+        keys.iter()
+            .map(|(a, b)| format!("{a}.{b}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut notes = vec!["default builds, not free-threaded".to_string()];
+    for ((a, b), (lo, hi)) in &minors {
+        match (lo, hi) {
+            (0, None) => {}
+            (lo, None) => notes.push(format!("{a}.{b} from {a}.{b}.{lo}")),
+            (lo, Some(hi)) => notes.push(format!("{a}.{b}.{lo}-{a}.{b}.{hi}")),
+        }
+    }
+    format!("{span} ({})", notes.join("; "))
+}
+
+/// `-V`: one line.
+fn short_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| format!("{} ({GIT_COMMIT})", env!("CARGO_PKG_VERSION")))
+}
+
+/// `--version`: the version, the commit, the CPython versions it reads, how it was linked.
+fn long_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let date = if GIT_COMMIT_DATE.is_empty() {
+            String::new()
+        } else {
+            format!(" ({GIT_COMMIT_DATE})")
+        };
+        let linked = if cfg!(target_feature = "crt-static") {
+            "statically linked"
+        } else {
+            "dynamically linked"
+        };
+        format!(
+            "{}\ncommit: {GIT_COMMIT}{date}\nCPython: {}\nbuild: {BUILD_TARGET}, {linked}",
+            env!("CARGO_PKG_VERSION"),
+            supported_cpython()
+        )
+    })
+}
+
+/// The full command-line definition, with the version strings filled in. Parse with this (not
+/// `Cli::parse`), and generate completions and the man page from it.
+pub fn command() -> clap::Command {
+    Cli::command()
+        .version(short_version())
+        .long_version(long_version())
+}
+
+/// Parse the process's arguments (exits with clap's usage error, or after --help/--version).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `leakspy completions SHELL`.
+pub fn write_completions(shell: CompletionShell, out: &mut dyn Write) {
+    use clap_complete::Shell;
+    let shell = match shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut command(), "leakspy", out);
+}
+
+/// `leakspy man`: one page, leakspy(1), with a subsection per command (its synopsis, description
+/// and options), then exit status, environment, examples.
+pub fn write_man_page(out: &mut dyn Write) -> std::io::Result<()> {
+    let mut cmd = command();
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd.clone())
+        .title("LEAKSPY")
+        .section("1")
+        .date(GIT_COMMIT_DATE)
+        .source(format!("leakspy {}", env!("CARGO_PKG_VERSION")))
+        .manual("User Commands");
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    // Synopsis and description of the whole tool (clap's would repeat the one-line about).
+    page.extend_from_slice(MAN_HEAD.as_bytes());
+    man.render_options_section(&mut page)?;
+    writeln!(page, ".SH COMMANDS")?;
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let sman = clap_mangen::Man::new(sub.clone());
+        let mut synopsis = Vec::new();
+        sman.render_synopsis_section(&mut synopsis)?;
+        let mut description = Vec::new();
+        sman.render_description_section(&mut description)?;
+        let mut options = Vec::new();
+        sman.render_options_section(&mut options)?;
+        writeln!(page, ".SS \"leakspy {}\"", sub.get_name())?;
+        // The sections' own .SH headings become plain paragraphs of this subsection.
+        for part in [&synopsis, &description, &options] {
+            for line in String::from_utf8_lossy(part).lines() {
+                if line.starts_with(".SH ") {
+                    writeln!(page, ".PP")?;
+                } else {
+                    writeln!(page, "{line}")?;
+                }
+            }
+        }
+    }
+    page.extend_from_slice(MAN_TAIL.as_bytes());
+    writeln!(page, ".SH VERSION")?;
+    for line in long_version().lines() {
+        writeln!(page, "{}\n.br", roff_escape(line))?;
+    }
+    out.write_all(&page)
+}
+
+/// Plain text for a roff text line: backslashes doubled, no line starting with a control
+/// character.
+fn roff_escape(s: &str) -> String {
+    let s = s.replace('\\', "\\e");
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
+}
+
+const MAN_HEAD: &str = r#".SH SYNOPSIS
+\fBleakspy\fR \fICOMMAND\fR [\fIOPTIONS\fR]
+.br
+\fBleakspy\fR \fBhelp\fR [\fICOMMAND\fR]
+.br
+\fBleakspy\fR \fB--version\fR
+.SH DESCRIPTION
+leakspy looks inside a \fBrunning\fR CPython process from the outside and answers the first
+questions of a memory-leak hunt: what every thread is doing, which object types fill the heap
+(every live object, GC-tracked or not), where they were allocated (when the target traces with
+tracemalloc), and what keeps them alive. It reads the same report from an ELF core file.
+.PP
+It reads the target with \fBprocess_vm_readv\fR(2) and pauses it with \fBptrace\fR(2) while
+its memory is copied (not with \fB--nonblocking\fR). It never runs code in the target and never
+writes to it, except \fBleakspy trace\fR, which says so. Object contents (strings, values) are
+never printed: only type names, counts, sizes, function and file names and line numbers.
+.PP
+It needs permission to ptrace the target: root, or the target's user with CAP_SYS_PTRACE (and
+/proc/sys/kernel/yama/ptrace_scope 0 or 1). A process in a container is given by its pid as seen
+where leakspy runs: the host's pid from the host, the container's pid from a container that
+shares its pid namespace.
+"#;
+
+const MAN_TAIL: &str = r#".SH EXIT STATUS
+.TP
+\fB0\fR
+The report is complete.
+.TP
+\fB1\fR
+The report was printed, but some structures could not be read completely (the report says which; JSON \fB"partial": true\fR).
+.TP
+\fB2\fR
+Usage error (arguments, an unreadable or invalid \fB--layout\fR file).
+.TP
+\fB3\fR
+No process with that pid.
+.TP
+\fB4\fR
+Permission denied (ptrace): run as root, or as the target's user with CAP_SYS_PTRACE; in containers add \fB--cap-add SYS_PTRACE\fR or use \fBkubectl debug --profile=general\fR.
+.TP
+\fB5\fR
+Not a Python process.
+.TP
+\fB6\fR
+This CPython version or build is not supported (see VERSION).
+.TP
+\fB7\fR
+The interpreter's structures were not found (an interpreter still starting or finalizing, for example).
+.TP
+\fB8\fR
+Any other failure (the target exited mid-dump, for example).
+.TP
+\fB9\fR
+With \fB--core\fR: the interpreter's binaries are missing, or are other builds than the core was made with.
+.TP
+\fB10\fR
+With \fB--core\fR: the file is not a usable core (not an ELF core, truncated, unreadable).
+.TP
+\fB11\fR
+The target is already traced by another process (gdb, strace, py-spy); \fB--nonblocking\fR reads without attaching.
+.SH ENVIRONMENT
+.TP
+\fBRUST_LOG\fR
+Diagnostics on stderr (env_logger syntax; default \fBwarn\fR), e.g. \fBRUST_LOG=debug\fR.
+.SH EXAMPLES
+.TP
+\fBleakspy dump --pid 1234\fR
+Every thread's stack and the heap by type.
+.TP
+\fBleakspy refs --pid 1234 --type app.models.Session\fR
+What keeps the \fBSession\fR objects alive.
+.TP
+\fBleakspy leaks --pid 1234 --interval 30s\fR
+Three snapshots: the objects born after the first and still alive at the third.
+.TP
+\fBleakspy dump --core core.1234 --sysroot /var/lib/docker/overlay2/.../merged\fR
+The same report from a core file of a containerised process.
+.TP
+\fBkubectl debug -it POD --image=busybox --target=APP --profile=general -- sh\fR
+Then copy the static binary in (\fBkubectl cp\fR) and run \fBleakspy dump --pid 1\fR.
+.SH SEE ALSO
+\fBgcore\fR(1), \fBptrace\fR(2), \fBprocess_vm_readv\fR(2), \fBcore\fR(5)
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supported_versions_text() {
+        let v = describe_versions(
+            [("3.9", 0, None), ("3.13", 0, None), ("3.13", 0, None)]
+                .into_iter()
+                .chain([("3.10", 0, None), ("3.11", 0, None), ("3.12", 0, None)]),
+        );
+        assert_eq!(v, "3.9-3.13 (default builds, not free-threaded)");
+        let v = describe_versions([("3.14", 5, None), ("3.15", 0, Some(2))].into_iter());
+        assert_eq!(
+            v,
+            "3.14-3.15 (default builds, not free-threaded; 3.14 from 3.14.5; 3.15.0-3.15.2)"
+        );
+        assert_eq!(
+            describe_versions([("3.9", 0, None), ("3.11", 0, None)].into_iter()),
+            "3.9, 3.11 (default builds, not free-threaded)"
+        );
+        // The shipped layouts: at least one minor, and the text names the oldest one.
+        let shipped = supported_cpython();
+        assert!(shipped.starts_with("3."), "{shipped}");
+    }
 
     #[test]
     fn durations() {

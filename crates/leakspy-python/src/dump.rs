@@ -7,9 +7,9 @@
 //! copy (read-only file data such as static type names, sparse mappings) go to the live target.
 
 use crate::analysis::tracemalloc::{self, TracemallocInfo};
+use crate::analysis::{GroupBy, HeapHistogram, HeapWalker};
 use crate::attach::process::{self, Target};
 use crate::error::{Error, Result};
-use crate::heap::{GroupBy, HeapHistogram, HeapWalker};
 use crate::model::Reader;
 use crate::stacks::threadnames;
 use crate::stacks::{self, CodeCache, Frame, RawThread};

@@ -241,7 +241,10 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
 const INEXACT_SHOWN: usize = 8;
 
 /// One line under the table: the types whose bytes are a lower bound, and why.
-fn render_inexact(h: &leakspy_python::heap::HeapHistogram, w: &mut dyn Write) -> io::Result<()> {
+fn render_inexact(
+    h: &leakspy_python::analysis::HeapHistogram,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let inexact: Vec<_> = h.types.iter().filter(|t| !t.size_exact).collect();
     if inexact.is_empty() {
         return Ok(());
@@ -284,7 +287,7 @@ pub(crate) fn render_warnings(report: &DumpReport, w: &mut dyn Write) -> io::Res
 /// How many allocation sites the text report shows under each type.
 const SITES_PER_TYPE: usize = 3;
 
-fn render_sites(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::Result<()> {
+fn render_sites(t: &leakspy_python::analysis::TypeStat, w: &mut dyn Write) -> io::Result<()> {
     let Some(sites) = &t.allocated_at else {
         return Ok(());
     };
@@ -324,7 +327,7 @@ fn render_sites(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::Re
 
 /// Origin hints (generators, coroutines, functions, asyncio futures and tasks) under their type,
 /// when no allocation sites are shown for it.
-fn render_origins(t: &leakspy_python::heap::TypeStat, w: &mut dyn Write) -> io::Result<()> {
+fn render_origins(t: &leakspy_python::analysis::TypeStat, w: &mut dyn Write) -> io::Result<()> {
     let Some(origins) = &t.origins else {
         return Ok(());
     };

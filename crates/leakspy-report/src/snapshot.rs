@@ -6,8 +6,8 @@
 //! size, site — which is what tells a leak (objects that stay) from churn (objects that come and go).
 
 use leakspy_python::analysis::tracemalloc::SiteFrame;
+use leakspy_python::analysis::ObjectTable;
 use leakspy_python::dump::DumpReport;
-use leakspy_python::heap::ObjectTable;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io;

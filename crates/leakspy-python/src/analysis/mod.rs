@@ -1,4 +1,5 @@
-//! Consumers of the objects the heap walkers find, and what is computed from them: allocation
+//! Consumers of the objects the heap walkers find (each a [`crate::heap::Sink`]: [`histogram`],
+//! [`sites`], [`origins`], [`graph`]; wired together by [`walk`]), and what is computed from them: allocation
 //! sites from the target's tracemalloc tables ([`tracemalloc`]), origin hints ([`origins`]), who
 //! holds what ([`refs`], with [`dominators`] for retained sizes), and the resident-memory
 //! breakdown ([`memstats`]).
@@ -6,7 +7,15 @@
 //! May import: `error`, `model`, `stacks`, `heap` (its graph and the seam's types), `attach`.
 
 pub mod dominators;
+pub mod graph;
+pub mod histogram;
 pub mod memstats;
 pub mod origins;
 pub mod refs;
+pub mod sites;
 pub mod tracemalloc;
+pub mod walk;
+
+pub use graph::HeapGraph;
+pub use histogram::{GroupBy, HeapHistogram, ObjectTable, Site, TypeStat};
+pub use walk::HeapWalker;

@@ -367,3 +367,11 @@ fn gen_position(r: &Reader<'_>, obj: u64) -> Option<(u64, i64)> {
     let offset = (instr as i64).wrapping_sub(start as i64);
     Some((code, offset))
 }
+
+impl crate::heap::Sink for Origins {
+    fn object(&mut self, r: &Reader<'_>, o: &crate::heap::Found<'_>) {
+        if let Some(kind) = o.info.and_then(|t| t.origin) {
+            self.record(r, kind, o.tp, o.addr, o.size);
+        }
+    }
+}

@@ -13,8 +13,8 @@
 //! dicts are data, printed only with `show_keys`.
 
 use crate::analysis::dominators::{self, Csr, NONE};
+use crate::analysis::HeapGraph;
 use crate::heap::referents::{self, Label, MANAGED_DICT_LABEL};
-use crate::heap::HeapGraph;
 use crate::model::{Reader, TypeCache};
 use crate::stacks::RawThread;
 use leakspy_memory::MemoryExt;

@@ -163,13 +163,14 @@ pub fn in_ranges(ranges: &[(u64, u64)], addr: u64) -> bool {
     i > 0 && addr < ranges[i - 1].1
 }
 
-impl crate::heap::HeapWalker<'_, '_> {
-    /// After the GC lists: count the objects the GC does not track (see the module docs). Does
-    /// nothing unless the walker was made with [`crate::heap::HeapWalker::whole_heap`].
+impl crate::heap::Census<'_, '_> {
+    /// After the GC lists: find the objects the GC does not track (see the module docs) and send
+    /// them to `sink`. Does nothing unless the census is a whole-heap one.
     pub fn walk_untracked(
         &mut self,
         image: &crate::attach::binaries::Image,
         interps: &[u64],
+        sink: &mut dyn crate::heap::Sink,
         progress: &mut dyn FnMut(u64),
     ) {
         if self.all.is_none() {
@@ -178,7 +179,9 @@ impl crate::heap::HeapWalker<'_, '_> {
         let r = self.r;
         let mut gate = TypeGate::default();
         let seen_types: Vec<u64> = self
-            .seen_types()
+            .types_seen
+            .iter()
+            .copied()
             .chain(self.type_objects.iter().copied())
             .collect();
         for tp in seen_types {
@@ -189,7 +192,7 @@ impl crate::heap::HeapWalker<'_, '_> {
                 gate.add(tp);
             }
         }
-        self.out_mut().untracked_counted = true;
+        self.stats.untracked_counted = true;
 
         // 1. pymalloc blocks.
         let mut ranges = Vec::new();
@@ -200,7 +203,7 @@ impl crate::heap::HeapWalker<'_, '_> {
                 Ok(t) => t,
                 Err(e) => {
                     if interp == interps[0] {
-                        self.out_mut().warnings.push(format!(
+                        self.stats.warnings.push(format!(
                             "objects the GC does not track were counted by reference only: {e}"
                         ));
                     }
@@ -231,24 +234,24 @@ impl crate::heap::HeapWalker<'_, '_> {
                     acc.block_bytes += s.block_bytes;
                 }
                 Err(e) => self
-                    .out_mut()
+                    .stats
                     .warnings
                     .push(format!("pymalloc arenas unreadable: {e}")),
             }
             if bad_pools > 0 {
-                self.out_mut().warnings.push(format!(
+                self.stats.warnings.push(format!(
                     "{bad_pools} pymalloc pools could not be read or did not hold together"
                 ));
-                self.out_mut().partial = true;
+                self.stats.partial = true;
             }
             for (obj, tp) in found {
-                self.count(obj, tp, false);
+                self.add(obj, tp, false, sink);
             }
             ranges.extend(crate::heap::arenas::arena_ranges(r, &table));
         }
         ranges.sort_unstable();
-        self.out_mut().pymalloc = stats;
-        progress(self.out_mut().objects);
+        self.stats.pymalloc = stats;
+        progress(self.stats.objects);
 
         // 2. References that leave the arenas.
         let mut i = 0;
@@ -257,16 +260,15 @@ impl crate::heap::HeapWalker<'_, '_> {
         // and a size computation each, so it is done only when debug logging is on.
         let diagnose = log::log_enabled!(log::Level::Debug);
         let mut missed_in_arenas = 0u64;
-        if let Some(g) = self.graph.as_mut() {
-            g.start.clear();
-        }
+        let wants_references = sink.wants_references();
+        let mut to: Vec<u32> = Vec::new();
         let mut outside = 0u64;
         let mut parts = Vec::new();
         let arenas_known = !ranges.is_empty();
         while let Some(&(obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) {
             i += 1;
             if i % 65536 == 0 {
-                progress(self.out_mut().objects);
+                progress(self.stats.objects);
             }
             refs.clear();
             if let Some(info) = self.types.get(r, tp) {
@@ -283,13 +285,11 @@ impl crate::heap::HeapWalker<'_, '_> {
                     ));
                 }
             }
-            if let Some(g) = self.graph.as_mut() {
-                g.start.push(g.to.len() as u32);
-            }
+            to.clear();
             for &(p, _) in &refs {
                 if let Some(&j) = self.seen.get(&p) {
-                    if let Some(g) = self.graph.as_mut() {
-                        g.to.push(j);
+                    if wants_references {
+                        to.push(j);
                     }
                     continue;
                 }
@@ -300,22 +300,25 @@ impl crate::heap::HeapWalker<'_, '_> {
                     continue;
                 }
                 if let Some(ptp) = object_type(r, p, &mut gate, &mut self.types) {
-                    self.count(p, ptp, false);
-                    if let (Some(g), Some(&j)) = (self.graph.as_mut(), self.seen.get(&p)) {
-                        g.to.push(j);
+                    self.add(p, ptp, false, sink);
+                    if let (true, Some(&j)) = (wants_references, self.seen.get(&p)) {
+                        to.push(j);
                     }
                 }
             }
+            if wants_references {
+                sink.references((i - 1) as u32, &to);
+            }
             if i as u64 >= crate::heap::MAX_OBJECTS {
-                self.out_mut().partial = true;
-                self.out_mut()
+                self.stats.partial = true;
+                self.stats
                     .warnings
                     .push("stopped following references: object budget exhausted".into());
                 break;
             }
         }
         if arenas_known {
-            self.out_mut().outside_arenas_bytes = Some(outside);
+            self.stats.outside_arenas_bytes = Some(outside);
         }
         if missed_in_arenas > 0 {
             log::debug!(
