@@ -128,6 +128,40 @@ fn error_unsupported_python_3_8() {
     drop(target);
 }
 
+/// Pythons without `_PyRuntime` (3.6 and older, 2.7 included; the image's pyenv builds) are
+/// unsupported versions (exit 6, naming the version), not "not a Python process".
+#[test]
+fn error_unsupported_python_2_7_and_3_6() {
+    for (version, want) in [
+        ("2.7.18", "Python 2.7 is not supported"),
+        ("3.6.15", "Python 3.6 is not supported"),
+    ] {
+        let python = format!("/root/.pyenv/versions/{version}/bin/python");
+        assert!(
+            std::path::Path::new(&python).exists(),
+            "{python} missing: the machine image ships it"
+        );
+        // Ready once it has printed (then it only sleeps): no sleep in the test itself.
+        let mut child = Command::new(&python)
+            .args(["-c", "import sys, time; sys.stdout.write('ready\\n'); sys.stdout.flush(); time.sleep(60)"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the old python");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let guard = ChildGuard::new(child);
+        let out = run_leakspy(["dump", "--pid", &guard.pid().to_string()]);
+        let stderr = assert_clean_error(&out, 6, &format!("dump of Python {version}"));
+        assert!(stderr.contains(want), "{stderr}");
+        drop(guard);
+    }
+}
+
 /// Permission denied: exit 4 and one line naming every fix (CAP_SYS_PTRACE, ptrace_scope, root,
 /// docker's --cap-add SYS_PTRACE, kubectl debug). As root: leakspy dropped to `nobody` with setpriv
 /// against a root-owned `sleep`. Not root: leakspy as ourselves against pid 1 when another user owns

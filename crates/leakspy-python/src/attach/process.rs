@@ -82,7 +82,15 @@ pub fn identify_with(
     layout_override: Option<LoadedLayout>,
 ) -> Result<Target> {
     let (images, notes) = binaries::find_images(files, maps);
+    let old = images
+        .iter()
+        .find_map(|i| version::minor_from_name(i.file_name()))
+        .filter(|&(major, minor)| major < 3 || (major == 3 && minor < 7));
     let Some(image) = images.into_iter().find(|i| i.runtime().is_some()) else {
+        // A Python without `_PyRuntime`: 3.6 and older (2.7 included), named by its binary.
+        if let Some((major, minor)) = old {
+            return Err(Error::Unsupported(unsupported_old(major, minor)));
+        }
         let mut detail = format!(
             "no python executable or libpython with _PyRuntime is mapped (executable: {exe})"
         );
@@ -267,4 +275,20 @@ fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), 
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
     Ok(())
+}
+
+/// The message for a Python older than 3.7 (no `_PyRuntime`).
+fn unsupported_old(major: u8, minor: u8) -> String {
+    let supported = leakspy_layout::supported_list();
+    if major < 3 {
+        format!(
+            "Python {major}.{minor} is not supported: leakspy reads CPython 3 ({supported}), and \
+             Python 2 reached its end of life in 2020; py-spy reads Python 2.7 stacks"
+        )
+    } else {
+        format!(
+            "Python {major}.{minor} is not supported (supported: {supported}); see the \
+             supported-versions table in docs/testing.md"
+        )
+    }
 }
