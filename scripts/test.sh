@@ -29,7 +29,7 @@ echo "== tests" >&2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --profile ci --workspace 2>&1 | tee "$log" || status=$?
+cargo test --profile ci --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line over every test binary (cargo prints one "test result" per binary; the last ones
 # are doc-test binaries with nothing in them).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
