@@ -14,8 +14,11 @@
 #                                      SQLAlchemy 2, Jinja2, requests and all their dependencies
 #   $LEAKSPY_CACHE/venv-ship-tools-3.12.1  venv of pyenv 3.12.1 with maturin and auditwheel (the wheel:
 #                                      scripts/build-wheel.sh, tests/ship.rs)
+#   $LEAKSPY_CACHE/venv-fleet-3.12.1   venv of pyenv 3.12.1 with gunicorn and uWSGI (built from its
+#                                      sdist: the one source build; tests/fleet.rs)
 #   $LEAKSPY_CACHE/venvs.tsv  one line per venv: name (venv dir without "venv-") <TAB> python path
-# The venvs' packages are exact pins (below), installed from PyPI as wheels only (no source builds),
+# The venvs' packages are exact pins (below), installed from PyPI as wheels only (no source builds
+# but those named in SOURCE_BUILDS: uWSGI),
 # --no-deps, then `pip check` proves the pinned set is complete. A venv is re-created when its
 # interpreter or pin list changes; its install log is $LEAKSPY_CACHE/venv-NAME.log.
 # Host packages: debootstrap, gdb (gcore), libpython3.11-dev (headers of the host's Debian 3.11), file
@@ -184,7 +187,7 @@ mv "$matrix" "$CACHE/matrix.tsv"
 # make_venv NAME PYTHON PINS...   (re-created when the interpreter or the pin list changes)
 make_venv() {
   local name=$1 base=$2; shift 2
-  local dir="$CACHE/venv-$name" want="$base $*" py
+  local dir="$CACHE/venv-$name" want="$base $*${SOURCE_BUILDS:+ (from source: $SOURCE_BUILDS)}" py
   py="$dir/bin/$(basename "$base")"
   if [ -f "$dir/.leakspy-ok" ] && [ "$(cat "$dir/.leakspy-ok")" = "$want" ] && [ -x "$py" ]; then
     printf '%s\t%s\n' "$name" "$py" >>"$venvs"
@@ -194,7 +197,8 @@ make_venv() {
   rm -rf "$dir"
   # built in place (a venv's scripts and pyvenv.cfg name its directory); the marker is written last
   if ! { "$base" -m venv "$dir" &&
-         PIP_DISABLE_PIP_VERSION_CHECK=1 "$py" -m pip install --no-input --no-deps --only-binary=:all: "$@" &&
+         PIP_DISABLE_PIP_VERSION_CHECK=1 "$py" -m pip install --no-input --no-deps --only-binary=:all: \
+           ${SOURCE_BUILDS:+--no-binary="$SOURCE_BUILDS"} "$@" &&
          PIP_DISABLE_PIP_VERSION_CHECK=1 "$py" -m pip check; } >"$CACHE/venv-$name.log" 2>&1; then
     tail -20 "$CACHE/venv-$name.log" >&2; log "venv $name failed (log: $CACHE/venv-$name.log)"
     rm -rf "$dir"; exit 1
@@ -223,6 +227,11 @@ done
 # checks its platform tag.
 make_venv ship-tools-3.12.1 "$PYENV_ROOT/versions/3.12.1/bin/python3.12" \
   maturin==1.16.0 auditwheel==6.8.2 pyelftools==0.33 packaging==26.4
+# Master/worker servers (tests/fleet.rs, `--subprocesses`): gunicorn (a wheel) and uWSGI, which PyPI
+# ships only as an sdist: SOURCE_BUILDS lets pip build it here with the machine's C compiler
+# (it links the venv's libpython; needs gcc and the interpreter's headers, which pyenv installs).
+SOURCE_BUILDS=uwsgi make_venv fleet-3.12.1 "$PYENV_ROOT/versions/3.12.1/bin/python3.12" \
+  gunicorn==27.0.1 uwsgi==2.0.31
 mv "$venvs" "$CACHE/venvs.tsv"
 
 log "matrix: $CACHE/matrix.tsv"
