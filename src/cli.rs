@@ -112,6 +112,24 @@ pub struct RefsArgs {
     /// No progress output on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// `--subprocesses`: the given process and every Python descendant (gunicorn, uWSGI, Celery,
+/// multiprocessing workers), each paused on its own.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Also read every descendant that is a Python process (each with its own short pause, several
+    /// at a time, never all at once), and sum their heaps; the others are listed as skipped.
+    #[arg(long)]
+    pub subprocesses: bool,
+
+    /// With --subprocesses: print every process's full report too, not only the table and the
+    /// aggregate.
+    #[arg(long, requires = "subprocesses")]
+    pub per_process: bool,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +227,9 @@ pub struct DumpArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 
     /// Start this program, let it run for --after, dump it, then stop it.
     #[arg(last = true, value_name = "COMMAND", value_hint = ValueHint::CommandWithArguments)]
@@ -448,7 +469,16 @@ pub fn write_man_page(out: &mut dyn Write) -> std::io::Result<()> {
     for line in long_version().lines() {
         writeln!(page, "{}\n.br", roff_escape(line))?;
     }
-    out.write_all(&page)
+    // Each clap_mangen render starts with roff's preamble (the `Aq` string): keep the first.
+    let text = String::from_utf8_lossy(&page);
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines() {
+        let preamble = line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq");
+        if !preamble || seen.insert(line) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Plain text for a roff text line: backslashes doubled, no line starting with a control

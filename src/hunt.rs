@@ -52,6 +52,11 @@ pub struct SnapshotArgs {
     /// No progress output on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Also snapshot every Python descendant (each paused on its own): -o then names a directory,
+    /// which gets one snapshot file per process (PID.json) and service.json (the processes, their
+    /// roles, the skipped ones and the aggregate).
+    #[arg(long)]
+    pub subprocesses: bool,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +234,9 @@ fn watch_loop(pid: i32, args: &WatchArgs) -> Result<i32> {
 }
 
 pub fn cmd_snapshot(args: &SnapshotArgs) -> Result<i32> {
+    if args.subprocesses {
+        return crate::fleet::cmd_snapshot(args);
+    }
     let snap = take(args.pid, !args.no_identities, args.quiet)?;
     snap.write(&args.output)
         .with_context(|| format!("writing {}", args.output.display()))?;

@@ -5,6 +5,7 @@
 
 mod cli;
 mod exit;
+mod fleet;
 mod hunt;
 
 use anyhow::Result;
@@ -81,6 +82,12 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
             "--exe and --sysroot go with --core FILE".into()
         ));
     }
+    if args.fleet.subprocesses && (args.core.is_some() || args.flamegraph.is_some()) {
+        anyhow::bail!(cli::UsageError(
+            "--subprocesses reads live processes: it does not go with --core or --flamegraph"
+                .into()
+        ));
+    }
     if let Some(core) = &args.core {
         let copts = leakspy_python::coredump::CoreOptions {
             core: core.clone(),
@@ -110,6 +117,14 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
             "give one of --pid PID, --core FILE or -- COMMAND [ARGS...]".into()
         )),
     };
+    if args.fleet.subprocesses {
+        let result = fleet::cmd_dump(pid, opts, args);
+        if let Some(mut c) = child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        return result;
+    }
     let bar = progress_bar(args.output.quiet);
     let result = dump::dump(pid, &opts, &mut |n| {
         bar.set_message(format!("walking the heap: {n} objects"))
@@ -134,6 +149,9 @@ fn cmd_refs(args: &cli::RefsArgs) -> Result<i32> {
         }),
         ..DumpOptions::default()
     };
+    if args.fleet.subprocesses {
+        return fleet::cmd_refs(opts, args);
+    }
     let bar = progress_bar(args.quiet);
     let result = dump::dump(args.pid, &opts, &mut |n| {
         bar.set_message(format!("walking the heap: {n} objects"))

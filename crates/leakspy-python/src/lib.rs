@@ -15,7 +15,7 @@
 //!       │       (referents); each found object goes to the consumers through one seam (heap::Sink)
 //!   analysis/   consumers of found objects: histogram, allocation sites (tracemalloc), origin
 //!       │       hints, the refs graph and dominators; the memory breakdown
-//!   dump, coredump, trace
+//!   dump, coredump, trace, fleet (`--subprocesses`: one dump per process of a service)
 //!               the commands that tie them into one report for the binary
 //! ```
 //!
@@ -27,6 +27,7 @@ pub mod attach;
 pub mod coredump;
 pub mod dump;
 pub mod error;
+pub mod fleet;
 pub mod heap;
 pub mod model;
 pub mod stacks;

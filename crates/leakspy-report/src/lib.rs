@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod flame;
+pub mod fleet;
 pub mod refs;
 pub mod snapshot;
 
