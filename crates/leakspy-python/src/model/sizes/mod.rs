@@ -370,18 +370,9 @@ pub fn getsizeof_base(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Result<u64> {
             t.basicsize
                 .saturating_add(blocks.saturating_mul(p.deque_block_size))
         }
-        SizeKind::Buffered => {
-            let p = l
-                .private
-                .as_ref()
-                .ok_or_else(|| Error::Other("no buffered layout".into()))?;
-            let buffer = r.ptr(obj + p.buffered_buffer)?;
-            t.basicsize.saturating_add(if buffer != 0 {
-                r.mem.read_u64(obj + p.buffered_buffer_size)?
-            } else {
-                0
-            })
-        }
+        SizeKind::Buffered => t
+            .basicsize
+            .saturating_add(buffered_buffer(r, obj)?.map_or(0, |(_, n)| n)),
         SizeKind::Frame => frame_sizeof(r, obj, t)?,
         SizeKind::ByteArray => modules::bytearray(r, obj, t)?,
         SizeKind::Array => modules::array(r, obj, t)?,
@@ -452,6 +443,20 @@ pub fn inline_size(r: &Reader<'_>, obj: u64, t: &TypeInfo) -> Option<u64> {
         | SizeKind::Frame
         | SizeKind::Unmodelled => None,
     }
+}
+
+/// `_io.Buffered*`'s buffer, `(address, buffer_size)`, when it has one.
+pub(super) fn buffered_buffer(r: &Reader<'_>, obj: u64) -> Result<Option<(u64, u64)>> {
+    let p =
+        r.l.private
+            .as_ref()
+            .ok_or_else(|| Error::Other("no buffered layout".into()))?;
+    let buffer = r.ptr(obj + p.buffered_buffer)?;
+    Ok(if buffer != 0 {
+        Some((buffer, r.mem.read_u64(obj + p.buffered_buffer_size)?))
+    } else {
+        None
+    })
 }
 
 /// The `[sizeof]` layout section, or an error naming what needs it.

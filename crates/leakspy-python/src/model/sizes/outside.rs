@@ -3,7 +3,7 @@
 
 use super::builtins::{dict_extra, keys_size, str_sizeof};
 use super::{getsizeof_base, sizeof_layout, SizeKind};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Reader, TypeInfo};
 use leakspy_memory::MemoryExt;
 
@@ -127,14 +127,7 @@ pub fn buffers(r: &Reader<'_>, obj: u64, t: &TypeInfo, out: &mut Vec<(u64, u64)>
                 }
             }
             SizeKind::Buffered => {
-                let p = l
-                    .private
-                    .as_ref()
-                    .ok_or_else(|| Error::Other("no buffered layout".into()))?;
-                let buffer = r.ptr(obj + p.buffered_buffer)?;
-                if buffer != 0 {
-                    out.push((buffer, r.mem.read_u64(obj + p.buffered_buffer_size)?));
-                }
+                out.extend(super::buffered_buffer(r, obj)?);
             }
             _ => {}
         }
