@@ -261,7 +261,7 @@ pub fn candidates(version: PyVersion) -> Result<Vec<LoadedLayout>, LayoutError> 
              test against; upgrade the target to 3.14.5 or later"
                 .to_string()
         } else {
-            "see the supported-versions table in README.md; --layout FILE loads a layout for another build"
+            "see the supported-versions table in docs/testing.md; --layout FILE loads a layout for another build"
                 .to_string()
         };
         return Err(LayoutError::Unsupported {
