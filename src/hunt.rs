@@ -33,6 +33,11 @@ pub struct WatchArgs {
     /// No progress output on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Also watch every Python descendant (each paused on its own): one line per process with its
+    /// growth since its first sample (new and gone workers marked), then the aggregate growth with
+    /// its spread over the processes.
+    #[arg(long)]
+    pub subprocesses: bool,
     /// Start this program and watch it (stopped when watching ends).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -96,6 +101,10 @@ pub struct LeaksArgs {
     /// No progress output on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// With --pid: read every Python descendant too (each paused on its own): the survivors per
+    /// process (new and gone workers marked), then summed with their spread over the processes.
+    #[arg(long, requires = "pid")]
+    pub subprocesses: bool,
 }
 
 /// One paused dump of `pid` as a snapshot; a spinner on stderr during the walk unless `quiet`.
@@ -133,7 +142,11 @@ pub fn cmd_watch(args: &WatchArgs) -> Result<i32> {
             "give either --pid PID or -- COMMAND [ARGS...]".into()
         )),
     };
-    let result = watch_loop(pid, args);
+    let result = if args.subprocesses {
+        crate::fleet::watch_loop(pid, args)
+    } else {
+        watch_loop(pid, args)
+    };
     if let Some(mut c) = child {
         let _ = c.kill();
         let _ = c.wait();
@@ -302,6 +315,9 @@ pub fn cmd_diff(args: &DiffArgs) -> Result<i32> {
 pub fn cmd_leaks(args: &LeaksArgs) -> Result<i32> {
     let quiet = args.quiet || !std::io::stderr().is_terminal();
     let usage = |m: String| crate::cli::UsageError(m);
+    if let (true, Some(pid)) = (args.subprocesses, args.pid) {
+        return crate::fleet::cmd_leaks(pid, args, quiet);
+    }
     let snaps = match (args.pid, args.snapshots.as_slice()) {
         (Some(pid), []) => {
             let mut snaps = Vec::new();

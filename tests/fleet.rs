@@ -575,3 +575,187 @@ fn worker_killed_during_dump() {
     }
     panic!("never caught the victim paused in 5 attempts");
 }
+
+/// The processes of one `--subprocesses` growth document (a `watch` sample or a `leaks` report),
+/// by pid.
+fn growth_rows(doc: &Value) -> BTreeMap<i64, &Value> {
+    doc["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["pid"].as_i64().unwrap(), p))
+        .collect()
+}
+
+fn grew(row: &Value, type_name: &str) -> i64 {
+    row["growth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == type_name)
+        .map_or(0, |t| t["count"].as_i64().unwrap())
+}
+
+/// `watch --subprocesses --count 2`: requests are sent only between the two samples, and one
+/// worker is killed (gunicorn replaces it) between them too. Each surviving worker's growth of the
+/// leaked type must equal the growth of its own count file, the aggregate their sum; the killed
+/// worker is `gone` and its replacement `new`, and the watch is not an error.
+#[test]
+fn gunicorn_watch_growth() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let Some(venv) = venv(VENV) else { return };
+    let dir = TempDir::new("fleet-watch");
+    let out_dir = TempDir::new("fleet-watch-out");
+    let port = free_port();
+    let g = start_gunicorn(&venv, port, &dir.0, 3, 0);
+    let before = send_requests(port, 15, &dir.0);
+    let lines = out_dir.0.join("watch.jsonl");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_leakspy"))
+        .args(["watch", "--pid", &g.pid().to_string(), "--subprocesses"])
+        .args(["--count", "2", "--interval", "10s", "--json", "-q"])
+        .args(["--top", "100000"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&lines).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read_lines = || -> Vec<Value> {
+        std::fs::read_to_string(&lines)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    wait_until("the first sample", Duration::from_secs(60), || {
+        !read_lines().is_empty()
+    });
+    let first = read_lines().remove(0);
+    let workers_before = children(g.pid());
+    assert_eq!(growth_rows(&first).len(), 4, "{first}");
+    const MORE: u64 = 30;
+    for i in 0..MORE {
+        let mut tries = 0;
+        while let Err(e) = get(port) {
+            tries += 1;
+            assert!(tries < 50, "request {i}: {e}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    wait_until(
+        "the count files add up to the requests",
+        Duration::from_secs(30),
+        || counts(&dir.0).values().sum::<u64>() == 15 + MORE,
+    );
+    let after = counts(&dir.0);
+    let victim = *workers_before.last().unwrap();
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+    wait_until(
+        "gunicorn replaces the killed worker",
+        Duration::from_secs(30),
+        || {
+            let now = children(g.pid());
+            now.len() == 3 && !now.contains(&victim)
+        },
+    );
+    assert_eq!(
+        read_lines().len(),
+        1,
+        "the requests and the kill took longer than the 10 s interval (loaded machine?)"
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while run.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "watch did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let samples = read_lines();
+    assert_eq!(samples.len(), 2);
+    let doc = &samples[1];
+    let rows = growth_rows(doc);
+    let replacement = *children(g.pid())
+        .iter()
+        .find(|p| !workers_before.contains(p))
+        .unwrap();
+    assert_eq!(rows[&(victim as i64)]["status"], "gone", "{doc}");
+    assert_eq!(rows[&(replacement as i64)]["status"], "new", "{doc}");
+    assert_eq!(rows[&(g.pid() as i64)]["status"], "read", "{doc}");
+    assert_eq!(rows[&(g.pid() as i64)]["role"], "master", "{doc}");
+    assert_eq!(grew(rows[&(g.pid() as i64)], LEAK_TYPE), 0, "the master");
+    let mut sum = 0;
+    let mut growths = BTreeMap::new();
+    for &w in &workers_before {
+        if w == victim {
+            continue;
+        }
+        let want = after.get(&(w as i64)).copied().unwrap_or(0) as i64
+            - before.get(&(w as i64)).copied().unwrap_or(0) as i64;
+        let row = rows[&(w as i64)];
+        assert_eq!(row["status"], "read", "worker {w}: {row}");
+        assert_eq!(row["role"], "worker", "worker {w}: {row}");
+        assert_eq!(grew(row, LEAK_TYPE), want, "worker {w}'s growth: {row}");
+        sum += want;
+        growths.insert(w as i64, want);
+    }
+    let agg = doc["aggregate"]["growth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == LEAK_TYPE);
+    if sum == 0 {
+        assert!(agg.is_none(), "{doc}");
+    } else {
+        let agg = agg.unwrap_or_else(|| panic!("{LEAK_TYPE} not in the aggregate: {doc}"));
+        assert_eq!(agg["count"].as_i64(), Some(sum), "aggregate: {doc}");
+        let (max_pid, max) = growths.iter().max_by_key(|(p, c)| (**c, -**p)).unwrap();
+        assert_eq!(agg["max_count"].as_i64(), Some(*max), "{agg}");
+        assert_eq!(agg["max_pid"].as_i64(), Some(*max_pid), "{agg}");
+        assert_eq!(
+            agg["processes"].as_u64(),
+            Some(growths.values().filter(|&&c| c > 0).count() as u64),
+            "{agg}"
+        );
+    }
+
+    // The text form: one line per process (the master and the three workers), then the aggregate.
+    let out = run_leakspy([
+        "watch",
+        "--pid",
+        &g.pid().to_string(),
+        "--subprocesses",
+        "--count",
+        "1",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("4 Python processes"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" worker ")).count(),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("Growth over 4 processes"), "{text}");
+
+    // leaks --pid --subprocesses: no request during it, so no leaked object survives anywhere,
+    // and every process is read all three times.
+    let out = run_leakspy([
+        "leaks",
+        "--pid",
+        &g.pid().to_string(),
+        "--subprocesses",
+        "--interval",
+        "1s",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = growth_rows(&doc);
+    assert_eq!(rows.len(), 4, "{doc}");
+    for (pid, row) in &rows {
+        assert_eq!(row["status"], "read", "pid {pid}: {row}");
+        assert_eq!(grew(row, LEAK_TYPE), 0, "pid {pid}: {row}");
+    }
+}

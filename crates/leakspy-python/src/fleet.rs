@@ -38,6 +38,9 @@ pub struct Member {
     /// "gunicorn", "uwsgi", "celery", "multiprocessing" when recognised from a command line of the
     /// tree.
     pub server: Option<&'static str>,
+    /// The process's start time (clock ticks since boot): with the pid, tells a process from a
+    /// later one that reused its pid (`watch --subprocesses` follows processes across samples).
+    pub start: Option<u64>,
     pub report: DumpReport,
 }
 
@@ -179,6 +182,7 @@ pub fn dump_fleet(
                 cmdline: p.cmdline.clone(),
                 role: roles.get(&p.pid).copied().unwrap_or(Role::Process),
                 server,
+                start: *start,
                 report,
             }),
             // It exited while (or right after) it was copied: what was read may be torn.

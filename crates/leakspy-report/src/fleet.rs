@@ -440,6 +440,250 @@ pub fn render_refs_text(
     Ok(())
 }
 
+// Growth over time, per process and over the service: `watch --subprocesses` and
+// `leaks --pid --subprocesses`. The caller follows the processes across readings (by pid and start
+// time) and gives each one's growth; these sum it with its spread and print it.
+
+/// How much one type grew in one process (negative: it shrank).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TypeGrowth {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub count: i64,
+    pub bytes: i64,
+}
+
+/// Per-type growth from the deltas of `snapshot::diff_types`.
+pub fn growth_of_deltas(deltas: &[crate::snapshot::Delta]) -> Vec<TypeGrowth> {
+    deltas
+        .iter()
+        .map(|d| TypeGrowth {
+            type_name: d.type_name.clone(),
+            count: d.count_delta(),
+            bytes: d.bytes_delta(),
+        })
+        .collect()
+}
+
+/// Per-type growth from `snapshot::survivors` (allocation sites merged).
+pub fn growth_of_survivors(groups: &[crate::snapshot::SurvivorGroup]) -> Vec<TypeGrowth> {
+    let mut by: HashMap<&str, TypeGrowth> = HashMap::new();
+    for g in groups {
+        let e = by.entry(&g.type_name).or_insert_with(|| TypeGrowth {
+            type_name: g.type_name.clone(),
+            count: 0,
+            bytes: 0,
+        });
+        e.count += g.count as i64;
+        e.bytes += g.bytes as i64;
+    }
+    let mut v: Vec<TypeGrowth> = by.into_values().collect();
+    sort_growth(&mut v, |t| (t.bytes, t.count, t.type_name.as_str()));
+    v
+}
+
+fn sort_growth<T>(v: &mut [T], key: impl Fn(&T) -> (i64, i64, &str)) {
+    v.sort_by(|a, b| {
+        let (ab, ac, an) = key(a);
+        let (bb, bc, bn) = key(b);
+        bb.cmp(&ab)
+            .then_with(|| bc.cmp(&ac))
+            .then_with(|| an.cmp(bn))
+    });
+}
+
+/// One type's growth over the processes.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GrowthSpread {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Summed over the processes.
+    pub count: i64,
+    pub bytes: i64,
+    /// In how many processes its count grew.
+    pub processes: usize,
+    /// The process where its count grew most (the lowest pid on a tie), and by how much.
+    pub max_pid: i32,
+    pub max_count: i64,
+    /// The least it grew in one process (0 when it did not change in some process; negative when
+    /// it shrank somewhere).
+    pub min_count: i64,
+}
+
+/// Sum each process's growth, with per type how it is spread over the processes. By bytes grown,
+/// descending (then count, then name).
+pub fn growth_spread(per: &[(i32, &[TypeGrowth])]) -> Vec<GrowthSpread> {
+    let mut by: HashMap<&str, (GrowthSpread, usize)> = HashMap::new();
+    for &(pid, types) in per {
+        for t in types {
+            let (e, seen) = by.entry(&t.type_name).or_insert_with(|| {
+                (
+                    GrowthSpread {
+                        type_name: t.type_name.clone(),
+                        count: 0,
+                        bytes: 0,
+                        processes: 0,
+                        max_pid: pid,
+                        max_count: i64::MIN,
+                        min_count: i64::MAX,
+                    },
+                    0,
+                )
+            });
+            *seen += 1;
+            e.count += t.count;
+            e.bytes += t.bytes;
+            if t.count > 0 {
+                e.processes += 1;
+            }
+            if t.count > e.max_count || (t.count == e.max_count && pid < e.max_pid) {
+                e.max_count = t.count;
+                e.max_pid = pid;
+            }
+            e.min_count = e.min_count.min(t.count);
+        }
+    }
+    let mut v: Vec<GrowthSpread> = by
+        .into_values()
+        .map(|(mut e, seen)| {
+            if seen < per.len() {
+                e.min_count = e.min_count.min(0);
+            }
+            e
+        })
+        .collect();
+    sort_growth(&mut v, |t| (t.bytes, t.count, t.type_name.as_str()));
+    v
+}
+
+/// `+1,234` / `-56` / `0`.
+fn signed(n: i64) -> String {
+    let s = thousands(n.unsigned_abs());
+    match n.signum() {
+        1 => format!("+{s}"),
+        -1 => format!("-{s}"),
+        _ => s,
+    }
+}
+
+fn signed_bytes(n: i64) -> String {
+    let s = human_bytes(n.unsigned_abs());
+    match n.signum() {
+        1 => format!("+{s}"),
+        -1 => format!("-{s}"),
+        _ => s,
+    }
+}
+
+/// One process in a growth report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessGrowth {
+    pub pid: i32,
+    pub ppid: i32,
+    pub role: &'static str,
+    pub cmdline: String,
+    /// `read`: read now and before, `growth` is against its first reading; `new`: first read now
+    /// (no growth yet); `gone`: read before, not now (exited, or its pid is another process now).
+    pub status: &'static str,
+    /// At its last reading.
+    pub objects: u64,
+    pub bytes: u64,
+    /// The sums of `growth` (every type, not only the ones listed).
+    pub objects_growth: i64,
+    pub bytes_growth: i64,
+    /// Per type, biggest growth first (the `top` first).
+    pub growth: Vec<TypeGrowth>,
+}
+
+/// The growth table of a service: one line per process with its growth, then the aggregate growth
+/// with per type its spread over the processes.
+pub fn render_growth_text(
+    title: &str,
+    processes: &[ProcessGrowth],
+    spread: &[GrowthSpread],
+    top: usize,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(w, "{title}")?;
+    writeln!(
+        w,
+        "{:>8}  {:<7} {:<6} {:>11} {:>10} {:>12} {:>11}  {:<40}  command",
+        "pid", "role", "status", "objects", "bytes", "Δ objects", "Δ bytes", "grew most (Δ count)"
+    )?;
+    for p in processes {
+        let most = p
+            .growth
+            .iter()
+            .find(|t| t.count > 0 || t.bytes > 0)
+            .map_or_else(
+                || "-".to_string(),
+                |t| format!("{} ({})", t.type_name, signed(t.count)),
+            );
+        writeln!(
+            w,
+            "{:>8}  {:<7} {:<6} {:>11} {:>10} {:>12} {:>11}  {:<40}  {}",
+            p.pid,
+            p.role,
+            p.status,
+            thousands(p.objects),
+            human_bytes(p.bytes),
+            signed(p.objects_growth),
+            signed_bytes(p.bytes_growth),
+            shorten(&most, 40),
+            shorten(&display_cmdline(&p.cmdline), 50)
+        )?;
+    }
+    let n = processes.iter().filter(|p| p.status != "gone").count();
+    writeln!(
+        w,
+        "\nGrowth over {n} process{}: {} objects, {}",
+        if n == 1 { "" } else { "es" },
+        signed(
+            processes
+                .iter()
+                .filter(|p| p.status != "gone")
+                .map(|p| p.objects_growth)
+                .sum()
+        ),
+        signed_bytes(
+            processes
+                .iter()
+                .filter(|p| p.status != "gone")
+                .map(|p| p.bytes_growth)
+                .sum()
+        )
+    )?;
+    if spread.is_empty() {
+        return writeln!(w, "  (no change)");
+    }
+    writeln!(
+        w,
+        "{:>14} {:>11}  {:>7}  {:>11} {:>8}  {:>11}  type",
+        "Δ count", "Δ bytes", "grew in", "max", "(pid)", "min"
+    )?;
+    for t in spread.iter().take(top) {
+        writeln!(
+            w,
+            "{:>14} {:>11}  {:>7}  {:>11} {:>8}  {:>11}  {}",
+            signed(t.count),
+            signed_bytes(t.bytes),
+            t.processes,
+            signed(t.max_count),
+            t.max_pid,
+            signed(t.min_count),
+            t.type_name
+        )?;
+    }
+    if spread.len() > top {
+        writeln!(
+            w,
+            "  ({} more changes; --top N shows more)",
+            spread.len() - top
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,6 +740,69 @@ mod tests {
         assert_eq!(
             (s.count, s.processes, s.max_pid, s.max_count, s.min_count),
             (220, 3, 10, 100, 50)
+        );
+    }
+
+    #[test]
+    fn growth_sums_and_spread() {
+        let g = |v: &[(&str, i64)]| -> Vec<TypeGrowth> {
+            v.iter()
+                .map(|&(n, c)| TypeGrowth {
+                    type_name: n.into(),
+                    count: c,
+                    bytes: c * 8,
+                })
+                .collect()
+        };
+        let a = g(&[("app.Leak", 7), ("builtins.dict", -2)]);
+        let b = g(&[("builtins.dict", 3)]);
+        let c = g(&[("app.Leak", 7)]);
+        let s = growth_spread(&[(30, &a), (20, &b), (10, &c)]);
+        assert_eq!(s[0].type_name, "app.Leak");
+        assert_eq!(
+            (
+                s[0].count,
+                s[0].processes,
+                s[0].max_pid,
+                s[0].max_count,
+                s[0].min_count
+            ),
+            (14, 2, 10, 7, 0)
+        );
+        assert_eq!(
+            (
+                s[1].count,
+                s[1].processes,
+                s[1].max_pid,
+                s[1].max_count,
+                s[1].min_count
+            ),
+            (1, 1, 20, 3, -2)
+        );
+        let groups = vec![
+            crate::snapshot::SurvivorGroup {
+                type_name: "a".into(),
+                frames: vec![],
+                count: 2,
+                bytes: 20,
+            },
+            crate::snapshot::SurvivorGroup {
+                type_name: "a".into(),
+                frames: vec![leakspy_python::analysis::tracemalloc::SiteFrame {
+                    filename: "x.py".into(),
+                    line: 1,
+                }],
+                count: 3,
+                bytes: 30,
+            },
+        ];
+        assert_eq!(
+            growth_of_survivors(&groups),
+            vec![TypeGrowth {
+                type_name: "a".into(),
+                count: 5,
+                bytes: 50
+            }]
         );
     }
 }
