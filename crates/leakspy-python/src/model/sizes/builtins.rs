@@ -162,32 +162,54 @@ pub(super) fn str_sizeof(r: &Reader<'_>, obj: u64) -> Result<u64> {
 
 /// What `dict.__sizeof__` adds to the basic size: split values and (unshared) keys.
 pub(super) fn dict_extra(r: &Reader<'_>, obj: u64) -> Result<u64> {
+    let p = dict_parts(r, obj)?;
+    Ok(p.keys_bytes.saturating_add(p.values_bytes))
+}
+
+/// The separately allocated parts `dict.__sizeof__` counts, read with one look at the keys table.
+pub(super) struct DictParts {
+    pub(super) keys: u64,
+    /// `_PyDict_KeysSize` when the dict owns its keys (not shared), else 0.
+    pub(super) keys_bytes: u64,
+    pub(super) values: u64,
+    /// The split values' slots, 0 for a combined table.
+    pub(super) values_bytes: u64,
+}
+
+pub(super) fn dict_parts(r: &Reader<'_>, obj: u64) -> Result<DictParts> {
     let l = r.l;
     let keys = r.ptr(obj + l.dict.ma_keys)?;
     let values = r.ptr(obj + l.dict.ma_values)?;
     let t = r.keys_table(keys)?;
-    let mut extra = 0u64;
-    if values != 0 {
+    let values_bytes = if values != 0 {
         // ≤3.10: USABLE_FRACTION(size) slots; 3.11+: shared_keys_usable_size = nentries + usable.
         // (`usable` is read from the target: saturate, getsizeof refuses an implausible total.)
-        extra = 8u64.saturating_mul(if l.dictkeys.dk_size.is_some() {
+        8u64.saturating_mul(if l.dictkeys.dk_size.is_some() {
             t.usable_fraction()
         } else {
             t.nentries.saturating_add(t.usable)
-        });
-    }
-    if t.refcnt == 1 {
-        extra = extra.saturating_add(keys_size(r, keys)?);
-    }
-    Ok(extra)
+        })
+    } else {
+        0
+    };
+    let keys_bytes = if t.refcnt == 1 { table_size(r, &t) } else { 0 };
+    Ok(DictParts {
+        keys,
+        keys_bytes,
+        values,
+        values_bytes,
+    })
 }
 
 /// `_PyDict_KeysSize`.
 pub fn keys_size(r: &Reader<'_>, keys: u64) -> Result<u64> {
-    let t = r.keys_table(keys)?;
-    Ok(r.l
-        .dictkeys
+    Ok(table_size(r, &r.keys_table(keys)?))
+}
+
+/// `_PyDict_KeysSize` of a decoded keys table.
+fn table_size(r: &Reader<'_>, t: &crate::model::KeysTable) -> u64 {
+    r.l.dictkeys
         .size
         .saturating_add(t.index_bytes)
-        .saturating_add(t.usable_fraction().saturating_mul(t.entry_size)))
+        .saturating_add(t.usable_fraction().saturating_mul(t.entry_size))
 }

@@ -1,7 +1,7 @@
 //! Which of an object's bytes lie outside pymalloc's arenas: its own block, and each separately
 //! allocated buffer its `__sizeof__` counts.
 
-use super::builtins::{dict_extra, keys_size, str_sizeof};
+use super::builtins::{dict_parts, keys_size, str_sizeof};
 use super::{getsizeof_base, sizeof_layout, SizeKind};
 use crate::error::Result;
 use crate::model::{Reader, TypeInfo};
@@ -46,20 +46,12 @@ pub fn buffers(r: &Reader<'_>, obj: u64, t: &TypeInfo, out: &mut Vec<(u64, u64)>
                 }
             }
             SizeKind::Dict => {
-                let keys = r.ptr(obj + l.dict.ma_keys)?;
-                let values = r.ptr(obj + l.dict.ma_values)?;
-                let total = dict_extra(r, obj)?;
-                let kt = r.keys_table(keys)?;
-                let keys_part = if kt.refcnt == 1 {
-                    keys_size(r, keys)?
-                } else {
-                    0
-                };
-                if keys_part > 0 {
-                    out.push((keys, keys_part));
+                let p = dict_parts(r, obj)?;
+                if p.keys_bytes > 0 {
+                    out.push((p.keys, p.keys_bytes));
                 }
-                if values != 0 && total > keys_part {
-                    out.push((values, total - keys_part));
+                if p.values != 0 && p.values_bytes > 0 {
+                    out.push((p.values, p.values_bytes));
                 }
             }
             SizeKind::Set => {
