@@ -161,7 +161,7 @@ pub struct TraceArgs {
 /// Output options shared by the commands that print a dump.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Print JSON on stdout (schema in docs/json-schema.md).instead of the text report.
+    /// Print JSON on stdout (schema in docs/json-schema.md) instead of the text report.
     #[arg(long)]
     pub json: bool,
 
