@@ -114,6 +114,9 @@ pub struct RefsArgs {
     pub quiet: bool,
 
     #[command(flatten)]
+    pub exports: crate::formats::RefsExports,
+
+    #[command(flatten)]
     pub fleet: FleetArgs,
 }
 
@@ -227,6 +230,9 @@ pub struct DumpArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub exports: crate::formats::DumpExports,
 
     #[command(flatten)]
     pub fleet: FleetArgs,

@@ -6,6 +6,7 @@
 mod cli;
 mod exit;
 mod fleet;
+mod formats;
 mod hunt;
 
 use anyhow::Result;
@@ -75,7 +76,10 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         collect_objects: false,
         gc_only: args.gc_only,
         refs: None,
+        export_graph: None,
     };
+    let mut opts = opts;
+    args.exports.configure(&mut opts, args.fleet.subprocesses)?;
     if args.core.is_none() && (args.exe.is_some() || args.sysroot.is_some()) {
         // clap's `requires` is waived when --pid is given (it conflicts with --core).
         anyhow::bail!(cli::UsageError(
@@ -102,6 +106,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         bar.finish_and_clear();
         let report = result?;
         write_flamegraph(&report, args.flamegraph.as_deref())?;
+        args.exports.write(&report)?;
         return print_report(&report, args.output.json, args.output.top);
     }
     let mut child = None;
@@ -136,6 +141,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
     }
     let report = result?;
     write_flamegraph(&report, args.flamegraph.as_deref())?;
+    args.exports.write(&report)?;
     print_report(&report, args.output.json, args.output.top)
 }
 
@@ -149,6 +155,9 @@ fn cmd_refs(args: &cli::RefsArgs) -> Result<i32> {
         }),
         ..DumpOptions::default()
     };
+    let mut opts = opts;
+    args.exports
+        .configure(&mut opts, args.show_keys, args.fleet.subprocesses)?;
     if args.fleet.subprocesses {
         return fleet::cmd_refs(opts, args);
     }
@@ -161,6 +170,7 @@ fn cmd_refs(args: &cli::RefsArgs) -> Result<i32> {
     let Some(refs) = report.heap.refs.as_ref() else {
         anyhow::bail!("the heap could not be walked, so there is no reference graph");
     };
+    args.exports.write(&report)?;
     if refs.instances == 0 {
         // Help with the spelling: types whose name contains what was asked.
         let needle = args.type_name.to_lowercase();

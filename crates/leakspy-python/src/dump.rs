@@ -36,6 +36,8 @@ pub struct DumpOptions {
     pub gc_only: bool,
     /// `leakspy refs`: keep the reference graph and answer this query (`heap.refs`).
     pub refs: Option<crate::analysis::refs::RefsQuery>,
+    /// `--heapsnapshot`: keep the reference graph and export it whole (`heap.graph`).
+    pub export_graph: Option<crate::analysis::export::ExportOptions>,
 }
 
 /// Where the layout came from, for the header.
@@ -383,21 +385,37 @@ pub fn analyse(
     } = walk(r, target, opts, codes, progress)?;
     warnings.append(&mut walk_warnings);
 
-    let refs = match (&opts.refs, walker.as_mut().and_then(|w| w.take_graph())) {
+    let graph = walker.as_mut().and_then(|w| w.take_graph());
+    let refs = match (&opts.refs, &graph) {
         (Some(q), Some(g)) => {
             let interps = stacks::interpreters(r, target.runtime).unwrap_or_default();
             Some(crate::analysis::refs::analyse(
                 r,
                 &interps,
                 &raw_threads,
-                &g,
+                g,
                 q,
             ))
         }
         _ => None,
     };
+    let exported = match (&opts.export_graph, &graph) {
+        (Some(eo), Some(g)) => {
+            let interps = stacks::interpreters(r, target.runtime).unwrap_or_default();
+            Some(Box::new(crate::analysis::export::build(
+                r,
+                &interps,
+                &raw_threads,
+                g,
+                eo,
+            )))
+        }
+        _ => None,
+    };
+    drop(graph);
     let mut heap = walker.map(|w| w.finish(opts.group_by)).unwrap_or_default();
     heap.refs = refs;
+    heap.graph = exported;
     let mut partial = heap.partial || threads_failed;
     heap.torn |= threads_failed;
     warnings.extend(heap.warnings.iter().cloned());
@@ -494,7 +512,7 @@ fn walk<'r, 'a>(
         None
     } else {
         let mut w = HeapWalker::new(r);
-        if opts.refs.is_some() {
+        if opts.refs.is_some() || opts.export_graph.is_some() {
             w = w.keep_graph();
         } else if !opts.gc_only {
             w = w.whole_heap();

@@ -103,6 +103,9 @@ pub struct HeapHistogram {
     /// The answer to a `leakspy refs` query, when one was asked.
     #[serde(skip)]
     pub refs: Option<crate::analysis::refs::RefsReport>,
+    /// The whole reference graph, when an export (`--heapsnapshot`) asked for it.
+    #[serde(skip)]
+    pub graph: Option<Box<crate::analysis::export::GraphExport>>,
     /// tracemalloc in the target: whether it traces, and how many objects have a site.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracemalloc: Option<TracemallocInfo>,

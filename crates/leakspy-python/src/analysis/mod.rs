@@ -7,6 +7,7 @@
 //! May import: `error`, `model`, `stacks`, `heap` (its graph and the seam's types), `attach`.
 
 pub mod dominators;
+pub mod export;
 pub mod graph;
 pub mod histogram;
 pub mod memstats;

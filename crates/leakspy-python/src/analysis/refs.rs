@@ -541,7 +541,7 @@ fn render(
 }
 
 /// A dict key in a path: attribute-like names and ints always; other str keys only when asked.
-fn key_text(r: &Reader<'_>, types: &mut TypeCache, key: u64, show: bool) -> String {
+pub(crate) fn key_text(r: &Reader<'_>, types: &mut TypeCache, key: u64, show: bool) -> String {
     let tname = r
         .type_of(key)
         .ok()
@@ -571,7 +571,7 @@ fn key_text(r: &Reader<'_>, types: &mut TypeCache, key: u64, show: bool) -> Stri
 }
 
 /// The `__slots__` member (`tp_members`) at `off` of instances of `tp` or its bases.
-fn slot_name(r: &Reader<'_>, tp: u64, off: u64) -> Option<String> {
+pub(crate) fn slot_name(r: &Reader<'_>, tp: u64, off: u64) -> Option<String> {
     let l = r.l;
     let mut cur = tp;
     for _ in 0..64 {
@@ -667,4 +667,19 @@ fn retained_by_type(
         }
     }
     out
+}
+
+/// Every root [`analyse`] searches from, in its order, as (node, label, root kind), for exporters
+/// ([`crate::analysis::export`]). The frozen generation is not included (it is a fallback).
+pub(crate) fn root_entries(
+    r: &Reader<'_>,
+    interps: &[u64],
+    threads: &[RawThread],
+    g: &HeapGraph,
+    types: &mut TypeCache,
+) -> Vec<(u32, String, &'static str)> {
+    roots(r, interps, threads, g, types)
+        .into_iter()
+        .map(|root| (root.node, root.label, root.kind.name()))
+        .collect()
 }

@@ -1,0 +1,253 @@
+//! Export formats (docs/formats.md) read back by the consumers people use, never by leakspy itself:
+//!
+//! - `--heapsnapshot`: memlab (npm `@memlab/heap-analysis`) loads the file of a `dump` of
+//!   `tests/targets/refs_target.py`; its per-class counts and self sizes must equal the `--json`
+//!   report of that same dump, and, in the file `refs` writes, memlab's own shortest retainer path
+//!   for an instance of each of the target's rooted classes must go through the holders the target
+//!   says (the path shape `leakspy refs` prints), dict keys hidden unless `--show-keys`.
+//!
+//! The npm packages are installed by scripts/setup-formats.sh (called by scripts/test.sh) under
+//! `$LEAKSPY_CACHE/npm-formats`.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Where scripts/setup-formats.sh installed the npm packages.
+fn node_modules() -> PathBuf {
+    let dir = cache_dir().join("npm-formats/node_modules");
+    assert!(
+        dir.join("@memlab/heap-analysis").is_dir(),
+        "{} is missing: run scripts/setup-formats.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// Run `node tests/formats/<script> args...`; its last stdout line is JSON.
+fn node(script: &str, args: &[&str]) -> Value {
+    let mut cmd = Command::new("node");
+    cmd.arg(repo_root().join("tests/formats").join(script))
+        .args(args)
+        .env("NODE_PATH", node_modules());
+    let out = run_with_timeout(&mut cmd);
+    assert!(
+        out.status.success(),
+        "node {script} {args:?}\n{}",
+        show_output(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text
+        .lines()
+        .rfind(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("node {script}: no JSON line\n{}", show_output(&out)));
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("node {script}: {e}\n{last}"))
+}
+
+fn leakspy_ok<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(args: I, ctx: &str) -> Vec<u8> {
+    let out = run_leakspy(args);
+    assert_eq!(out.status.code(), Some(0), "{ctx}\n{}", show_output(&out));
+    out.stdout
+}
+
+fn short(name: &str) -> &str {
+    name.strip_prefix("builtins.").unwrap_or(name)
+}
+
+/// memlab's retainer path (`[edge type, edge name, holder name]`, root first) as a `refs` shape:
+/// `__main__.registry -> dict[<str>] -> list[*] -> __main__.Session` (an instance's `__dict__`
+/// entry reads as an attribute, list and tuple indices fold to `*`, as `refs` prints them).
+fn shape_of(steps: &[Value], target: &str) -> String {
+    let s: Vec<(String, String, String)> = steps
+        .iter()
+        .map(|x| {
+            let f = |i: usize| x[i].as_str().unwrap_or_default().to_string();
+            (f(0), f(1), f(2))
+        })
+        .collect();
+    // The first steps are synthetic: (GC roots) -> category -> owner -> first object.
+    assert!(s.len() >= 3, "path too short: {steps:?}");
+    let (_, member, owner) = &s[2];
+    let root = if let Some(f) = owner.strip_suffix(" locals") {
+        format!("{f} local {member}")
+    } else {
+        let o = owner
+            .strip_prefix("module ")
+            .or_else(|| owner.strip_prefix("class "))
+            .unwrap_or(owner);
+        format!("{o}.{member}")
+    };
+    let mut out = vec![root];
+    let mut k = 3;
+    while k < s.len() {
+        let (kind, name, holder) = &s[k];
+        let h = short(holder);
+        if kind == "internal" && name == "__dict__" {
+            if let Some((_, attr, _)) = s.get(k + 1) {
+                out.push(format!("{h}.{attr}"));
+                k += 2;
+                continue;
+            }
+        }
+        out.push(match kind.as_str() {
+            "element" => format!("{h}[*]"),
+            _ if name.starts_with('[') => format!("{h}{name}"),
+            _ => format!("{h}.{name}"),
+        });
+        k += 1;
+    }
+    out.push(target.to_string());
+    out.join(" -> ")
+}
+
+fn check_heapsnapshot(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    node_modules();
+    let (t, ready) = spawn_target(&interp, "refs_target.py", &[]);
+    let truth: Value = serde_json::from_str(&ready).expect("truth line");
+    let pid = t.pid().to_string();
+    let dir = TempDir::new("heapsnapshot");
+    let file = |n: &str| -> String { dir.0.join(n).display().to_string() };
+
+    // 1. A dump's file: memlab's per-class counts and self sizes are the report's.
+    let snap = file("dump.heapsnapshot");
+    let ctx = format!("[{name}] leakspy dump --pid {pid} --json --heapsnapshot {snap}");
+    let json = leakspy_ok(
+        [
+            "dump",
+            "--pid",
+            &pid,
+            "--json",
+            "-q",
+            "--heapsnapshot",
+            &snap,
+        ],
+        &ctx,
+    );
+    let report: Value = serde_json::from_slice(&json).expect("JSON");
+    let m = node("memlab.js", &[&snap]);
+    let counts = m["counts"].as_object().expect("counts");
+    let types = report["heap"]["types"].as_array().expect("types");
+    assert_eq!(counts.len(), types.len(), "{ctx}: classes\n{m}");
+    for ty in types {
+        let n = ty["type"].as_str().unwrap();
+        let c = &counts
+            .get(n)
+            .unwrap_or_else(|| panic!("{ctx}: memlab has no class {n}"));
+        assert_eq!(
+            (c["count"].as_u64(), c["bytes"].as_u64()),
+            (ty["count"].as_u64(), ty["bytes"].as_u64()),
+            "{ctx}: {n} (memlab vs --json)"
+        );
+    }
+    let objects = report["heap"]["objects"].as_u64().unwrap();
+    let synthetic = m["synthetic"].as_u64().unwrap();
+    assert_eq!(m["nodes"].as_u64(), Some(objects + synthetic), "{ctx}");
+    let text = std::fs::read_to_string(&snap).unwrap();
+    assert!(
+        !text.contains("tenant-7"),
+        "[{name}] a dict key (data) written without --show-keys"
+    );
+
+    // 2. A refs file: memlab's retainer path for each rooted class has the shape refs prints.
+    let rooted: Vec<(&String, &Value)> = truth["types"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, w)| w.get("shape").is_some())
+        .collect();
+    let snap = file("refs.heapsnapshot");
+    let classes: Vec<&str> = rooted.iter().map(|(c, _)| c.as_str()).collect();
+    for show_keys in [false, true] {
+        let ty = "__main__.Session";
+        let mut args = vec![
+            "refs",
+            "--pid",
+            &pid,
+            "--type",
+            ty,
+            "--json",
+            "-q",
+            "--heapsnapshot",
+            &snap,
+        ];
+        if show_keys {
+            args.push("--show-keys");
+        }
+        let ctx = format!("[{name}] leakspy {}", args.join(" "));
+        let r: Value = serde_json::from_slice(&leakspy_ok(&args, &ctx)).expect("JSON");
+        let mut margs = vec![snap.as_str()];
+        margs.extend(&classes);
+        let m = node("memlab.js", &margs);
+        for (class, want) in &rooted {
+            let path = &m["paths"][class.as_str()];
+            let steps = path["path"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{ctx}: memlab found no path to {class}\n{m}"));
+            let key = if show_keys && want.get("shape_keys").is_some() {
+                "shape_keys"
+            } else {
+                "shape"
+            };
+            assert_eq!(
+                shape_of(steps, class),
+                want[key].as_str().unwrap(),
+                "{ctx}: memlab's retainer path for {class}\n{path}"
+            );
+        }
+        // The same holders as leakspy refs itself.
+        assert_eq!(
+            shape_of(m["paths"][ty]["path"].as_array().unwrap(), ty),
+            r["refs"]["paths"][0]["shape"].as_str().unwrap(),
+            "{ctx}"
+        );
+    }
+    drop(t);
+}
+
+#[test]
+fn shapes_read_like_refs() {
+    let step = |a: &str, b: &str, c: &str| serde_json::json!([a, b, c]);
+    let steps = [
+        step("element", "2", "(GC roots)"),
+        step("element", "1", "(module globals)"),
+        step("property", "holder", "module __main__"),
+        step("internal", "__dict__", "__main__.Holder"),
+        step("property", "items", "builtins.dict"),
+        step("element", "3", "builtins.list"),
+    ];
+    assert_eq!(
+        shape_of(&steps, "__main__.Item"),
+        "__main__.holder -> __main__.Holder.items -> list[*] -> __main__.Item"
+    );
+    let steps = [
+        step("element", "1", "(GC roots)"),
+        step("element", "1", "(frame locals)"),
+        step("property", "keep", "main() locals"),
+        step("element", "0", "builtins.list"),
+    ];
+    assert_eq!(shape_of(&steps, "J"), "main() local keep -> list[*] -> J");
+}
+
+macro_rules! per_interpreter {
+    ($check:ident: $($test:ident => $interp:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                $check($interp);
+            }
+        )*
+    };
+}
+
+per_interpreter! { check_heapsnapshot:
+    heapsnapshot_pyenv_3_9_18 => "pyenv-3.9.18",
+    heapsnapshot_pyenv_3_11_7 => "pyenv-3.11.7",
+    heapsnapshot_pyenv_3_12_1 => "pyenv-3.12.1",
+    heapsnapshot_debian_sid_3_14 => "debian-sid-3.14",
+}
