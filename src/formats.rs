@@ -1,9 +1,11 @@
-//! Export flags (`--heapsnapshot`; docs/formats.md): which files to write besides the report, and
+//! Export flags (`--heapsnapshot`, `--pprof`; docs/formats.md): which files to write besides the report, and
 //! writing them. The formats themselves are in `leakspy_report`.
 
 use anyhow::Result;
 use clap::{Args, ValueHint};
 use leakspy_python::dump::{DumpOptions, DumpReport};
+use leakspy_report::pprof;
+use leakspy_report::snapshot::{Delta, Snapshot, SurvivorGroup};
 use std::path::{Path, PathBuf};
 
 /// Files `dump` can write besides its report.
@@ -14,6 +16,11 @@ pub struct DumpExports {
     /// keys are named by their kind unless --show-keys.
     #[arg(long, value_name = "FILE.heapsnapshot", value_hint = ValueHint::FilePath)]
     pub heapsnapshot: Option<PathBuf>,
+
+    /// Also write live objects and bytes by type and allocation site as a gzipped pprof profile
+    /// (`go tool pprof`, Pyroscope, Parca, Grafana; docs/formats.md).
+    #[arg(long, value_name = "FILE.pb.gz", value_hint = ValueHint::FilePath)]
+    pub pprof: Option<PathBuf>,
 
     /// With --heapsnapshot: name the keys of plain dicts by their value (they may be secrets).
     #[arg(long)]
@@ -29,12 +36,84 @@ pub struct RefsExports {
     pub heapsnapshot: Option<PathBuf>,
 }
 
+/// Files `diff` and `leaks` can write besides their report.
+#[derive(Debug, Args)]
+pub struct GrowthExports {
+    /// Also write the growth (diff) or the survivors (leaks) by type and allocation site as a
+    /// gzipped pprof profile (docs/formats.md); diff's values may be negative.
+    #[arg(long, value_name = "FILE.pb.gz", value_hint = ValueHint::FilePath)]
+    pub pprof: Option<PathBuf>,
+}
+
+impl GrowthExports {
+    pub fn refuse_with_subprocesses(&self) -> Result<()> {
+        if self.pprof.is_some() {
+            anyhow::bail!(crate::cli::UsageError(
+                "--pprof writes one process: it does not go with --subprocesses".into()
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn write_diff(
+        &self,
+        a: &Snapshot,
+        b: &Snapshot,
+        types: &[Delta],
+        sites: &[Delta],
+    ) -> Result<()> {
+        if let Some(path) = &self.pprof {
+            let comment = format!(
+                "leakspy diff: growth of pid {} over {:.1}s by type and allocation site",
+                b.pid,
+                b.taken_at_ms.saturating_sub(a.taken_at_ms) as f64 / 1e3
+            );
+            write_pprof(
+                path,
+                &pprof::samples_of_deltas(types, sites),
+                b.taken_at_ms,
+                &comment,
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn write_leaks(&self, snaps: &[Snapshot], groups: &[SurvivorGroup]) -> Result<()> {
+        if let (Some(path), Some(last)) = (&self.pprof, snaps.last()) {
+            let comment = format!(
+                "leakspy leaks: objects of pid {} born after the first snapshot and alive at the third",
+                last.pid
+            );
+            write_pprof(
+                path,
+                &pprof::samples_of_survivors(groups),
+                last.taken_at_ms,
+                &comment,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn write_pprof(
+    path: &Path,
+    samples: &[pprof::Sample],
+    taken_at_ms: u64,
+    comment: &str,
+) -> Result<()> {
+    let mut out = create(path)?;
+    let nanos = i64::try_from(taken_at_ms.saturating_mul(1_000_000)).unwrap_or(0);
+    pprof::write(samples, nanos, &[comment.to_string()], &mut out)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
 impl DumpExports {
     /// Ask the dump for what the exports need.
     pub fn configure(&self, opts: &mut DumpOptions, subprocesses: bool) -> Result<()> {
-        if subprocesses && self.heapsnapshot.is_some() {
+        if subprocesses && (self.heapsnapshot.is_some() || self.pprof.is_some()) {
             anyhow::bail!(crate::cli::UsageError(
-                "--heapsnapshot writes one process: it does not go with --subprocesses".into()
+                "--heapsnapshot and --pprof write one process: they do not go with --subprocesses"
+                    .into()
             ));
         }
         if self.heapsnapshot.is_some() {
@@ -52,7 +131,21 @@ impl DumpExports {
 
     /// Write the files asked for.
     pub fn write(&self, report: &DumpReport) -> Result<()> {
-        write_heapsnapshot(report, self.heapsnapshot.as_deref())
+        write_heapsnapshot(report, self.heapsnapshot.as_deref())?;
+        if let Some(path) = &self.pprof {
+            let snap = Snapshot::from_report(report);
+            let comment = format!(
+                "leakspy dump of pid {} (Python {}): live objects by type and allocation site",
+                report.pid, report.python_version
+            );
+            write_pprof(
+                path,
+                &pprof::samples_of_snapshot(&snap),
+                snap.taken_at_ms,
+                &comment,
+            )?;
+        }
+        Ok(())
     }
 }
 

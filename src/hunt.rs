@@ -79,6 +79,8 @@ pub struct DiffArgs {
     /// Also write a differential flame graph of bytes (SVG).
     #[arg(long, value_name = "FILE.svg")]
     pub flamegraph: Option<PathBuf>,
+    #[command(flatten)]
+    pub exports: crate::formats::GrowthExports,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +107,8 @@ pub struct LeaksArgs {
     /// process (new and gone workers marked), then summed with their spread over the processes.
     #[arg(long, requires = "pid")]
     pub subprocesses: bool,
+    #[command(flatten)]
+    pub exports: crate::formats::GrowthExports,
 }
 
 /// One paused dump of `pid` as a snapshot; a spinner on stderr during the walk unless `quiet`.
@@ -272,6 +276,7 @@ pub fn cmd_diff(args: &DiffArgs) -> Result<i32> {
     let b = Snapshot::read(&args.after).map_err(|e| crate::cli::UsageError(e.to_string()))?;
     let types = snapshot::diff_types(&a, &b);
     let sites = snapshot::diff_sites(&a, &b);
+    args.exports.write_diff(&a, &b, &types, &sites)?;
     if let Some(path) = &args.flamegraph {
         let f =
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -316,6 +321,7 @@ pub fn cmd_leaks(args: &LeaksArgs) -> Result<i32> {
     let quiet = args.quiet || !std::io::stderr().is_terminal();
     let usage = |m: String| crate::cli::UsageError(m);
     if let (true, Some(pid)) = (args.subprocesses, args.pid) {
+        args.exports.refuse_with_subprocesses()?;
         return crate::fleet::cmd_leaks(pid, args, quiet);
     }
     let snaps = match (args.pid, args.snapshots.as_slice()) {
@@ -366,6 +372,7 @@ pub fn cmd_leaks(args: &LeaksArgs) -> Result<i32> {
     };
     let groups = snapshot::survivors(&snaps[0], &snaps[1], &snaps[2])
         .ok_or_else(|| anyhow::anyhow!("snapshots lack object identities"))?;
+    args.exports.write_leaks(&snaps, &groups)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {

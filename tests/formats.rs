@@ -6,6 +6,11 @@
 //!   for an instance of each of the target's rooted classes must go through the holders the target
 //!   says (the path shape `leakspy refs` prints), dict keys hidden unless `--show-keys`.
 //!
+//! - `--pprof`: npm `pprof-format` decodes the profiles of `dump`, `diff` and `leaks` of
+//!   `tests/targets/leak_target.py` (traced by tracemalloc, driven tick by tick): per type and in
+//!   total, objects and bytes equal the `--json` report (the growth for diff, the survivors for
+//!   leaks), and the leaked type's only site is the target's leaking line.
+//!
 //! The npm packages are installed by scripts/setup-formats.sh (called by scripts/test.sh) under
 //! `$LEAKSPY_CACHE/npm-formats`.
 
@@ -13,6 +18,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -210,6 +216,197 @@ fn check_heapsnapshot(name: &str) {
     drop(t);
 }
 
+/// A pprof file decoded by npm pprof-format: (per type (count, bytes), total, decoded JSON).
+/// Objects and bytes.
+type Pair = (i64, i64);
+
+fn decode_pprof(file: &str, ctx: &str) -> (BTreeMap<String, Pair>, Pair, Value) {
+    let p = node("pprof.js", &[file]);
+    assert_eq!(
+        p["sampleTypes"],
+        serde_json::json!([["objects", "count"], ["space", "bytes"]]),
+        "{ctx}"
+    );
+    assert_eq!(p["defaultSampleType"], "space", "{ctx}");
+    let pair = |v: &Value| (v[0].as_i64().unwrap(), v[1].as_i64().unwrap());
+    let by_type = p["byType"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), pair(v)))
+        .collect();
+    (by_type, pair(&p["total"]), p)
+}
+
+/// The innermost frames of the samples of `ty` (`file:line`, the frame after the type).
+fn innermost_frames(p: &Value, ty: &str) -> Vec<String> {
+    p["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["stack"][0] == ty)
+        .map(|s| s["stack"][1].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn tick(t: &mut ChildGuard) {
+    use std::io::Write as _;
+    let stdin = t.stdin.as_mut().expect("stdin");
+    stdin
+        .write_all(b"t\n")
+        .and_then(|()| stdin.flush())
+        .expect("tick");
+    let line = t
+        .lines
+        .as_ref()
+        .expect("stdout lines")
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the target answers a tick");
+    assert!(line.starts_with("ok "), "tick answer {line:?}");
+}
+
+fn check_pprof(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    node_modules();
+    let (mut t, ready) = spawn_target_args(
+        &interp,
+        "leak_target.py",
+        &["-X", "tracemalloc=5"],
+        &["tick"],
+    );
+    let truth: Value = serde_json::from_str(&ready).expect("ready line");
+    let leak_site = format!(
+        "{}:{}",
+        truth["file"].as_str().unwrap(),
+        truth["leak_line"].as_u64().unwrap()
+    );
+    let pid = t.pid().to_string();
+    let dir = TempDir::new("pprof");
+    let file = |n: &str| -> String { dir.0.join(n).display().to_string() };
+    for n in ["a.json", "b.json", "c.json"] {
+        tick(&mut t);
+        leakspy_ok(
+            ["snapshot", "--pid", &pid, "-o", &file(n), "-q"],
+            &format!("[{name}] snapshot {n}"),
+        );
+    }
+
+    // dump: per type and in total, what --json says; the leak at its line.
+    let pb = file("dump.pb.gz");
+    let ctx = format!("[{name}] leakspy dump --pid {pid} --json --pprof {pb}");
+    let report: Value = serde_json::from_slice(&leakspy_ok(
+        ["dump", "--pid", &pid, "--json", "-q", "--pprof", &pb],
+        &ctx,
+    ))
+    .expect("JSON");
+    let (by_type, total, p) = decode_pprof(&pb, &ctx);
+    let types = report["heap"]["types"].as_array().unwrap();
+    assert_eq!(by_type.len(), types.len(), "{ctx}");
+    for ty in types {
+        let n = ty["type"].as_str().unwrap();
+        assert_eq!(
+            by_type.get(n).copied(),
+            Some((ty["count"].as_i64().unwrap(), ty["bytes"].as_i64().unwrap())),
+            "{ctx}: {n}"
+        );
+    }
+    let heap = &report["heap"];
+    assert_eq!(
+        total,
+        (
+            heap["objects"].as_i64().unwrap(),
+            heap["bytes"].as_i64().unwrap()
+        ),
+        "{ctx}: totals"
+    );
+    let sites = innermost_frames(&p, "__main__.Leaked");
+    assert_eq!(
+        sites,
+        vec![leak_site.clone()],
+        "{ctx}: the leak's site\n{p}"
+    );
+
+    // diff A C: the growth per type, and in total.
+    let pb = file("diff.pb.gz");
+    let ctx = format!("[{name}] leakspy diff a c --json --pprof {pb}");
+    let d: Value = serde_json::from_slice(&leakspy_ok(
+        [
+            "diff",
+            &file("a.json"),
+            &file("c.json"),
+            "--json",
+            "--pprof",
+            &pb,
+        ],
+        &ctx,
+    ))
+    .expect("JSON");
+    let (by_type, total, p) = decode_pprof(&pb, &ctx);
+    let mut sum = (0, 0);
+    for ty in d["types"].as_array().unwrap() {
+        let n = ty["type"].as_str().unwrap();
+        let g = |k: &str| ty[k].as_i64().unwrap();
+        let want = (
+            g("count_after") - g("count_before"),
+            g("bytes_after") - g("bytes_before"),
+        );
+        sum = (sum.0 + want.0, sum.1 + want.1);
+        assert_eq!(
+            by_type.get(n).copied().unwrap_or((0, 0)),
+            want,
+            "{ctx}: {n}"
+        );
+    }
+    assert_eq!(total, sum, "{ctx}: totals");
+    assert_eq!(
+        by_type["__main__.Leaked"].0, 200,
+        "{ctx}: the target's own growth"
+    );
+    assert_eq!(
+        innermost_frames(&p, "__main__.Leaked"),
+        vec![leak_site.clone()],
+        "{ctx}"
+    );
+
+    // leaks A B C: the survivors.
+    let pb = file("leaks.pb.gz");
+    let ctx = format!("[{name}] leakspy leaks a b c --json --pprof {pb}");
+    let l: Value = serde_json::from_slice(&leakspy_ok(
+        [
+            "leaks",
+            &file("a.json"),
+            &file("b.json"),
+            &file("c.json"),
+            "--json",
+            "--pprof",
+            &pb,
+        ],
+        &ctx,
+    ))
+    .expect("JSON");
+    let (by_type, total, p) = decode_pprof(&pb, &ctx);
+    let mut sum = (0, 0);
+    for g in l["survivors"].as_array().unwrap() {
+        sum = (
+            sum.0 + g["count"].as_i64().unwrap(),
+            sum.1 + g["bytes"].as_i64().unwrap(),
+        );
+    }
+    assert_eq!(total, sum, "{ctx}: totals");
+    assert_eq!(
+        by_type["__main__.Leaked"].0, 100,
+        "{ctx}: the second tick's leak"
+    );
+    assert_eq!(
+        innermost_frames(&p, "__main__.Leaked"),
+        vec![leak_site],
+        "{ctx}"
+    );
+    drop(t);
+}
+
 #[test]
 fn shapes_read_like_refs() {
     let step = |a: &str, b: &str, c: &str| serde_json::json!([a, b, c]);
@@ -250,4 +447,10 @@ per_interpreter! { check_heapsnapshot:
     heapsnapshot_pyenv_3_11_7 => "pyenv-3.11.7",
     heapsnapshot_pyenv_3_12_1 => "pyenv-3.12.1",
     heapsnapshot_debian_sid_3_14 => "debian-sid-3.14",
+}
+
+per_interpreter! { check_pprof:
+    pprof_pyenv_3_11_7 => "pyenv-3.11.7",
+    pprof_pyenv_3_12_1 => "pyenv-3.12.1",
+    pprof_debian_sid_3_14 => "debian-sid-3.14",
 }
