@@ -1,11 +1,11 @@
-//! Export flags (`--heapsnapshot`, `--pprof`; docs/formats.md): which files to write besides the report, and
+//! Export flags (`--heapsnapshot`, `--pprof`, `--html`; docs/formats.md): which files to write besides the report, and
 //! writing them. The formats themselves are in `leakspy_report`.
 
 use anyhow::Result;
 use clap::{Args, ValueHint};
 use leakspy_python::dump::{DumpOptions, DumpReport};
-use leakspy_report::pprof;
 use leakspy_report::snapshot::{Delta, Snapshot, SurvivorGroup};
+use leakspy_report::{html, pprof};
 use std::path::{Path, PathBuf};
 
 /// Files `dump` can write besides its report.
@@ -22,6 +22,11 @@ pub struct DumpExports {
     #[arg(long, value_name = "FILE.pb.gz", value_hint = ValueHint::FilePath)]
     pub pprof: Option<PathBuf>,
 
+    /// Also write a self-contained HTML report (threads, sortable type table, treemaps, flame
+    /// graph, memory breakdown; no network needed; docs/formats.md).
+    #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
+    pub html: Option<PathBuf>,
+
     /// With --heapsnapshot: name the keys of plain dicts by their value (they may be secrets).
     #[arg(long)]
     pub show_keys: bool,
@@ -34,6 +39,11 @@ pub struct RefsExports {
     /// (docs/formats.md); --show-keys names plain dicts' keys there too.
     #[arg(long, value_name = "FILE.heapsnapshot", value_hint = ValueHint::FilePath)]
     pub heapsnapshot: Option<PathBuf>,
+
+    /// Also write a self-contained HTML report: the paths as a tree, referrers, retained sizes,
+    /// and the heap as `dump --html` shows it (docs/formats.md).
+    #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
+    pub html: Option<PathBuf>,
 }
 
 /// Files `diff` and `leaks` can write besides their report.
@@ -43,13 +53,18 @@ pub struct GrowthExports {
     /// gzipped pprof profile (docs/formats.md); diff's values may be negative.
     #[arg(long, value_name = "FILE.pb.gz", value_hint = ValueHint::FilePath)]
     pub pprof: Option<PathBuf>,
+
+    /// Also write a self-contained HTML report: the growth (diff) or survivors (leaks) as
+    /// sortable tables and a treemap (docs/formats.md).
+    #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
+    pub html: Option<PathBuf>,
 }
 
 impl GrowthExports {
     pub fn refuse_with_subprocesses(&self) -> Result<()> {
-        if self.pprof.is_some() {
+        if self.pprof.is_some() || self.html.is_some() {
             anyhow::bail!(crate::cli::UsageError(
-                "--pprof writes one process: it does not go with --subprocesses".into()
+                "--pprof and --html write one process: they do not go with --subprocesses".into()
             ));
         }
         Ok(())
@@ -75,6 +90,25 @@ impl GrowthExports {
                 &comment,
             )?;
         }
+        if let Some(path) = &self.html {
+            let data = serde_json::json!({
+                "before": {"pid": a.pid, "taken_at_ms": a.taken_at_ms, "objects": a.objects, "bytes": a.bytes},
+                "after": {"pid": b.pid, "taken_at_ms": b.taken_at_ms, "objects": b.objects, "bytes": b.bytes},
+                "types": types, "sites": sites,
+            });
+            let mut svg = Vec::new();
+            let lines = leakspy_report::flame::folded_diff(types, sites);
+            let flame = (!lines.is_empty()
+                && leakspy_report::flame::svg(
+                    &lines,
+                    "leakspy diff: bytes, before vs after",
+                    &mut svg,
+                )
+                .is_ok())
+            .then_some(svg.as_slice());
+            let title = format!("leakspy diff: growth of pid {}", b.pid);
+            write_html(path, html::Kind::Diff, &title, &data, flame)?;
+        }
         Ok(())
     }
 
@@ -90,6 +124,16 @@ impl GrowthExports {
                 last.taken_at_ms,
                 &comment,
             )?;
+        }
+        if let (Some(path), Some(first), Some(last)) = (&self.html, snaps.first(), snaps.last()) {
+            let secs = |s: &Snapshot| s.taken_at_ms.saturating_sub(first.taken_at_ms) as f64 / 1e3;
+            let data = serde_json::json!({
+                "pid": last.pid,
+                "snapshots_s": snaps.iter().map(secs).collect::<Vec<_>>(),
+                "survivors": groups,
+            });
+            let title = format!("leakspy leaks: what pid {} kept", last.pid);
+            write_html(path, html::Kind::Leaks, &title, &data, None)?;
         }
         Ok(())
     }
@@ -110,9 +154,11 @@ fn write_pprof(
 impl DumpExports {
     /// Ask the dump for what the exports need.
     pub fn configure(&self, opts: &mut DumpOptions, subprocesses: bool) -> Result<()> {
-        if subprocesses && (self.heapsnapshot.is_some() || self.pprof.is_some()) {
+        if subprocesses
+            && (self.heapsnapshot.is_some() || self.pprof.is_some() || self.html.is_some())
+        {
             anyhow::bail!(crate::cli::UsageError(
-                "--heapsnapshot and --pprof write one process: they do not go with --subprocesses"
+                "--heapsnapshot, --pprof and --html write one process: they do not go with --subprocesses"
                     .into()
             ));
         }
@@ -145,6 +191,12 @@ impl DumpExports {
                 &comment,
             )?;
         }
+        if let Some(path) = &self.html {
+            let title = format!("leakspy dump of pid {}", report.pid);
+            let flame = dump_flame(report);
+            let data = html::dump_data(report)?;
+            write_html(path, html::Kind::Dump, &title, &data, flame.as_deref())?;
+        }
         Ok(())
     }
 }
@@ -156,9 +208,10 @@ impl RefsExports {
         show_keys: bool,
         subprocesses: bool,
     ) -> Result<()> {
-        if subprocesses && self.heapsnapshot.is_some() {
+        if subprocesses && (self.heapsnapshot.is_some() || self.html.is_some()) {
             anyhow::bail!(crate::cli::UsageError(
-                "--heapsnapshot writes one process: it does not go with --subprocesses".into()
+                "--heapsnapshot and --html write one process: they do not go with --subprocesses"
+                    .into()
             ));
         }
         if self.heapsnapshot.is_some() {
@@ -168,8 +221,40 @@ impl RefsExports {
     }
 
     pub fn write(&self, report: &DumpReport) -> Result<()> {
-        write_heapsnapshot(report, self.heapsnapshot.as_deref())
+        write_heapsnapshot(report, self.heapsnapshot.as_deref())?;
+        if let (Some(path), Some(refs)) = (&self.html, report.heap.refs.as_ref()) {
+            let title = format!("leakspy refs {} in pid {}", refs.type_name, report.pid);
+            let flame = dump_flame(report);
+            let data = html::refs_data(report, refs)?;
+            write_html(path, html::Kind::Refs, &title, &data, flame.as_deref())?;
+        }
+        Ok(())
     }
+}
+
+/// The flame graph of a dump's live bytes (SVG), as `--flamegraph` writes it.
+fn dump_flame(report: &DumpReport) -> Option<Vec<u8>> {
+    let snap = Snapshot::from_report(report);
+    let lines = leakspy_report::flame::folded(&snap);
+    let mut svg = Vec::new();
+    let title = format!(
+        "leakspy: live bytes of pid {} by type and allocation site",
+        report.pid
+    );
+    (!lines.is_empty() && leakspy_report::flame::svg(&lines, &title, &mut svg).is_ok())
+        .then_some(svg)
+}
+
+fn write_html(
+    path: &Path,
+    kind: html::Kind,
+    title: &str,
+    data: &serde_json::Value,
+    flame: Option<&[u8]>,
+) -> Result<()> {
+    let mut out = create(path)?;
+    html::write(kind, title, data, flame, &mut out)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }
 
 /// Create `path` for writing, buffered; the error names the file.

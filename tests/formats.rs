@@ -11,6 +11,12 @@
 //!   total, objects and bytes equal the `--json` report (the growth for diff, the survivors for
 //!   leaks), and the leaked type's only site is the target's leaking line.
 //!
+//! - `--html`: Debian's headless Chromium loads the pages of `dump`, `refs`, `diff` and `leaks` from
+//!   disk with the network off; the DOM it dumps must show every type of the `--json` report in its
+//!   order with its count and bytes, `refs`' path as a tree with the instance count at each step,
+//!   `diff`'s growth and `leaks`' survivors as `--json` gives them; no console message, no error.
+//!   A page of 1,000 made-up types and 10,000 sites must render whole.
+//!
 //! The npm packages are installed by scripts/setup-formats.sh (called by scripts/test.sh) under
 //! `$LEAKSPY_CACHE/npm-formats`.
 
@@ -19,7 +25,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Where scripts/setup-formats.sh installed the npm packages.
@@ -407,6 +413,316 @@ fn check_pprof(name: &str) {
     drop(t);
 }
 
+/// Debian's headless Chromium (installed by scripts/setup-formats.sh).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Chromium's flags: headless, no network (a proxy nobody listens on, no name resolves; the page's
+/// own Content-Security-Policy forbids every load anyway), no sandbox (tests run as root).
+fn chromium(extra: &[&str], page: &str) -> std::process::Output {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: run scripts/setup-formats.sh"
+    );
+    let profile = TempDir::new("chromium");
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--proxy-server=127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.0.display()))
+    .args(extra)
+    .arg(format!("file://{page}"));
+    run_with_timeout(&mut cmd)
+}
+
+/// The page's DOM after its script ran; fails on any console message (errors, CSP refusals) and
+/// unless the script finished (`data-rendered="ok"`) without an error event.
+fn dom_of(page: &str, ctx: &str) -> String {
+    let out = chromium(&["--dump-dom"], page);
+    assert!(
+        out.status.success(),
+        "{ctx}: chromium\n{}",
+        show_output(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = err.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "{ctx}: console messages\n{}",
+        console.join("\n")
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dom.contains("data-rendered=\"ok\""),
+        "{ctx}: the page did not finish rendering"
+    );
+    assert!(!dom.contains("data-errors="), "{ctx}: error events\n{dom}");
+    dom
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The rows of the table `id` in a DOM: each row's `data-*` attributes, in the order shown.
+fn rows(dom: &str, id: &str) -> Vec<BTreeMap<String, String>> {
+    let start = dom
+        .find(&format!("<table id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    let end = start + dom[start..].find("</table>").expect("table end");
+    let mut out = Vec::new();
+    for tr in dom[start..end].split("<tr ").skip(1) {
+        let head = &tr[..tr.find('>').unwrap_or(0)];
+        let mut row = BTreeMap::new();
+        for part in head.split("\" ") {
+            if let Some((k, v)) = part.trim().split_once("=\"") {
+                if let Some(k) = k.strip_prefix("data-") {
+                    row.insert(k.to_string(), unescape(v.trim_end_matches('"')));
+                }
+            }
+        }
+        out.push(row);
+    }
+    out
+}
+
+fn check_html(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    let dir = TempDir::new("html");
+    let file = |n: &str| -> String { dir.0.join(n).display().to_string() };
+
+    // dump and refs of the refs target, traced (sites for the treemap and the flame graph).
+    let (t, ready) = spawn_target(&interp, "refs_target.py", &["-X", "tracemalloc=5"]);
+    let truth: Value = serde_json::from_str(&ready).expect("truth line");
+    let pid = t.pid().to_string();
+    let page = file("dump.html");
+    let ctx = format!("[{name}] leakspy dump --pid {pid} --json --html {page}");
+    let report: Value = serde_json::from_slice(&leakspy_ok(
+        ["dump", "--pid", &pid, "--json", "-q", "--html", &page],
+        &ctx,
+    ))
+    .expect("JSON");
+    let dom = dom_of(&page, &ctx);
+    let shown = rows(&dom, "type-table");
+    let types = report["heap"]["types"].as_array().unwrap();
+    assert_eq!(shown.len(), types.len(), "{ctx}: one row per type");
+    for (row, ty) in shown.iter().zip(types) {
+        let want = [
+            ("type", ty["type"].to_string().trim_matches('"').to_string()),
+            ("count", ty["count"].to_string()),
+            ("bytes", ty["bytes"].to_string()),
+        ];
+        for (k, v) in want {
+            assert_eq!(
+                row.get(k),
+                Some(&v),
+                "{ctx}: type table in --json's order\n{row:?}"
+            );
+        }
+    }
+    for section in [
+        "threads",
+        "memory",
+        "treemap-types",
+        "treemap-sites",
+        "flame",
+    ] {
+        assert!(
+            dom.contains(&format!("<section id=\"{section}\"")),
+            "{ctx}: no {section}"
+        );
+    }
+    assert!(
+        dom.contains("data:image/svg+xml;base64,"),
+        "{ctx}: the flame graph"
+    );
+    let main_tid = report["threads"][0]["native_id"].to_string();
+    assert!(
+        dom.contains(&format!("data-thread=\"{main_tid}\"")),
+        "{ctx}: thread {main_tid}"
+    );
+    if name == "pyenv-3.12.1" {
+        let shot = file("dump.png");
+        let out = chromium(
+            &["--window-size=1280,1800", &format!("--screenshot={shot}")],
+            &page,
+        );
+        assert!(
+            out.status.success() && Path::new(&shot).exists(),
+            "{ctx}: screenshot\n{}",
+            show_output(&out)
+        );
+    }
+
+    let page = file("refs.html");
+    let ty = "__main__.Session";
+    let ctx = format!("[{name}] leakspy refs --pid {pid} --type {ty} --html {page}");
+    leakspy_ok(
+        ["refs", "--pid", &pid, "--type", ty, "-q", "--html", &page],
+        &ctx,
+    );
+    let dom = dom_of(&page, &ctx);
+    let want = &truth["types"][ty];
+    assert!(
+        dom.contains(&format!(
+            "data-type=\"{ty}\" data-instances=\"{}\"",
+            want["count"]
+        )),
+        "{ctx}"
+    );
+    for step in want["shape"].as_str().unwrap().split(" -> ") {
+        let tag = format!(
+            "data-step=\"{}\" data-count=\"{}\"",
+            step.replace('<', "&lt;").replace('>', "&gt;"),
+            want["count"]
+        );
+        assert!(dom.contains(&tag), "{ctx}: path tree lacks {tag}");
+    }
+    assert!(
+        !dom.contains("tenant-7"),
+        "{ctx}: a dict key without --show-keys"
+    );
+    drop(t);
+
+    // diff and leaks of the leak target, tick by tick.
+    let (mut t, _) = spawn_target_args(
+        &interp,
+        "leak_target.py",
+        &["-X", "tracemalloc=5"],
+        &["tick"],
+    );
+    let pid = t.pid().to_string();
+    for n in ["a.json", "b.json", "c.json"] {
+        tick(&mut t);
+        leakspy_ok(
+            ["snapshot", "--pid", &pid, "-o", &file(n), "-q"],
+            &format!("[{name}] snapshot {n}"),
+        );
+    }
+    drop(t);
+    let page = file("diff.html");
+    let ctx = format!("[{name}] leakspy diff a c --json --html {page}");
+    let d: Value = serde_json::from_slice(&leakspy_ok(
+        [
+            "diff",
+            &file("a.json"),
+            &file("c.json"),
+            "--json",
+            "--html",
+            &page,
+        ],
+        &ctx,
+    ))
+    .expect("JSON");
+    let dom = dom_of(&page, &ctx);
+    let shown: BTreeMap<String, (String, String)> = rows(&dom, "growth-table")
+        .into_iter()
+        .map(|r| {
+            (
+                r["type"].clone(),
+                (r["count-delta"].clone(), r["bytes-delta"].clone()),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, (String, String)> = d["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let g = |k: &str| x[k].as_i64().unwrap();
+            (
+                x["type"].as_str().unwrap().to_string(),
+                (
+                    (g("count_after") - g("count_before")).to_string(),
+                    (g("bytes_after") - g("bytes_before")).to_string(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(shown, want, "{ctx}: growth table");
+    assert_eq!(shown["__main__.Leaked"].0, "200", "{ctx}");
+    let page = file("leaks.html");
+    let ctx = format!("[{name}] leakspy leaks a b c --json --html {page}");
+    let l: Value = serde_json::from_slice(&leakspy_ok(
+        [
+            "leaks",
+            &file("a.json"),
+            &file("b.json"),
+            &file("c.json"),
+            "--json",
+            "--html",
+            &page,
+        ],
+        &ctx,
+    ))
+    .expect("JSON");
+    let dom = dom_of(&page, &ctx);
+    let mut shown: Vec<(String, String)> = rows(&dom, "survivor-table")
+        .into_iter()
+        .map(|r| (r["type"].clone(), r["count"].clone()))
+        .collect();
+    let mut want: Vec<(String, String)> = l["survivors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["type"].as_str().unwrap().to_string(),
+                g["count"].to_string(),
+            )
+        })
+        .collect();
+    shown.sort();
+    want.sort();
+    assert_eq!(shown, want, "{ctx}: survivors");
+}
+
+/// A page of 1,000 types and 10,000 sites (made up, not from a target) renders completely, every
+/// type in the table, filtering and sorting included.
+#[test]
+fn html_with_a_thousand_types() {
+    let types: Vec<Value> = (0..1000)
+        .map(|i| {
+            let sites: Vec<Value> = (0..10)
+                .map(|k| serde_json::json!({"frames": [{"filename": format!("m{i}.py"), "line": k + 1}], "count": k + 1, "bytes": 64 * (k + 1)}))
+                .collect();
+            serde_json::json!({"type": format!("mod{}.T{i}", i % 7), "count": 1000 + i, "bytes": 1_000_000 - i, "tracked": i, "size_exact": true, "allocated_at": sites})
+        })
+        .collect();
+    let data = serde_json::json!({
+        "pid": 1, "python_version": "3.12.1", "paused": true, "pause_ms": 1.0, "partial": false,
+        "warnings": [], "threads": [{"thread_id": 1, "native_id": 1, "name": "main", "holds_gil": true, "idle": false,
+            "frames": [{"function": "f", "filename": "a.py", "line": 1}]}],
+        "memory": {"rss": 1 << 30, "heap": 1 << 29, "anonymous": 1 << 28, "file": 1 << 27, "stack": 1 << 20, "other": 0},
+        "heap": {"objects": 1_500_000, "bytes": 999_500_500, "types": types},
+    });
+    let dir = TempDir::new("html-1000");
+    let page = dir.0.join("big.html").display().to_string();
+    let mut f = std::fs::File::create(&page).unwrap();
+    leakspy_report::html::write(leakspy_report::html::Kind::Dump, "big", &data, None, &mut f)
+        .unwrap();
+    let dom = dom_of(&page, "1,000 types");
+    let shown = rows(&dom, "type-table");
+    assert_eq!(shown.len(), 1000);
+    assert_eq!(shown[0]["type"], "mod0.T0");
+    assert_eq!(shown[999]["type"], "mod5.T999");
+}
+
 #[test]
 fn shapes_read_like_refs() {
     let step = |a: &str, b: &str, c: &str| serde_json::json!([a, b, c]);
@@ -453,4 +769,10 @@ per_interpreter! { check_pprof:
     pprof_pyenv_3_11_7 => "pyenv-3.11.7",
     pprof_pyenv_3_12_1 => "pyenv-3.12.1",
     pprof_debian_sid_3_14 => "debian-sid-3.14",
+}
+
+per_interpreter! { check_html:
+    html_pyenv_3_11_7 => "pyenv-3.11.7",
+    html_pyenv_3_12_1 => "pyenv-3.12.1",
+    html_debian_sid_3_14 => "debian-sid-3.14",
 }

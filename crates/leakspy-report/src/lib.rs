@@ -5,6 +5,7 @@
 pub mod flame;
 pub mod fleet;
 pub mod heapsnapshot;
+pub mod html;
 pub mod pprof;
 pub mod refs;
 pub mod snapshot;
