@@ -1,11 +1,11 @@
-//! Export flags (`--heapsnapshot`, `--pprof`, `--html`; docs/formats.md): which files to write besides the report, and
+//! Export flags (`--heapsnapshot`, `--pprof`, `--html`, `--speedscope`; docs/formats.md): which files to write besides the report, and
 //! writing them. The formats themselves are in `leakspy_report`.
 
 use anyhow::Result;
 use clap::{Args, ValueHint};
 use leakspy_python::dump::{DumpOptions, DumpReport};
 use leakspy_report::snapshot::{Delta, Snapshot, SurvivorGroup};
-use leakspy_report::{html, pprof};
+use leakspy_report::{html, pprof, speedscope};
 use std::path::{Path, PathBuf};
 
 /// Files `dump` can write besides its report.
@@ -26,6 +26,11 @@ pub struct DumpExports {
     /// graph, memory breakdown; no network needed; docs/formats.md).
     #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
     pub html: Option<PathBuf>,
+
+    /// Also write live bytes and objects by allocation traceback in speedscope's format
+    /// (speedscope.app; docs/formats.md).
+    #[arg(long, value_name = "FILE.speedscope.json", value_hint = ValueHint::FilePath)]
+    pub speedscope: Option<PathBuf>,
 
     /// With --heapsnapshot: name the keys of plain dicts by their value (they may be secrets).
     #[arg(long)]
@@ -158,7 +163,7 @@ impl DumpExports {
             && (self.heapsnapshot.is_some() || self.pprof.is_some() || self.html.is_some())
         {
             anyhow::bail!(crate::cli::UsageError(
-                "--heapsnapshot, --pprof and --html write one process: they do not go with --subprocesses"
+                "--heapsnapshot, --pprof, --html and --speedscope write one process: they do not go with --subprocesses"
                     .into()
             ));
         }
@@ -190,6 +195,16 @@ impl DumpExports {
                 snap.taken_at_ms,
                 &comment,
             )?;
+        }
+        if let Some(path) = &self.speedscope {
+            let snap = Snapshot::from_report(report);
+            let name = format!(
+                "leakspy dump of pid {} (Python {})",
+                report.pid, report.python_version
+            );
+            let mut out = create(path)?;
+            speedscope::write(&name, &speedscope::allocation_profiles(&snap), &mut out)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         }
         if let Some(path) = &self.html {
             let title = format!("leakspy dump of pid {}", report.pid);

@@ -17,6 +17,11 @@
 //!   `diff`'s growth and `leaks`' survivors as `--json` gives them; no console message, no error.
 //!   A page of 1,000 made-up types and 10,000 sites must render whole.
 //!
+//! - `--speedscope`: the file of a `dump` of `leak_target.py` (traced) must validate against the
+//!   schema the npm package `speedscope` ships (with ajv); its bytes and objects profiles sum, per
+//!   type and in total, to the `--json` report, and the leak's stack ends at the leaking line. A
+//!   time profile written by the renderer `record` is to use validates too.
+//!
 //! The npm packages are installed by scripts/setup-formats.sh (called by scripts/test.sh) under
 //! `$LEAKSPY_CACHE/npm-formats`.
 
@@ -723,6 +728,120 @@ fn html_with_a_thousand_types() {
     assert_eq!(shown[999]["type"], "mod5.T999");
 }
 
+/// A speedscope file validated against speedscope's own schema; its profiles as the script saw them.
+fn validate_speedscope(file: &str, ctx: &str) -> Vec<Value> {
+    let v = node("speedscope.js", &[file]);
+    assert_eq!(
+        v["valid"], true,
+        "{ctx}: against speedscope's schema\n{}",
+        v["errors"]
+    );
+    v["profiles"].as_array().unwrap().clone()
+}
+
+fn check_speedscope(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    node_modules();
+    let (mut t, ready) = spawn_target_args(
+        &interp,
+        "leak_target.py",
+        &["-X", "tracemalloc=5"],
+        &["tick"],
+    );
+    let truth: Value = serde_json::from_str(&ready).expect("ready line");
+    let leak_site = format!(
+        "{}:{}",
+        truth["file"].as_str().unwrap(),
+        truth["leak_line"].as_u64().unwrap()
+    );
+    tick(&mut t);
+    let pid = t.pid().to_string();
+    let dir = TempDir::new("speedscope");
+    let file = dir.0.join("dump.speedscope.json").display().to_string();
+    let ctx = format!("[{name}] leakspy dump --pid {pid} --json --speedscope {file}");
+    let report: Value = serde_json::from_slice(&leakspy_ok(
+        ["dump", "--pid", &pid, "--json", "-q", "--speedscope", &file],
+        &ctx,
+    ))
+    .expect("JSON");
+    let profiles = validate_speedscope(&file, &ctx);
+    assert_eq!(profiles.len(), 2, "{ctx}");
+    let heap = &report["heap"];
+    for (p, unit, want) in [
+        (&profiles[0], "bytes", heap["bytes"].as_u64()),
+        (&profiles[1], "none", heap["objects"].as_u64()),
+    ] {
+        assert_eq!(p["unit"], unit, "{ctx}");
+        assert_eq!(p["total"].as_u64(), want, "{ctx}: {unit} in total");
+        assert_eq!(p["endValue"].as_u64(), want, "{ctx}: {unit} end value");
+    }
+    // Per type (the leaf frame), what --json says; the leak under its line.
+    let mut by_type: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (k, p) in profiles.iter().enumerate() {
+        for s in p["stacks"].as_array().unwrap() {
+            let stack = s["stack"].as_array().unwrap();
+            let leaf = stack.last().and_then(Value::as_str).unwrap().to_string();
+            let e = by_type.entry(leaf).or_default();
+            let w = s["weight"].as_u64().unwrap();
+            if k == 0 {
+                e.1 += w;
+            } else {
+                e.0 += w;
+            }
+            if stack.last() == Some(&Value::from("__main__.Leaked")) && w > 0 {
+                assert_eq!(
+                    stack[stack.len() - 2],
+                    leak_site.as_str(),
+                    "{ctx}: the leak's innermost frame\n{s}"
+                );
+            }
+        }
+    }
+    for ty in heap["types"].as_array().unwrap() {
+        let n = ty["type"].as_str().unwrap();
+        assert_eq!(
+            by_type.get(n).copied(),
+            Some((ty["count"].as_u64().unwrap(), ty["bytes"].as_u64().unwrap())),
+            "{ctx}: {n}"
+        );
+    }
+    drop(t);
+}
+
+/// The renderer `record` will use: a time profile of (stack, weight) samples is a valid file.
+#[test]
+fn speedscope_time_profile_is_valid() {
+    use leakspy_report::speedscope::{self, Frame, Profile, StackSample, Unit};
+    let main = Frame::function("main", "app.py", 3);
+    let profile = Profile {
+        name: "wall time of pid 1, thread MainThread".into(),
+        unit: Unit::Milliseconds,
+        samples: vec![
+            StackSample {
+                stack: vec![main.clone(), Frame::function("work", "app.py", 9)],
+                weight: 10,
+            },
+            StackSample {
+                stack: vec![main],
+                weight: 3,
+            },
+        ],
+    };
+    let dir = TempDir::new("speedscope-time");
+    let file = dir.0.join("t.speedscope.json").display().to_string();
+    let mut f = std::fs::File::create(&file).unwrap();
+    speedscope::write("leakspy record", &[profile], &mut f).unwrap();
+    let profiles = validate_speedscope(&file, "time profile");
+    assert_eq!(profiles[0]["unit"], "milliseconds");
+    assert_eq!(profiles[0]["total"], 13);
+    assert_eq!(
+        profiles[0]["stacks"][0]["stack"],
+        serde_json::json!(["main", "work"])
+    );
+}
+
 #[test]
 fn shapes_read_like_refs() {
     let step = |a: &str, b: &str, c: &str| serde_json::json!([a, b, c]);
@@ -775,4 +894,10 @@ per_interpreter! { check_html:
     html_pyenv_3_11_7 => "pyenv-3.11.7",
     html_pyenv_3_12_1 => "pyenv-3.12.1",
     html_debian_sid_3_14 => "debian-sid-3.14",
+}
+
+per_interpreter! { check_speedscope:
+    speedscope_pyenv_3_11_7 => "pyenv-3.11.7",
+    speedscope_pyenv_3_12_1 => "pyenv-3.12.1",
+    speedscope_debian_sid_3_14 => "debian-sid-3.14",
 }

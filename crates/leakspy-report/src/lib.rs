@@ -9,6 +9,7 @@ pub mod html;
 pub mod pprof;
 pub mod refs;
 pub mod snapshot;
+pub mod speedscope;
 
 use leakspy_python::dump::{DumpReport, ThreadReport};
 use std::io::{self, Write};
