@@ -66,13 +66,15 @@ pub struct GrowthExports {
 }
 
 impl GrowthExports {
-    pub fn refuse_with_subprocesses(&self) -> Result<()> {
-        if self.pprof.is_some() || self.html.is_some() {
+    /// Refuse what cannot be written before any work is done.
+    pub fn check(&self, subprocesses: bool) -> Result<()> {
+        if subprocesses && (self.pprof.is_some() || self.html.is_some()) {
             anyhow::bail!(crate::cli::UsageError(
                 "--pprof and --html write one process: they do not go with --subprocesses".into()
             ));
         }
-        Ok(())
+        check_dir("--pprof", self.pprof.as_deref())?;
+        check_dir("--html", self.html.as_deref())
     }
 
     pub fn write_diff(
@@ -157,8 +159,12 @@ fn write_pprof(
 }
 
 impl DumpExports {
-    /// Ask the dump for what the exports need.
+    /// Ask the dump for what the exports need; refuse what cannot be written before any work.
     pub fn configure(&self, opts: &mut DumpOptions, subprocesses: bool) -> Result<()> {
+        check_dir("--heapsnapshot", self.heapsnapshot.as_deref())?;
+        check_dir("--pprof", self.pprof.as_deref())?;
+        check_dir("--html", self.html.as_deref())?;
+        check_dir("--speedscope", self.speedscope.as_deref())?;
         if subprocesses
             && (self.heapsnapshot.is_some() || self.pprof.is_some() || self.html.is_some())
         {
@@ -223,6 +229,8 @@ impl RefsExports {
         show_keys: bool,
         subprocesses: bool,
     ) -> Result<()> {
+        check_dir("--heapsnapshot", self.heapsnapshot.as_deref())?;
+        check_dir("--html", self.html.as_deref())?;
         if subprocesses && (self.heapsnapshot.is_some() || self.html.is_some()) {
             anyhow::bail!(crate::cli::UsageError(
                 "--heapsnapshot and --html write one process: they do not go with --subprocesses"
@@ -270,6 +278,30 @@ fn write_html(
     let mut out = create(path)?;
     html::write(kind, title, data, flame, &mut out)
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
+/// A file to write must go into a directory that exists (checked before the target is read, so a
+/// typo does not cost a pause).
+fn check_dir(flag: &str, path: Option<&Path>) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(crate::cli::UsageError(format!(
+            "{flag} {}: the directory {} does not exist (create it, or write elsewhere)",
+            path.display(),
+            dir.display()
+        )));
+    }
+    if path.is_dir() {
+        anyhow::bail!(crate::cli::UsageError(format!(
+            "{flag} {}: is a directory (give a file name)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Create `path` for writing, buffered; the error names the file.

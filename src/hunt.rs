@@ -272,6 +272,7 @@ pub fn cmd_snapshot(args: &SnapshotArgs) -> Result<i32> {
 }
 
 pub fn cmd_diff(args: &DiffArgs) -> Result<i32> {
+    args.exports.check(false)?;
     let a = Snapshot::read(&args.before).map_err(|e| crate::cli::UsageError(e.to_string()))?;
     let b = Snapshot::read(&args.after).map_err(|e| crate::cli::UsageError(e.to_string()))?;
     let types = snapshot::diff_types(&a, &b);
@@ -320,8 +321,8 @@ pub fn cmd_diff(args: &DiffArgs) -> Result<i32> {
 pub fn cmd_leaks(args: &LeaksArgs) -> Result<i32> {
     let quiet = args.quiet || !std::io::stderr().is_terminal();
     let usage = |m: String| crate::cli::UsageError(m);
+    args.exports.check(args.subprocesses)?;
     if let (true, Some(pid)) = (args.subprocesses, args.pid) {
-        args.exports.refuse_with_subprocesses()?;
         return crate::fleet::cmd_leaks(pid, args, quiet);
     }
     let snaps = match (args.pid, args.snapshots.as_slice()) {

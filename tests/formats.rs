@@ -842,6 +842,55 @@ fn speedscope_time_profile_is_valid() {
     );
 }
 
+/// Export flags that cannot be honoured are refused before any target is read: one line, exit 2.
+#[test]
+fn unwritable_exports_are_usage_errors() {
+    let missing = "/nonexistent-leakspy-dir/x.out";
+    let tmp = std::env::temp_dir().display().to_string();
+    for (args, says) in [
+        (
+            vec!["dump", "--pid", "1", "--heapsnapshot", missing],
+            "does not exist",
+        ),
+        (
+            vec!["dump", "--pid", "1", "--pprof", missing],
+            "does not exist",
+        ),
+        (
+            vec!["dump", "--pid", "1", "--speedscope", &tmp],
+            "is a directory",
+        ),
+        (
+            vec!["refs", "--pid", "1", "--type", "x", "--html", missing],
+            "does not exist",
+        ),
+        (
+            vec!["diff", "a.json", "b.json", "--html", &tmp],
+            "is a directory",
+        ),
+        (
+            vec!["leaks", "--pid", "1", "--pprof", missing],
+            "does not exist",
+        ),
+        (
+            vec!["dump", "--pid", "1", "--gc-only", "--heapsnapshot", "x"],
+            "--gc-only",
+        ),
+        (
+            vec!["dump", "--pid", "1", "--subprocesses", "--html", "x.html"],
+            "--subprocesses",
+        ),
+        (
+            vec!["leaks", "--pid", "1", "--subprocesses", "--pprof", "x"],
+            "--subprocesses",
+        ),
+    ] {
+        let out = run_leakspy(&args);
+        let err = assert_clean_error(&out, 2, &args.join(" "));
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn shapes_read_like_refs() {
     let step = |a: &str, b: &str, c: &str| serde_json::json!([a, b, c]);

@@ -881,6 +881,21 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
             show_keys: w.group_by.is_multiple_of(2),
         };
         let _ = refs::analyse(&r, &interps, &[], &g, &q);
+        // The export for --heapsnapshot: whatever the bytes, a graph whose edges and roots all
+        // point at nodes, with one edge range per node.
+        let opts = leakspy_python::analysis::export::ExportOptions {
+            show_keys: q.show_keys,
+        };
+        let e = leakspy_python::analysis::export::build(&r, &interps, &[], &g, &opts);
+        assert_eq!(e.nodes.len(), g.nodes.len());
+        assert_eq!(e.edge_start.len(), e.nodes.len() + 1);
+        assert!(e.edge_start.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(e.edge_start.last().copied(), Some(e.edges.len() as u32));
+        assert!(e.edges.iter().all(|x| (x.to as usize) < e.nodes.len()));
+        assert!(e
+            .roots
+            .iter()
+            .all(|g| g.members.iter().all(|&(_, v)| (v as usize) < e.nodes.len())));
     }
     // A garbage arena table: pools and blocks read from garbage, each block offered as an object.
     let table = ArenaTable {
