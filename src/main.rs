@@ -75,6 +75,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         collect_objects: false,
         gc_only: args.gc_only,
         refs: None,
+        native: args.native,
     };
     if args.core.is_none() && (args.exe.is_some() || args.sysroot.is_some()) {
         // clap's `requires` is waived when --pid is given (it conflicts with --core).

@@ -36,6 +36,8 @@ pub struct DumpOptions {
     pub gc_only: bool,
     /// `leakspy refs`: keep the reference graph and answer this query (`heap.refs`).
     pub refs: Option<crate::analysis::refs::RefsQuery>,
+    /// `dump --native`: capture registers and stacks under the pause, unwind them after it.
+    pub native: bool,
 }
 
 /// Where the layout came from, for the header.
@@ -75,6 +77,18 @@ pub struct ThreadReport {
     /// Set when the stack could not be read to the end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<String>,
+    /// `--native`: the native stack, innermost first (see stacks/native.rs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native_frames: Option<Vec<crate::stacks::native::NativeFrame>>,
+    /// `--native`: native and Python frames merged, innermost first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Vec<crate::stacks::native::MergedFrame>>,
+    /// `--native`: why the native stack ends before the thread's first frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native_truncated: Option<String>,
+    /// Python frames per interpreter-loop invocation (for the merge; not reported).
+    #[serde(skip)]
+    pub eval_groups: Vec<usize>,
 }
 
 /// Read-cost figures for the benchmark and the curious.
@@ -152,11 +166,12 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // frame cap) are not retaken.
     let mut tries = 0;
     let mut torn_by = Vec::new();
+    let mut captures = Vec::new();
     let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings, memory) = loop {
         tries += 1;
         let mut w = Vec::new();
         let (snap, pause_ms, threads_paused, codes, memory) =
-            picture(pid, &live, &maps, &target, opts, &want, &mut w)?;
+            picture(pid, &live, &maps, &target, opts, &want, &mut w, &mut captures)?;
         let picture_warnings = w.len();
         let r = Reader::new(&snap, &target.layout);
         let (threads, heap, partial) = analyse(&r, &target, opts, &os, codes, &mut w, progress)?;
@@ -188,6 +203,10 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         std::thread::sleep(std::time::Duration::from_millis(1 << tries.min(4)));
     };
     warnings.extend(picture_warnings);
+    let mut threads = threads;
+    if opts.native {
+        crate::stacks::native::attach_live(pid, snap.maps(), &mut threads, &captures, &mut warnings);
+    }
 
     let s = snap.stats();
     Ok(DumpReport {
@@ -251,6 +270,7 @@ fn picture<'a>(
     opts: &DumpOptions,
     want: &dyn Fn(&leakspy_memory::Mapping) -> bool,
     warnings: &mut Vec<String>,
+    captures: &mut Vec<leakspy_memory::ThreadCapture>,
 ) -> Result<Picture<'a>> {
     let mut snap = Snapshot::new(live, Vec::new());
     snap.prepare(maps, want);
@@ -267,6 +287,10 @@ fn picture<'a>(
     // The pause covers only this copy: every writable, mostly-resident mapping (heap, arenas, data
     // sections, frame stacks) is copied whole; the walk runs on the copy after the target resumed.
     snap.copy_mappings(want);
+    if let (true, Some(g)) = (opts.native, guard.as_ref()) {
+        // Registers and stack bytes of every thread, for `--native` to unwind after the resume.
+        *captures = g.capture(live, &maps_now);
+    }
     let mut codes = CodeCache::default();
     if guard.is_some() {
         // Stack pieces outside the copied mappings (`_PyCFrame` and entry frames on the threads'
@@ -419,6 +443,11 @@ pub fn analyse(
                 .cloned()
                 .or_else(|| host.and_then(|h| (os.comm)(h)));
             let holds_gil = t.holds_gil_flag.unwrap_or(false) || gil_holders.contains(&t.tstate);
+            let eval_groups = if opts.native {
+                crate::stacks::native::eval_groups(r, &t, target.version.minor)
+            } else {
+                Vec::new()
+            };
             if let Some(why) = &t.truncated {
                 partial = true;
                 // The frame cap is the target's own depth, not a race: retaking would not help.
@@ -435,6 +464,10 @@ pub fn analyse(
                 idle,
                 frames: t.frames,
                 truncated: t.truncated,
+                native_frames: None,
+                merged: None,
+                native_truncated: None,
+                eval_groups,
             }
         })
         .collect();

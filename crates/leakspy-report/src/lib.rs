@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod flame;
+mod native;
 pub mod fleet;
 pub mod refs;
 pub mod snapshot;
@@ -400,6 +401,9 @@ fn render_thread(t: &ThreadReport, w: &mut dyn Write) -> io::Result<()> {
         format!(" [{}]", status.join(", "))
     };
     writeln!(w, "Thread {:#x} \"{name}\" ({native}){status}", t.thread_id)?;
+    if let Some(merged) = &t.merged {
+        return native::render_merged(t, merged, w);
+    }
     for f in &t.frames {
         let line = f.line.map_or_else(|| "?".to_string(), |l| l.to_string());
         writeln!(w, "    {} ({}:{line})", f.function, f.filename)?;
