@@ -118,6 +118,10 @@ pub fn unwind(
                 )),
             );
         }
+        log::trace!(
+            "{pc:#x} sp {sp:#x} -> {:#x?} sp {new_sp:#x} ({next_how:?})",
+            next[RA]
+        );
         exact = next_how == How::Signal;
         how = next_how;
         regs = next;
