@@ -24,17 +24,22 @@ struct GdbFrame {
 }
 
 /// `thread apply all bt` parsed: LWP -> frames, innermost first.
-fn gdb_stacks(pid: u32) -> std::collections::HashMap<i64, Vec<GdbFrame>> {
-    let out = run_with_timeout(Command::new("gdb").args([
-        "-nx",
-        "-batch",
-        "-p",
-        &pid.to_string(),
-        "-ex",
-        "set pagination off",
-        "-ex",
-        "thread apply all bt",
-    ]));
+/// A chrooted target's files (and debug files) are under `root`, so gdb is pointed there.
+fn gdb_stacks(interp: &Interp, pid: u32) -> std::collections::HashMap<i64, Vec<GdbFrame>> {
+    let root = &interp.root;
+    let mut cmd = Command::new("gdb");
+    cmd.args(["-nx", "-batch", "-ex", "set pagination off"]);
+    if root != Path::new("/") {
+        cmd.args(["-ex", &format!("set sysroot {}", root.display())]);
+        cmd.args([
+            "-ex",
+            &format!("set debug-file-directory {}", root.join("usr/lib/debug").display()),
+        ]);
+        let exe = root.join(interp.python.trim_start_matches('/'));
+        cmd.args(["-ex", &format!("file {}", exe.display())]);
+    }
+    cmd.args(["-ex", &format!("attach {pid}"), "-ex", "thread apply all bt"]);
+    let out = run_with_timeout(&mut cmd);
     let text = String::from_utf8_lossy(&out.stdout);
     let mut stacks = std::collections::HashMap::new();
     let mut cur: Option<i64> = None;
@@ -43,8 +48,10 @@ fn gdb_stacks(pid: u32) -> std::collections::HashMap<i64, Vec<GdbFrame>> {
             cur = line
                 .split("(LWP ")
                 .nth(1)
-                .and_then(|s| s.split(')').next())
-                .and_then(|s| s.trim().parse().ok());
+                .and_then(|s| {
+                    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+                    digits.parse().ok()
+                });
             if let Some(t) = cur {
                 stacks.insert(t, Vec::new());
             }
@@ -69,19 +76,29 @@ fn gdb_stacks(pid: u32) -> std::collections::HashMap<i64, Vec<GdbFrame>> {
     stacks
 }
 
-/// Build tests/targets/native_ext.c against `interp`'s headers; `None` (with the reason printed)
-/// where the interpreter ships none (chroots without -dev packages).
-fn build_ext(interp: &Interp, dir: &Path) -> Option<PathBuf> {
-    if interp.chrooted() {
-        return None;
-    }
-    let inc = Command::new(&interp.python)
+/// Build tests/targets/native_ext.c against `interp`'s headers (inside its chroot for chrooted
+/// ones); returns the module's path as the target sees it, or `None` (with the reason printed)
+/// where the interpreter ships no headers.
+fn build_ext(interp: &Interp, dir: &Path) -> Option<String> {
+    let mut q = if interp.chrooted() {
+        let mut c = Command::new("chroot");
+        c.arg(&interp.root).arg(&interp.python);
+        c
+    } else {
+        Command::new(&interp.python)
+    };
+    let inc = q
         .args(["-c", "import sysconfig; print(sysconfig.get_paths()['include'])"])
         .output()
         .ok()?;
-    let inc = String::from_utf8_lossy(&inc.stdout).trim().to_string();
-    if !Path::new(&inc).join("Python.h").is_file() {
-        eprintln!("{}: no Python.h in {inc}: the extension thread is left out", interp.name);
+    let inc_inside = String::from_utf8_lossy(&inc.stdout).trim().to_string();
+    let inc = interp.root.join(inc_inside.trim_start_matches('/'));
+    if !inc.join("Python.h").is_file() {
+        eprintln!(
+            "{}: no Python.h in {}: the extension thread is left out",
+            interp.name,
+            inc.display()
+        );
         return None;
     }
     let so = dir.join("native_ext.so");
@@ -91,7 +108,10 @@ fn build_ext(interp: &Interp, dir: &Path) -> Option<PathBuf> {
         "-O1",
         "-g",
         "-I",
-        &inc,
+        inc.to_str().unwrap(),
+        // Debian's pyconfig.h includes its multiarch twin from <x86_64-linux-gnu/...>.
+        "-idirafter",
+        interp.root.join("usr/include").to_str().unwrap(),
         "-o",
         so.to_str().unwrap(),
         repo_root()
@@ -100,7 +120,8 @@ fn build_ext(interp: &Interp, dir: &Path) -> Option<PathBuf> {
             .unwrap(),
     ]));
     assert!(out.status.success(), "building native_ext:\n{}", show_output(&out));
-    Some(so)
+    let inside = so.strip_prefix(&interp.root).ok()?;
+    Some(format!("/{}", inside.display()))
 }
 
 /// Wait until every thread of `pid` sits in a system call (not "running").
@@ -138,18 +159,32 @@ fn is_eval(f: &Value) -> bool {
     f["function"] == "_PyEval_EvalFrameDefault" && f["inlined"] == false
 }
 
-/// gdb's name for a function as leakspy would print it (gdb adds `@plt`, `@GLIBC_...`).
+/// gdb's name for a function as leakspy would print it: gdb adds `@plt`, `@GLIBC_...`, and prints
+/// the symbol-table name of GCC's clones (`_PyObject_MakeTpCall.constprop.1`) where DWARF (which
+/// leakspy prints) names the function.
 fn gdb_name(s: &str) -> &str {
-    s.split('@').next().unwrap_or(s)
+    let s = s.split('@').next().unwrap_or(s);
+    s.split('.').next().unwrap_or(s)
 }
 
 fn check_native(name: &str) {
     let Some(interp) = interpreter(name) else {
         return;
     };
-    let dir = TempDir::new(&format!("native-{name}"));
+    // Inside the chroot for chrooted interpreters, so that the target can load the extension.
+    let dir = if interp.chrooted() {
+        let d = interp.root.join(format!(
+            "tmp/leakspy-tests/native-ext-{}-{}",
+            name,
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    } else {
+        TempDir::new(&format!("native-{name}"))
+    };
     let ext = build_ext(&interp, &dir.0);
-    let args: Vec<&str> = ext.iter().map(|p| p.to_str().unwrap()).collect();
+    let args: Vec<&str> = ext.iter().map(String::as_str).collect();
     let (child, line) = spawn_target_args(&interp, "native_target.py", &[], &args);
     let pid = child.pid();
     let truth: Value = serde_json::from_str(&line).expect("readiness line");
@@ -161,7 +196,7 @@ fn check_native(name: &str) {
         .collect();
     // native_ids are the target's view; the harness runs in the same pid namespace.
     wait_all_in_syscalls(pid, &tids);
-    let gdb = gdb_stacks(pid);
+    let gdb = gdb_stacks(&interp, pid);
     let out = run_leakspy(["dump", "--pid", &pid.to_string(), "--native", "--no-heap", "--json"]);
     let ctx = format!("{name}: leakspy dump --native\n{}", show_output(&out));
     assert!(out.status.success(), "{ctx}");
@@ -180,7 +215,7 @@ fn check_native(name: &str) {
         for g in want {
             let found = native[at..].iter().position(|f| {
                 let fun = f["function"].as_str().unwrap_or("??");
-                fun == gdb_name(&g.function)
+                gdb_name(fun) == gdb_name(&g.function)
                     && g.address.is_none_or(|a| f["address"].as_u64() == Some(a))
             });
             let Some(i) = found else {
@@ -260,4 +295,10 @@ native_tests! {
     native_pyenv_3_11_7 => "pyenv-3.11.7",
     native_pyenv_3_12_1 => "pyenv-3.12.1",
     native_pyenv_3_13_0 => "pyenv-3.13.0",
+    native_debian_sid_3_13 => "debian-sid-3.13",
+    native_debian_sid_3_14 => "debian-sid-3.14",
+    native_debian_sid_3_15 => "debian-sid-3.15",
+    native_debian_sid_3_13_debug => "debian-sid-3.13d",
+    native_debian_sid_3_14_debug => "debian-sid-3.14d",
+    native_debian_sid_3_15_debug => "debian-sid-3.15d",
 }

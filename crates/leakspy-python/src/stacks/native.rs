@@ -130,8 +130,18 @@ pub fn attach(
     warnings: &mut Vec<String>,
 ) {
     let mut cache = ImageCache::default();
+    // Paths in maps are as the reader sees them: in the target's mount namespace for a container
+    // (found under /proc/PID/root), but the full host path for a chroot in ours.
     let open = |p: &str| -> Option<PathBuf> {
-        (!p.ends_with(" (deleted)")).then(|| root.join(p.trim_start_matches('/')))
+        if p.ends_with(" (deleted)") {
+            return None;
+        }
+        let under = root.join(p.trim_start_matches('/'));
+        if under.is_file() {
+            Some(under)
+        } else {
+            Some(PathBuf::from(p)).filter(|h| h.is_file())
+        }
     };
     let modules = ModuleMap::new(maps, &open, root, &mut cache);
     let unreadable: Vec<&str> = modules
