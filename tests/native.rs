@@ -295,6 +295,8 @@ native_tests! {
     native_pyenv_3_11_7 => "pyenv-3.11.7",
     native_pyenv_3_12_1 => "pyenv-3.12.1",
     native_pyenv_3_13_0 => "pyenv-3.13.0",
+    native_debian_3_11 => "debian-3.11",
+    native_debian_bullseye_3_9 => "debian-bullseye-3.9",
     native_debian_sid_3_13 => "debian-sid-3.13",
     native_debian_sid_3_14 => "debian-sid-3.14",
     native_debian_sid_3_15 => "debian-sid-3.15",
