@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -33,25 +33,30 @@ fn gdb_stacks(interp: &Interp, pid: u32) -> std::collections::HashMap<i64, Vec<G
         cmd.args(["-ex", &format!("set sysroot {}", root.display())]);
         cmd.args([
             "-ex",
-            &format!("set debug-file-directory {}", root.join("usr/lib/debug").display()),
+            &format!(
+                "set debug-file-directory {}",
+                root.join("usr/lib/debug").display()
+            ),
         ]);
         let exe = root.join(interp.python.trim_start_matches('/'));
         cmd.args(["-ex", &format!("file {}", exe.display())]);
     }
-    cmd.args(["-ex", &format!("attach {pid}"), "-ex", "thread apply all bt"]);
+    cmd.args([
+        "-ex",
+        &format!("attach {pid}"),
+        "-ex",
+        "thread apply all bt",
+    ]);
     let out = run_with_timeout(&mut cmd);
     let text = String::from_utf8_lossy(&out.stdout);
     let mut stacks = std::collections::HashMap::new();
     let mut cur: Option<i64> = None;
     for line in text.lines() {
         if line.starts_with("Thread ") {
-            cur = line
-                .split("(LWP ")
-                .nth(1)
-                .and_then(|s| {
-                    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
-                    digits.parse().ok()
-                });
+            cur = line.split("(LWP ").nth(1).and_then(|s| {
+                let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            });
             if let Some(t) = cur {
                 stacks.insert(t, Vec::new());
             }
@@ -70,9 +75,16 @@ fn gdb_stacks(interp: &Interp, pid: u32) -> std::collections::HashMap<i64, Vec<G
             None => (None, rest),
         };
         let function = rest.split(" (").next().unwrap_or("").trim().to_string();
-        stacks.get_mut(&t).unwrap().push(GdbFrame { function, address });
+        stacks
+            .get_mut(&t)
+            .unwrap()
+            .push(GdbFrame { function, address });
     }
-    assert!(!stacks.is_empty(), "gdb printed no threads:\n{}", show_output(&out));
+    assert!(
+        !stacks.is_empty(),
+        "gdb printed no threads:\n{}",
+        show_output(&out)
+    );
     stacks
 }
 
@@ -88,7 +100,10 @@ fn build_ext(interp: &Interp, dir: &Path) -> Option<String> {
         Command::new(&interp.python)
     };
     let inc = q
-        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['include'])"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['include'])",
+        ])
         .output()
         .ok()?;
     let inc_inside = String::from_utf8_lossy(&inc.stdout).trim().to_string();
@@ -102,24 +117,30 @@ fn build_ext(interp: &Interp, dir: &Path) -> Option<String> {
         return None;
     }
     let so = dir.join("native_ext.so");
-    let out = run_with_timeout(Command::new("cc").args([
-        "-shared",
-        "-fPIC",
-        "-O1",
-        "-g",
-        "-I",
-        inc.to_str().unwrap(),
-        // Debian's pyconfig.h includes its multiarch twin from <x86_64-linux-gnu/...>.
-        "-idirafter",
-        interp.root.join("usr/include").to_str().unwrap(),
-        "-o",
-        so.to_str().unwrap(),
-        repo_root()
-            .join("tests/targets/native_ext.c")
-            .to_str()
-            .unwrap(),
-    ]));
-    assert!(out.status.success(), "building native_ext:\n{}", show_output(&out));
+    let out = run_with_timeout(
+        Command::new("cc").args([
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-g",
+            "-I",
+            inc.to_str().unwrap(),
+            // Debian's pyconfig.h includes its multiarch twin from <x86_64-linux-gnu/...>.
+            "-idirafter",
+            interp.root.join("usr/include").to_str().unwrap(),
+            "-o",
+            so.to_str().unwrap(),
+            repo_root()
+                .join("tests/targets/native_ext.c")
+                .to_str()
+                .unwrap(),
+        ]),
+    );
+    assert!(
+        out.status.success(),
+        "building native_ext:\n{}",
+        show_output(&out)
+    );
     let inside = so.strip_prefix(&interp.root).ok()?;
     Some(format!("/{}", inside.display()))
 }
@@ -136,7 +157,10 @@ fn wait_all_in_syscalls(pid: u32, tids: &[i64]) {
         if all {
             return;
         }
-        assert!(Instant::now() < deadline, "threads of {pid} never all blocked");
+        assert!(
+            Instant::now() < deadline,
+            "threads of {pid} never all blocked"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -197,7 +221,14 @@ fn check_native(name: &str) {
     // native_ids are the target's view; the harness runs in the same pid namespace.
     wait_all_in_syscalls(pid, &tids);
     let gdb = gdb_stacks(&interp, pid);
-    let out = run_leakspy(["dump", "--pid", &pid.to_string(), "--native", "--no-heap", "--json"]);
+    let out = run_leakspy([
+        "dump",
+        "--pid",
+        &pid.to_string(),
+        "--native",
+        "--no-heap",
+        "--json",
+    ]);
     let ctx = format!("{name}: leakspy dump --native\n{}", show_output(&out));
     assert!(out.status.success(), "{ctx}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -207,10 +238,18 @@ fn check_native(name: &str) {
         let tname = t["name"].as_str().unwrap_or("?");
         let host = t["host_native_id"].as_i64().unwrap();
         let tctx = format!("{name} thread {tname} (tid {host})");
-        let native = t["native_frames"].as_array().unwrap_or_else(|| panic!("{tctx}: no native_frames"));
-        assert!(t.get("native_truncated").is_none(), "{tctx}: {:?}", t["native_truncated"]);
+        let native = t["native_frames"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{tctx}: no native_frames"));
+        assert!(
+            t.get("native_truncated").is_none(),
+            "{tctx}: {:?}",
+            t["native_truncated"]
+        );
         // Every gdb frame, in order, with its function and address.
-        let want = gdb.get(&host).unwrap_or_else(|| panic!("{tctx}: gdb has no such thread"));
+        let want = gdb
+            .get(&host)
+            .unwrap_or_else(|| panic!("{tctx}: gdb has no such thread"));
         let mut at = 0;
         for g in want {
             let found = native[at..].iter().position(|f| {
@@ -248,16 +287,26 @@ fn check_native(name: &str) {
         let mut k = 0;
         while k < merged.len() {
             let m = &merged[k];
-            assert!(j < native.len(), "{tctx}: merged has more frames than native");
+            assert!(
+                j < native.len(),
+                "{tctx}: merged has more frames than native"
+            );
             if m["kind"] == "python" {
-                assert!(is_eval(&native[j]), "{tctx}: Python frames at #{k} replace {}", native[j]);
+                assert!(
+                    is_eval(&native[j]),
+                    "{tctx}: Python frames at #{k} replace {}",
+                    native[j]
+                );
                 while k < merged.len() && merged[k]["kind"] == "python" {
                     k += 1;
                 }
             } else {
                 assert_eq!(m["address"], native[j]["address"], "{tctx}: merged #{k}");
                 assert_eq!(m["function"], native[j]["function"], "{tctx}: merged #{k}");
-                assert!(!is_eval(m) || frames.is_empty(), "{tctx}: eval frame left at #{k}");
+                assert!(
+                    !is_eval(m) || frames.is_empty(),
+                    "{tctx}: eval frame left at #{k}"
+                );
                 k += 1;
             }
             j += 1;
@@ -267,13 +316,19 @@ fn check_native(name: &str) {
     // The extension thread runs Python -> C -> Python: its merged stack has both Python runs with
     // the extension's C frame between them.
     if ext.is_some() {
-        let t = threads.iter().find(|t| t["name"] == "ext").expect("ext thread");
+        let t = threads
+            .iter()
+            .find(|t| t["name"] == "ext")
+            .expect("ext thread");
         let merged = t["merged"].as_array().unwrap();
         let pos = |p: &dyn Fn(&Value) -> bool| merged.iter().position(p);
         let cb = pos(&|f| f["function"] == "ext_callback").expect("ext_callback in merged");
         let c = pos(&|f| f["function"] == "call" && f["kind"] == "native").expect("call in merged");
         let outer = pos(&|f| f["function"] == "in_ext").expect("in_ext in merged");
-        assert!(cb < c && c < outer, "{name}: order of Python -> C -> Python in {merged:#?}");
+        assert!(
+            cb < c && c < outer,
+            "{name}: order of Python -> C -> Python in {merged:#?}"
+        );
     }
     drop(child);
 }

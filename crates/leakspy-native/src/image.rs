@@ -45,17 +45,19 @@ impl Image {
             let debug = debug_root.join("usr/lib/debug");
             if let Some(id) = elf.build_id.as_ref().filter(|id| id.len() > 1) {
                 let h = leakspy_memory::hex(id);
-                debug_candidates.push(debug.join(format!(".build-id/{}/{}.debug", &h[..2], &h[2..])));
+                debug_candidates.push(debug.join(format!(
+                    ".build-id/{}/{}.debug",
+                    &h[..2],
+                    &h[2..]
+                )));
             }
             if let Some(link) = &elf.debuglink {
                 if let Some(dir) = file.parent() {
                     debug_candidates.push(dir.join(link));
                     debug_candidates.push(dir.join(".debug").join(link));
                 }
-                if let Some(target_dir) = file
-                    .strip_prefix(debug_root)
-                    .ok()
-                    .and_then(|p| p.parent())
+                if let Some(target_dir) =
+                    file.strip_prefix(debug_root).ok().and_then(|p| p.parent())
                 {
                     debug_candidates.push(debug.join(target_dir).join(link));
                 }

@@ -60,9 +60,7 @@ pub fn symbolize(modules: &ModuleMap, phys: &[PhysFrame]) -> Vec<NativeFrame> {
         let offset = f.pc.wrapping_sub(bias);
         let svma = f.lookup().wrapping_sub(bias);
         // The frame-pointer mark belongs to the frame that was found that way (the caller).
-        let frame_pointer = phys
-            .get(i)
-            .is_some_and(|p| p.how == How::FramePointer);
+        let frame_pointer = phys.get(i).is_some_and(|p| p.how == How::FramePointer);
         let img = module.and_then(|m| m.image.as_deref());
         let symbol = img.and_then(|i| i.symbol(svma));
         let aliases = img.map(|i| i.aliases(svma)).unwrap_or_default();
@@ -86,11 +84,17 @@ pub fn symbolize(modules: &ModuleMap, phys: &[PhysFrame]) -> Vec<NativeFrame> {
         for (k, s) in sources.into_iter().enumerate() {
             let outer = k + 1 == n;
             out.push(NativeFrame {
-                function: s.function.or_else(|| outer.then(|| base.function.clone()).flatten()),
+                function: s
+                    .function
+                    .or_else(|| outer.then(|| base.function.clone()).flatten()),
                 filename: s.filename,
                 line: s.line,
                 inlined: !outer,
-                aliases: if outer { base.aliases.clone() } else { Vec::new() },
+                aliases: if outer {
+                    base.aliases.clone()
+                } else {
+                    Vec::new()
+                },
                 ..base.clone()
             });
         }

@@ -143,9 +143,8 @@ fn step(
         if img.elf.code_at(svma, RESTORE_RT.len()) == Some(&RESTORE_RT[..]) {
             return signal_frame(stack, regs).map(|r| Some((r, How::Signal)));
         }
-        match cfi_step(img, frame.lookup().wrapping_sub(bias), stack, regs, ctx) {
-            Cfi::Done(r) => return r.map(|r| r.map(|r| (r, How::Cfi))),
-            Cfi::NoEntry => {}
+        if let Some(r) = cfi_step(img, frame.lookup().wrapping_sub(bias), stack, regs, ctx) {
+            return r.map(|r| r.map(|r| (r, How::Cfi)));
         }
     }
     frame_pointer(stack, regs)
@@ -159,10 +158,8 @@ fn step(
         })
 }
 
-enum Cfi {
-    NoEntry,
-    Done(Result<Option<Regs>, String>),
-}
+/// `None`: no CFI covers the address; else the caller's registers (`None` at the outermost frame).
+type Cfi = Option<Result<Option<Regs>, String>>;
 
 fn cfi_step(
     img: &Image,
@@ -198,7 +195,7 @@ fn cfi_step(
         if let Some(fde) = fde {
             if let Ok(row) = fde.unwind_info_for_address(&section, &bases, ctx, svma) {
                 let enc = fde.cie().encoding();
-                return Cfi::Done(apply(row, &section, enc, stack, regs));
+                return Some(apply(row, &section, enc, stack, regs));
             }
         }
     }
@@ -206,15 +203,14 @@ fn cfi_step(
         let mut section = gimli::DebugFrame::new(&df.data, LittleEndian);
         section.set_address_size(8);
         let bases = BaseAddresses::default();
-        if let Ok(fde) = section.fde_for_address(&bases, svma, gimli::DebugFrame::cie_from_offset)
-        {
+        if let Ok(fde) = section.fde_for_address(&bases, svma, gimli::DebugFrame::cie_from_offset) {
             if let Ok(row) = fde.unwind_info_for_address(&section, &bases, ctx, svma) {
                 let enc = fde.cie().encoding();
-                return Cfi::Done(apply(row, &section, enc, stack, regs));
+                return Some(apply(row, &section, enc, stack, regs));
             }
         }
     }
-    Cfi::NoEntry
+    None
 }
 
 type Slice<'a> = EndianSlice<'a, LittleEndian>;
@@ -234,7 +230,9 @@ fn apply<'a, S: UnwindSection<Slice<'a>>>(
             .ok_or("the CFA register is unknown")?
             .wrapping_add(*offset as u64),
         CfaRule::Expression(e) => {
-            let expr = e.get(section).map_err(|e| format!("bad CFA expression: {e}"))?;
+            let expr = e
+                .get(section)
+                .map_err(|e| format!("bad CFA expression: {e}"))?;
             match evaluate(expr, enc, None, stack, regs)? {
                 Loc::Address(a) | Loc::Value(a) => a,
             }
@@ -319,7 +317,9 @@ fn evaluate(
     if let Some(v) = initial {
         eval.set_initial_value(v);
     }
-    let mut state = eval.evaluate().map_err(|e| format!("CFI expression: {e}"))?;
+    let mut state = eval
+        .evaluate()
+        .map_err(|e| format!("CFI expression: {e}"))?;
     for _ in 0..MAX_EXPR_STEPS {
         state = match state {
             E::Complete => {
@@ -359,7 +359,9 @@ fn signal_frame(stack: &StackCopy, regs: &Regs) -> Result<Regs, String> {
     let sp = regs[SP].ok_or("unknown stack pointer")?;
     let g = |i: u64| read(stack, sp.wrapping_add(40 + 8 * i));
     let mut next: Regs = [None; 17];
-    let order = [8usize, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, 16];
+    let order = [
+        8usize, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, 16,
+    ];
     for (i, &r) in order.iter().enumerate() {
         next[r] = Some(g(i as u64)?);
     }
@@ -383,4 +385,91 @@ fn frame_pointer(stack: &StackCopy, regs: &Regs) -> Option<Regs> {
     next[SP] = Some(bp + 16);
     next[RA] = Some(ra);
     Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageCache;
+    use leakspy_memory::Mapping;
+    use proptest::prelude::*;
+    use std::path::{Path, PathBuf};
+
+    /// The test binary itself as the one module, mapped where the kernel put it.
+    fn own_modules(cache: &mut ImageCache) -> ModuleMap {
+        let maps = leakspy_memory::parse_maps(
+            &std::fs::read_to_string("/proc/self/maps").unwrap_or_default(),
+        );
+        let exe = std::env::current_exe().unwrap();
+        let mine: Vec<Mapping> = maps
+            .into_iter()
+            .filter(|m| Path::new(&m.path) == exe)
+            .collect();
+        ModuleMap::new(
+            &mine,
+            &|p: &str| Some(PathBuf::from(p)),
+            Path::new("/"),
+            cache,
+        )
+    }
+
+    #[test]
+    fn garbage_registers_give_a_reason_not_a_panic() {
+        let mut cache = ImageCache::default();
+        let modules = own_modules(&mut cache);
+        let regs = Registers {
+            rip: 0xdead_beef,
+            rsp: 0x1000,
+            ..Default::default()
+        };
+        let (frames, why) = unwind(&modules, &regs, &StackCopy::default());
+        assert_eq!(frames.len(), 1);
+        assert!(why.is_some());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Arbitrary registers over an arbitrary stack, with real unwind tables (this binary's):
+        /// bounded, never a panic.
+        #[test]
+        fn unwinding_garbage_never_panics(
+            words in proptest::collection::vec(any::<u64>(), 0..512),
+            rip_off in any::<u64>(),
+            rbp in any::<u64>(),
+            sp_off in 0u64..4096,
+        ) {
+            thread_local! {
+                // Parsed once: every case reuses this binary's tables.
+                static MODS: ModuleMap = own_modules(&mut ImageCache::default());
+            }
+            MODS.with(|modules| {
+            let base = modules.modules().first().map_or(0, |m| m.start);
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            let start = 0x7ff0_0000_0000u64;
+            // Half the stack words point into the module, so the walk goes on for a while.
+            let bytes: Vec<u8> = bytes
+                .chunks(8)
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let mut a = [0u8; 8];
+                    a[..c.len()].copy_from_slice(c);
+                    let w = u64::from_le_bytes(a);
+                    let w = if i % 2 == 0 { base.wrapping_add(w % (8 << 20)) } else { w };
+                    w.to_le_bytes()
+                })
+                .collect();
+            let regs = Registers {
+                rip: base.wrapping_add(rip_off % (8 << 20)),
+                rsp: start + sp_off,
+                rbp,
+                ..Default::default()
+            };
+            let stack = StackCopy { start, bytes };
+            let (frames, _) = unwind(modules, &regs, &stack);
+            prop_assert!(frames.len() <= MAX_DEPTH);
+            let _ = crate::symbolize(modules, &frames);
+            Ok(())
+            })?;
+        }
+    }
 }

@@ -170,8 +170,16 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings, memory) = loop {
         tries += 1;
         let mut w = Vec::new();
-        let (snap, pause_ms, threads_paused, codes, memory) =
-            picture(pid, &live, &maps, &target, opts, &want, &mut w, &mut captures)?;
+        let (snap, pause_ms, threads_paused, codes, memory) = picture(
+            pid,
+            &live,
+            &maps,
+            &target,
+            opts,
+            &want,
+            &mut w,
+            &mut captures,
+        )?;
         let picture_warnings = w.len();
         let r = Reader::new(&snap, &target.layout);
         let (threads, heap, partial) = analyse(&r, &target, opts, &os, codes, &mut w, progress)?;
@@ -205,7 +213,13 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     warnings.extend(picture_warnings);
     let mut threads = threads;
     if opts.native {
-        crate::stacks::native::attach_live(pid, snap.maps(), &mut threads, &captures, &mut warnings);
+        crate::stacks::native::attach_live(
+            pid,
+            snap.maps(),
+            &mut threads,
+            &captures,
+            &mut warnings,
+        );
     }
 
     let s = snap.stats();
@@ -262,6 +276,8 @@ type Picture<'a> = (
 /// Pause the target (outside a garbage collection), copy every mapping `want` selects, cache the
 /// stack pieces outside them, read the resident memory per mapping, resume. Returns the copy, the
 /// pause in ms, the threads stopped and the memory breakdown of that same moment.
+// `--native` added the captures out-parameter; the picture's inputs are all distinct.
+#[allow(clippy::too_many_arguments)]
 fn picture<'a>(
     pid: i32,
     live: &'a leakspy_memory::LiveProcess,

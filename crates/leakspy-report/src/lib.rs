@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod flame;
-mod native;
 pub mod fleet;
+mod native;
 pub mod refs;
 pub mod snapshot;
 

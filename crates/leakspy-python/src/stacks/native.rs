@@ -11,10 +11,10 @@ use crate::dump::ThreadReport;
 use crate::model::Reader;
 use crate::stacks::{Frame, RawThread};
 use leakspy_memory::{Mapping, MemoryExt, ThreadCapture};
-use leakspy_native::{ImageCache, ModuleMap};
-use std::path::{Path, PathBuf};
 pub use leakspy_native::NativeFrame;
+use leakspy_native::{ImageCache, ModuleMap};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// Names of the interpreter-loop function whose frames run Python code.
 pub const EVAL_FUNCTIONS: &[&str] = &["_PyEval_EvalFrameDefault"];
@@ -81,7 +81,11 @@ fn ends_invocation(r: &Reader<'_>, t: &RawThread, i: usize, minor: u8) -> bool {
 /// Python frames left over (an interpreter frame that could not be named, a stack cut short) are
 /// put at the end; interpreter frames without Python frames stay native. Returns the merged stack
 /// and whether the counts agreed.
-pub fn merge(native: &[NativeFrame], python: &[Frame], groups: &[usize]) -> (Vec<MergedFrame>, bool) {
+pub fn merge(
+    native: &[NativeFrame],
+    python: &[Frame],
+    groups: &[usize],
+) -> (Vec<MergedFrame>, bool) {
     let mut out = Vec::with_capacity(native.len() + python.len());
     let mut py = python.iter();
     let total_groups = groups.len();
@@ -222,7 +226,10 @@ mod tests {
                 MergedFrame::Python(p) => format!("py:{}", p.function),
             })
             .collect();
-        assert_eq!(names, ["poll", "py:inner", "py:cb", "ext_call", "py:outer", "main"]);
+        assert_eq!(
+            names,
+            ["poll", "py:inner", "py:cb", "ext_call", "py:outer", "main"]
+        );
     }
 
     #[test]
