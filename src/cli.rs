@@ -220,6 +220,11 @@ pub struct DumpArgs {
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub layout: Option<PathBuf>,
 
+    /// Also read each thread's native (C) stack, unwound with DWARF CFI, and merge it with its
+    /// Python stack (JSON: native_frames, merged; see docs/json-schema.md). Not with --nonblocking.
+    #[arg(long, conflicts_with = "nonblocking")]
+    pub native: bool,
+
     /// Also write a flame graph (SVG) of live bytes by type and allocation traceback.
     #[arg(long, value_name = "FILE.svg", value_hint = ValueHint::FilePath)]
     pub flamegraph: Option<PathBuf>,

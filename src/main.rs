@@ -77,6 +77,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         gc_only: args.gc_only,
         refs: None,
         export_graph: None,
+        native: args.native,
     };
     let mut opts = opts;
     args.exports.configure(&mut opts, args.fleet.subprocesses)?;

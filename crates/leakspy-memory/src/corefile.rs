@@ -96,6 +96,8 @@ pub struct CoreThread {
     pub tid: i32,
     /// The thread pointer register (`pthread_self()` for glibc targets); 0 if not recorded.
     pub fs_base: u64,
+    /// All of the thread's registers (`pr_reg`); zeros when the note is too short to hold them.
+    pub regs: crate::Registers,
 }
 
 /// Where the on-disk copy of a mapped file was found, and whether it is the one the core was made
@@ -344,6 +346,10 @@ impl CoreFile {
                         threads.push(CoreThread {
                             tid: tid as i32,
                             fs_base: u64_at(&desc, PRSTATUS_REGS + 8 * REG_FS_BASE).unwrap_or(0),
+                            regs: desc
+                                .get(PRSTATUS_REGS..)
+                                .and_then(crate::Registers::from_bytes)
+                                .unwrap_or_default(),
                         });
                     }
                 }
@@ -809,7 +815,11 @@ mod tests {
             core.threads(),
             &[CoreThread {
                 tid: 42,
-                fs_base: 0x7777
+                fs_base: 0x7777,
+                regs: crate::Registers {
+                    fs_base: 0x7777,
+                    ..Default::default()
+                }
             }]
         );
         assert_eq!(core.pid(), 42);

@@ -19,6 +19,7 @@ mod live;
 mod maps;
 mod pause;
 pub mod proc;
+mod registers;
 mod snapshot;
 
 pub use corefile::{
@@ -27,6 +28,7 @@ pub use corefile::{
 pub use live::LiveProcess;
 pub use maps::{parse_maps, Mapping};
 pub use pause::{PauseError, PauseGuard};
+pub use registers::{Registers, StackCopy, ThreadCapture};
 pub use snapshot::{Snapshot, SnapshotStats};
 
 /// Why a read failed. Small and `Copy`: reads fail often on racy memory and must stay cheap.

@@ -188,6 +188,45 @@ impl PauseGuard {
         self.paused_at.elapsed()
     }
 
+    /// TIDs of the stopped threads, sorted.
+    pub fn thread_ids(&self) -> Vec<i32> {
+        let mut t: Vec<i32> = self.threads.keys().copied().collect();
+        t.sort_unstable();
+        t
+    }
+
+    /// The registers of a stopped thread (`PTRACE_GETREGS`; the thread is seized and interrupted,
+    /// so the kernel allows it).
+    pub fn registers(&self, tid: i32) -> Result<crate::Registers, PauseError> {
+        if !self.threads.contains_key(&tid) {
+            return Err(PauseError::Ptrace {
+                tid,
+                errno: Errno::ESRCH,
+            });
+        }
+        ptrace::getregs(Pid::from_raw(tid))
+            .map(|r| crate::Registers::from_user_regs(&r))
+            .map_err(|errno| PauseError::Ptrace { tid, errno })
+    }
+
+    /// Every stopped thread's registers and the bytes of its stack from its stack pointer up (at
+    /// most [`crate::StackCopy::CAP`], never past the end of its mapping). Threads whose registers
+    /// cannot be read are left out.
+    pub fn capture(
+        &self,
+        mem: &dyn crate::Memory,
+        maps: &[crate::Mapping],
+    ) -> Vec<crate::ThreadCapture> {
+        self.thread_ids()
+            .into_iter()
+            .filter_map(|tid| {
+                let regs = self.registers(tid).ok()?;
+                let stack = crate::StackCopy::take(mem, maps, regs.rsp);
+                Some(crate::ThreadCapture { tid, regs, stack })
+            })
+            .collect()
+    }
+
     /// Resume now (same as dropping the guard).
     pub fn resume(self) {}
 }

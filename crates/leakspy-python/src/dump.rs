@@ -38,6 +38,8 @@ pub struct DumpOptions {
     pub refs: Option<crate::analysis::refs::RefsQuery>,
     /// `--heapsnapshot`: keep the reference graph and export it whole (`heap.graph`).
     pub export_graph: Option<crate::analysis::export::ExportOptions>,
+    /// `dump --native`: capture registers and stacks under the pause, unwind them after it.
+    pub native: bool,
 }
 
 /// Where the layout came from, for the header.
@@ -77,6 +79,18 @@ pub struct ThreadReport {
     /// Set when the stack could not be read to the end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<String>,
+    /// `--native`: the native stack, innermost first (see stacks/native.rs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native_frames: Option<Vec<crate::stacks::native::NativeFrame>>,
+    /// `--native`: native and Python frames merged, innermost first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Vec<crate::stacks::native::MergedFrame>>,
+    /// `--native`: why the native stack ends before the thread's first frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native_truncated: Option<String>,
+    /// Python frames per interpreter-loop invocation (for the merge; not reported).
+    #[serde(skip)]
+    pub eval_groups: Vec<usize>,
 }
 
 /// Read-cost figures for the benchmark and the curious.
@@ -154,11 +168,20 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // frame cap) are not retaken.
     let mut tries = 0;
     let mut torn_by = Vec::new();
+    let mut captures = Vec::new();
     let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings, memory) = loop {
         tries += 1;
         let mut w = Vec::new();
-        let (snap, pause_ms, threads_paused, codes, memory) =
-            picture(pid, &live, &maps, &target, opts, &want, &mut w)?;
+        let (snap, pause_ms, threads_paused, codes, memory) = picture(
+            pid,
+            &live,
+            &maps,
+            &target,
+            opts,
+            &want,
+            &mut w,
+            &mut captures,
+        )?;
         let picture_warnings = w.len();
         let r = Reader::new(&snap, &target.layout);
         let (threads, heap, partial) = analyse(&r, &target, opts, &os, codes, &mut w, progress)?;
@@ -190,6 +213,16 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         std::thread::sleep(std::time::Duration::from_millis(1 << tries.min(4)));
     };
     warnings.extend(picture_warnings);
+    let mut threads = threads;
+    if opts.native {
+        crate::stacks::native::attach_live(
+            pid,
+            snap.maps(),
+            &mut threads,
+            &captures,
+            &mut warnings,
+        );
+    }
 
     let s = snap.stats();
     Ok(DumpReport {
@@ -245,6 +278,8 @@ type Picture<'a> = (
 /// Pause the target (outside a garbage collection), copy every mapping `want` selects, cache the
 /// stack pieces outside them, read the resident memory per mapping, resume. Returns the copy, the
 /// pause in ms, the threads stopped and the memory breakdown of that same moment.
+// `--native` added the captures out-parameter; the picture's inputs are all distinct.
+#[allow(clippy::too_many_arguments)]
 fn picture<'a>(
     pid: i32,
     live: &'a leakspy_memory::LiveProcess,
@@ -253,6 +288,7 @@ fn picture<'a>(
     opts: &DumpOptions,
     want: &dyn Fn(&leakspy_memory::Mapping) -> bool,
     warnings: &mut Vec<String>,
+    captures: &mut Vec<leakspy_memory::ThreadCapture>,
 ) -> Result<Picture<'a>> {
     let mut snap = Snapshot::new(live, Vec::new());
     snap.prepare(maps, want);
@@ -269,6 +305,10 @@ fn picture<'a>(
     // The pause covers only this copy: every writable, mostly-resident mapping (heap, arenas, data
     // sections, frame stacks) is copied whole; the walk runs on the copy after the target resumed.
     snap.copy_mappings(want);
+    if let (true, Some(g)) = (opts.native, guard.as_ref()) {
+        // Registers and stack bytes of every thread, for `--native` to unwind after the resume.
+        *captures = g.capture(live, &maps_now);
+    }
     let mut codes = CodeCache::default();
     if guard.is_some() {
         // Stack pieces outside the copied mappings (`_PyCFrame` and entry frames on the threads'
@@ -437,6 +477,11 @@ pub fn analyse(
                 .cloned()
                 .or_else(|| host.and_then(|h| (os.comm)(h)));
             let holds_gil = t.holds_gil_flag.unwrap_or(false) || gil_holders.contains(&t.tstate);
+            let eval_groups = if opts.native {
+                crate::stacks::native::eval_groups(r, &t, target.version.minor)
+            } else {
+                Vec::new()
+            };
             if let Some(why) = &t.truncated {
                 partial = true;
                 // The frame cap is the target's own depth, not a race: retaking would not help.
@@ -453,6 +498,10 @@ pub fn analyse(
                 idle,
                 frames: t.frames,
                 truncated: t.truncated,
+                native_frames: None,
+                merged: None,
+                native_truncated: None,
+                eval_groups,
             }
         })
         .collect();

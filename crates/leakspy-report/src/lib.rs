@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod heapsnapshot;
 pub mod html;
 pub mod pprof;
+mod native;
 pub mod refs;
 pub mod snapshot;
 pub mod speedscope;
@@ -404,6 +405,9 @@ fn render_thread(t: &ThreadReport, w: &mut dyn Write) -> io::Result<()> {
         format!(" [{}]", status.join(", "))
     };
     writeln!(w, "Thread {:#x} \"{name}\" ({native}){status}", t.thread_id)?;
+    if let Some(merged) = &t.merged {
+        return native::render_merged(t, merged, w);
+    }
     for f in &t.frames {
         let line = f.line.map_or_else(|| "?".to_string(), |l| l.to_string());
         writeln!(w, "    {} ({}:{line})", f.function, f.filename)?;
