@@ -37,6 +37,10 @@ const PRSTATUS_PID: usize = 32;
 const PRSTATUS_REGS: usize = 112;
 /// Index of `fs_base` in `user_regs_struct` (the thread pointer: glibc's `pthread_self()`).
 const REG_FS_BASE: usize = 21;
+/// `orig_rax` (the system call number) and the system call argument registers (rdi, rsi, rdx,
+/// r10, r8, r9) in `user_regs_struct`.
+const REG_ORIG_RAX: usize = 15;
+const REG_SYSCALL_ARGS: [usize; 6] = [14, 13, 12, 7, 9, 8];
 /// x86_64 `struct elf_prpsinfo`: `pr_pid`, `pr_fname[16]`, `pr_psargs[80]`.
 const PRPSINFO_PID: usize = 24;
 const PRPSINFO_FNAME: usize = 40;
@@ -96,6 +100,10 @@ pub struct CoreThread {
     pub tid: i32,
     /// The thread pointer register (`pthread_self()` for glibc targets); 0 if not recorded.
     pub fs_base: u64,
+    /// The system call the thread was in (`orig_rax`; `u64::MAX` when none) and its six
+    /// arguments (rdi, rsi, rdx, r10, r8, r9) from `NT_PRSTATUS`; all 0 if not recorded.
+    pub syscall_nr: u64,
+    pub syscall_args: [u64; 6],
 }
 
 /// Where the on-disk copy of a mapped file was found, and whether it is the one the core was made
@@ -344,6 +352,10 @@ impl CoreFile {
                         threads.push(CoreThread {
                             tid: tid as i32,
                             fs_base: u64_at(&desc, PRSTATUS_REGS + 8 * REG_FS_BASE).unwrap_or(0),
+                            syscall_nr: u64_at(&desc, PRSTATUS_REGS + 8 * REG_ORIG_RAX)
+                                .unwrap_or(0),
+                            syscall_args: REG_SYSCALL_ARGS
+                                .map(|i| u64_at(&desc, PRSTATUS_REGS + 8 * i).unwrap_or(0)),
                         });
                     }
                 }
@@ -731,6 +743,10 @@ mod tests {
         prstatus[PRSTATUS_PID..PRSTATUS_PID + 4].copy_from_slice(&42u32.to_le_bytes());
         let fs = PRSTATUS_REGS + 8 * REG_FS_BASE;
         prstatus[fs..fs + 8].copy_from_slice(&0x7777u64.to_le_bytes());
+        let nr = PRSTATUS_REGS + 8 * REG_ORIG_RAX;
+        prstatus[nr..nr + 8].copy_from_slice(&202u64.to_le_bytes());
+        let rdi = PRSTATUS_REGS + 8 * REG_SYSCALL_ARGS[0];
+        prstatus[rdi..rdi + 8].copy_from_slice(&0x1234u64.to_le_bytes());
         note(&mut notes_b, "CORE", NT_PRSTATUS, &prstatus);
         let mut nt_file = Vec::new();
         for v in [1u64, 4096, 0x20000, 0x22000, 0] {
@@ -809,7 +825,9 @@ mod tests {
             core.threads(),
             &[CoreThread {
                 tid: 42,
-                fs_base: 0x7777
+                fs_base: 0x7777,
+                syscall_nr: 202,
+                syscall_args: [0x1234, 0, 0, 0, 0, 0],
             }]
         );
         assert_eq!(core.pid(), 42);

@@ -84,6 +84,15 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
     for t in &report.threads {
         render_thread(t, w)?;
     }
+    for cycle in &report.deadlocks {
+        let ids: Vec<String> = cycle.iter().map(|t| format!("{t:#x}")).collect();
+        writeln!(
+            w,
+            "DEADLOCK: thread {} waits for thread {}\n",
+            ids.join(" waits for thread "),
+            ids.first().map_or("?", String::as_str)
+        )?;
+    }
     let h = &report.heap;
     if let Some(m) = &report.memory {
         let pct = |n: u64| {
@@ -399,7 +408,11 @@ fn render_thread(t: &ThreadReport, w: &mut dyn Write) -> io::Result<()> {
     } else {
         format!(" [{}]", status.join(", "))
     };
-    writeln!(w, "Thread {:#x} \"{name}\" ({native}){status}", t.thread_id)?;
+    writeln!(
+        w,
+        "Thread {:#x} \"{name}\" ({native}){status}: {}",
+        t.thread_id, t.blocked.what
+    )?;
     for f in &t.frames {
         let line = f.line.map_or_else(|| "?".to_string(), |l| l.to_string());
         writeln!(w, "    {} ({}:{line})", f.function, f.filename)?;
