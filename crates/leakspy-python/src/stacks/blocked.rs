@@ -89,6 +89,10 @@ fn verb(name: &str) -> &str {
     match name {
         "recvfrom" => "recv",
         "sendto" => "send",
+        "pselect6" => "select",
+        "ppoll" => "poll",
+        "epoll_pwait" | "epoll_pwait2" => "epoll_wait",
+        "accept4" => "accept",
         other => other,
     }
 }
@@ -404,13 +408,17 @@ pub fn live_syscalls(
     tids: impl Iterator<Item = i32>,
 ) -> std::collections::HashMap<i32, OsWait> {
     tids.map(|t| {
-        (
-            t,
-            OsWait {
-                syscall: procwait::task_syscall(pid, t),
-                wchan: procwait::task_wchan(pid, t),
-            },
-        )
+        (t, {
+            let wchan = procwait::task_wchan(pid, t);
+            let syscall = match procwait::task_syscall(pid, t) {
+                // Outside a system call and asleep nowhere: runnable in user space.
+                Some(KernelSyscall::NotInSyscall) if wchan.is_none() => {
+                    Some(KernelSyscall::Running)
+                }
+                other => other,
+            };
+            OsWait { syscall, wchan }
+        })
     })
     .collect()
 }
