@@ -737,6 +737,11 @@ mod tests {
         prstatus[PRSTATUS_PID..PRSTATUS_PID + 4].copy_from_slice(&42u32.to_le_bytes());
         let fs = PRSTATUS_REGS + 8 * REG_FS_BASE;
         prstatus[fs..fs + 8].copy_from_slice(&0x7777u64.to_le_bytes());
+        // orig_rax (word 15) and rdi (word 14) of user_regs_struct.
+        let nr = PRSTATUS_REGS + 8 * 15;
+        prstatus[nr..nr + 8].copy_from_slice(&202u64.to_le_bytes());
+        let rdi = PRSTATUS_REGS + 8 * 14;
+        prstatus[rdi..rdi + 8].copy_from_slice(&0x1234u64.to_le_bytes());
         note(&mut notes_b, "CORE", NT_PRSTATUS, &prstatus);
         let mut nt_file = Vec::new();
         for v in [1u64, 4096, 0x20000, 0x22000, 0] {
@@ -818,6 +823,8 @@ mod tests {
                 fs_base: 0x7777,
                 regs: crate::Registers {
                     fs_base: 0x7777,
+                    orig_rax: 202,
+                    rdi: 0x1234,
                     ..Default::default()
                 }
             }]

@@ -19,6 +19,7 @@ mod live;
 mod maps;
 mod pause;
 pub mod proc;
+pub mod procwait;
 mod registers;
 mod snapshot;
 

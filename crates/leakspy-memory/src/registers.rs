@@ -38,6 +38,11 @@ pub struct Registers {
 }
 
 impl Registers {
+    /// The six system call argument registers in the kernel's order (rdi, rsi, rdx, r10, r8, r9).
+    pub fn syscall_args(&self) -> [u64; 6] {
+        [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9]
+    }
+
     /// Size of `user_regs_struct` in bytes (27 words).
     pub const SIZE: usize = 27 * 8;
 

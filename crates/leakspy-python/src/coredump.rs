@@ -180,6 +180,12 @@ pub fn dump_core(
         }
     }
 
+    let deadlocks = crate::stacks::blocked::deadlocks(
+        &threads
+            .iter()
+            .map(|t| (t.thread_id, t.blocked.waits_for_thread))
+            .collect::<Vec<_>>(),
+    );
     let s = snap.stats();
     Ok(DumpReport {
         pid,
@@ -201,6 +207,7 @@ pub fn dump_core(
             threads_paused: 0,
         },
         core: Some(copts.core.display().to_string()),
+        deadlocks,
         ..Default::default()
     })
 }
@@ -323,5 +330,14 @@ fn os_threads(core: &CoreFile, mem: &dyn Memory) -> OsThreads {
         ns_to_host,
         states: HashMap::new(),
         comm: Box::new(move |host| if host == pid { name.clone() } else { None }),
+        syscalls: threads
+            .iter()
+            .map(|t| {
+                let w = crate::stacks::blocked::core_wait(t.regs.orig_rax, t.regs.syscall_args());
+                (t.tid, w)
+            })
+            .collect(),
+        // A core records no file table.
+        fd_target: Box::new(|_| None),
     }
 }

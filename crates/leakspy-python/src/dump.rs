@@ -91,6 +91,8 @@ pub struct ThreadReport {
     /// Python frames per interpreter-loop invocation (for the merge; not reported).
     #[serde(skip)]
     pub eval_groups: Vec<usize>,
+    /// Why the thread is blocked (system call, fd, what it waits for).
+    pub blocked: stacks::blocked::Blocked,
 }
 
 /// Read-cost figures for the benchmark and the curious.
@@ -129,6 +131,8 @@ pub struct DumpReport {
     /// The core file the report was read from (`leakspy dump --core`); absent for live processes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<String>,
+    /// Cycles of the waits-for graph (GIL holder, RLock owners): thread ids, in waiting order.
+    pub deadlocks: Vec<Vec<u64>>,
 }
 
 /// Take one dump of `pid`. `progress` receives the running object count during the heap walk.
@@ -144,6 +148,8 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         .values()
         .filter_map(|&t| proc::thread_state(pid, t).map(|s| (t, s)))
         .collect();
+    // So must the system calls (a stopped thread shows its stop, not its wait).
+    let syscalls = stacks::blocked::live_syscalls(pid, ns_to_host.values().copied());
 
     // Resident size per mapping, to copy dense mappings whole and leave sparse ones (thread stacks,
     // reserved-but-untouched arenas) to on-demand reads.
@@ -158,6 +164,8 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         ns_to_host,
         states,
         comm: Box::new(move |host| proc::thread_comm(pid, host)),
+        syscalls,
+        fd_target: stacks::blocked::live_fd_target(pid),
     };
 
     // A pause stops the thread that holds the GIL wherever it is, so once in a while it is caught
@@ -224,6 +232,12 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         );
     }
 
+    let deadlocks = stacks::blocked::deadlocks(
+        &threads
+            .iter()
+            .map(|t| (t.thread_id, t.blocked.waits_for_thread))
+            .collect::<Vec<_>>(),
+    );
     let s = snap.stats();
     Ok(DumpReport {
         pid,
@@ -244,6 +258,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             copy_ms: s.copy_time.as_secs_f64() * 1e3,
             threads_paused,
         },
+        deadlocks,
         memory,
         core: None,
     })
@@ -403,6 +418,10 @@ pub struct OsThreads {
     pub states: HashMap<i32, char>,
     /// Kernel thread name by host TID.
     pub comm: Box<dyn Fn(i32) -> Option<String>>,
+    /// System call and `wchan` by host TID (live: read before pausing; cores: the registers).
+    pub syscalls: HashMap<i32, stacks::blocked::OsWait>,
+    /// What the target's fd N is (live: `/proc`; cores: unknown).
+    pub fd_target: Box<dyn Fn(i64) -> Option<String>>,
 }
 
 /// Everything after the copy: stacks, heap, thread names and ids. Works on any [`Reader`] (a live
@@ -461,6 +480,7 @@ pub fn analyse(
     warnings.extend(heap.warnings.iter().cloned());
 
     let names = threadnames::thread_names(r, target, &raw_threads);
+    let waits = stacks::blocked::BlockedFinder::new(r, target, &raw_threads, &gil_holders);
     let native_ids = native_ids(r, &raw_threads, &os.ns_to_host);
     let threads = raw_threads
         .into_iter()
@@ -482,6 +502,12 @@ pub fn analyse(
             } else {
                 Vec::new()
             };
+            let blocked = waits.blocked(
+                &t,
+                holds_gil,
+                host.and_then(|h| os.syscalls.get(&h)),
+                &*os.fd_target,
+            );
             if let Some(why) = &t.truncated {
                 partial = true;
                 // The frame cap is the target's own depth, not a race: retaking would not help.
@@ -502,6 +528,7 @@ pub fn analyse(
                 merged: None,
                 native_truncated: None,
                 eval_groups,
+                blocked,
             }
         })
         .collect();

@@ -6,8 +6,8 @@ pub mod flame;
 pub mod fleet;
 pub mod heapsnapshot;
 pub mod html;
-pub mod pprof;
 mod native;
+pub mod pprof;
 pub mod refs;
 pub mod snapshot;
 pub mod speedscope;
@@ -88,6 +88,15 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
     writeln!(w)?;
     for t in &report.threads {
         render_thread(t, w)?;
+    }
+    for cycle in &report.deadlocks {
+        let ids: Vec<String> = cycle.iter().map(|t| format!("{t:#x}")).collect();
+        writeln!(
+            w,
+            "DEADLOCK: thread {} waits for thread {}\n",
+            ids.join(" waits for thread "),
+            ids.first().map_or("?", String::as_str)
+        )?;
     }
     let h = &report.heap;
     if let Some(m) = &report.memory {
@@ -404,7 +413,11 @@ fn render_thread(t: &ThreadReport, w: &mut dyn Write) -> io::Result<()> {
     } else {
         format!(" [{}]", status.join(", "))
     };
-    writeln!(w, "Thread {:#x} \"{name}\" ({native}){status}", t.thread_id)?;
+    writeln!(
+        w,
+        "Thread {:#x} \"{name}\" ({native}){status}: {}",
+        t.thread_id, t.blocked.what
+    )?;
     if let Some(merged) = &t.merged {
         return native::render_merged(t, merged, w);
     }

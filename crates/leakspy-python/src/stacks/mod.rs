@@ -5,6 +5,7 @@
 //! frames (owned by the C stack or the interpreter) and incomplete frames are skipped, as CPython's
 //! own tracebacks do. All chains are bounded.
 
+pub mod blocked;
 pub mod native;
 pub mod threadnames;
 
