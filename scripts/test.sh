@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 echo "== setting up interpreters" >&2
 bash scripts/setup-pythons.sh >/dev/null
+bash scripts/setup-native.sh >/dev/null
 
 echo "== checking python-layouts against the headers" >&2
 bash tools/layoutgen/generate.sh --check
