@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 echo "== setting up interpreters" >&2
 bash scripts/setup-pythons.sh >/dev/null
 bash scripts/setup-formats.sh >/dev/null  # npm packages and chromium for tests/formats.rs
+bash scripts/setup-native.sh >/dev/null
 
 echo "== checking python-layouts against the headers" >&2
 bash tools/layoutgen/generate.sh --check

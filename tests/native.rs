@@ -229,11 +229,63 @@ fn check_native(name: &str) {
         "--no-heap",
         "--json",
     ]);
-    let ctx = format!("{name}: leakspy dump --native\n{}", show_output(&out));
+    check_report(
+        &format!("{name} live"),
+        &out,
+        &gdb,
+        pid,
+        tids.len(),
+        ext.is_some(),
+    );
+    // The same threads from a gcore of the same moment (they stay blocked where gdb saw them).
+    let cores = TempDir::new(&format!("native-core-{name}"));
+    let core = gcore(pid, &cores.0);
+    if !core.unreadable.is_empty() {
+        eprintln!(
+            "{name}: gcore could not copy some memory; core part skipped: {:?}",
+            core.unreadable
+        );
+        return;
+    }
+    let core_path = core.path.to_str().unwrap().to_string();
+    let root = interp.root.to_str().unwrap().to_string();
+    let mut args = vec![
+        "dump",
+        "--core",
+        &core_path,
+        "--native",
+        "--no-heap",
+        "--json",
+    ];
+    if interp.chrooted() {
+        args.extend(["--sysroot", &root]);
+    }
+    let out = run_leakspy(&args);
+    check_report(
+        &format!("{name} gcore"),
+        &out,
+        &gdb,
+        pid,
+        tids.len(),
+        ext.is_some(),
+    );
+    drop(child);
+}
+
+/// The per-thread checks of one `dump --native --json` output against gdb's stacks.
+fn check_report(
+    name: &str,
+    out: &std::process::Output,
+    gdb: &std::collections::HashMap<i64, Vec<GdbFrame>>,
+    pid: u32,
+    nthreads: usize,
+    ext: bool,
+) {
+    let ctx = format!("{name}: leakspy dump --native\n{}", show_output(out));
     assert!(out.status.success(), "{ctx}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     let threads = report["threads"].as_array().unwrap();
-    assert_eq!(threads.len(), tids.len(), "{ctx}");
+    assert_eq!(threads.len(), nthreads, "{ctx}");
     for t in threads {
         let tname = t["name"].as_str().unwrap_or("?");
         let host = t["host_native_id"].as_i64().unwrap();
@@ -315,7 +367,7 @@ fn check_native(name: &str) {
     }
     // The extension thread runs Python -> C -> Python: its merged stack has both Python runs with
     // the extension's C frame between them.
-    if ext.is_some() {
+    if ext {
         let t = threads
             .iter()
             .find(|t| t["name"] == "ext")
@@ -330,7 +382,6 @@ fn check_native(name: &str) {
             "{name}: order of Python -> C -> Python in {merged:#?}"
         );
     }
-    drop(child);
 }
 
 macro_rules! native_tests {

@@ -37,6 +37,12 @@ impl Image {
     /// Read `file`; `debug_root` is the root separate debug files are looked up under
     /// (`/proc/PID/root` or a sysroot; `/` for the host).
     pub fn load(file: &Path, debug_root: &Path) -> Option<Image> {
+        // Only ELF files are read whole (a map also holds data files such as locale archives).
+        let mut magic = [0u8; 4];
+        std::io::Read::read_exact(&mut std::fs::File::open(file).ok()?, &mut magic).ok()?;
+        if magic != *b"\x7fELF" {
+            return None;
+        }
         let bytes = std::fs::read(file).ok()?;
         let elf = ElfFile::parse(&bytes)?;
         drop(bytes);

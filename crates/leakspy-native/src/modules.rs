@@ -44,10 +44,15 @@ impl ModuleMap {
             }
             let group = &maps[i..j];
             i = j;
-            if !m.is_file() || !group.iter().any(|g| g.executable) {
+            if !m.is_file() {
                 continue;
             }
+            // A core's map has no permissions for what it did not dump (gcore leaves text out), so
+            // any file that parses as ELF counts; other files only when mapped executable.
             let image = open(&m.path).and_then(|f| cache.get(&f, debug_root));
+            if image.is_none() && !group.iter().any(|g| g.executable) {
+                continue;
+            }
             let bias = image
                 .as_ref()
                 .and_then(|img| bias_of(group, img))

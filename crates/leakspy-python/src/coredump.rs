@@ -186,6 +186,16 @@ pub fn dump_core(
             .map(|t| (t.thread_id, t.blocked.waits_for_thread))
             .collect::<Vec<_>>(),
     );
+    if opts.native {
+        // The stacks are in the core; the files are the ones the build-id check verified.
+        let captures = crate::stacks::native::core_captures(&core, &snap, &maps);
+        let open = |p: &str| match core.backing(p) {
+            Backing::Verified { file, .. } | Backing::Unverified { file, .. } => Some(file),
+            _ => None,
+        };
+        let root = copts.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
+        crate::stacks::native::attach(&open, &root, &maps, &mut threads, &captures, &mut warnings);
+    }
     let s = snap.stats();
     Ok(DumpReport {
         pid,

@@ -121,19 +121,6 @@ pub fn attach_live(
     warnings: &mut Vec<String>,
 ) {
     let root = PathBuf::from(format!("/proc/{pid}/root"));
-    attach(&root, maps, threads, captures, warnings);
-}
-
-/// [`attach_live`] with the target's files under `root` (a live target's `/proc/PID/root`, a
-/// core's sysroot or `/`).
-pub fn attach(
-    root: &Path,
-    maps: &[Mapping],
-    threads: &mut [ThreadReport],
-    captures: &[ThreadCapture],
-    warnings: &mut Vec<String>,
-) {
-    let mut cache = ImageCache::default();
     // Paths in maps are as the reader sees them: in the target's mount namespace for a container
     // (found under /proc/PID/root), but the full host path for a chroot in ours.
     let open = |p: &str| -> Option<PathBuf> {
@@ -147,7 +134,37 @@ pub fn attach(
             Some(PathBuf::from(p)).filter(|h| h.is_file())
         }
     };
-    let modules = ModuleMap::new(maps, &open, root, &mut cache);
+    attach(&open, &root, maps, threads, captures, warnings);
+}
+
+/// The registers and stacks of a core's threads (`NT_PRSTATUS` and the core's memory).
+pub fn core_captures(
+    core: &leakspy_memory::CoreFile,
+    mem: &dyn leakspy_memory::Memory,
+    maps: &[Mapping],
+) -> Vec<ThreadCapture> {
+    core.threads()
+        .iter()
+        .map(|t| ThreadCapture {
+            tid: t.tid,
+            regs: t.regs,
+            stack: leakspy_memory::StackCopy::take(mem, maps, t.regs.rsp),
+        })
+        .collect()
+}
+
+/// Unwind `captures` with the target's files found by `open`, debug files under
+/// `debug_root/usr/lib/debug`, and attach the stacks to the threads with those TIDs.
+pub fn attach(
+    open: &dyn Fn(&str) -> Option<PathBuf>,
+    debug_root: &Path,
+    maps: &[Mapping],
+    threads: &mut [ThreadReport],
+    captures: &[ThreadCapture],
+    warnings: &mut Vec<String>,
+) {
+    let mut cache = ImageCache::default();
+    let modules = ModuleMap::new(maps, open, debug_root, &mut cache);
     let unreadable: Vec<&str> = modules
         .modules()
         .iter()
