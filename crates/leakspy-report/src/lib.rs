@@ -4,6 +4,7 @@
 
 pub mod flame;
 pub mod fleet;
+pub mod record;
 pub mod refs;
 pub mod snapshot;
 
