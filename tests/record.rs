@@ -21,8 +21,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 const SCRIPT: &str = "record_target.py";
-/// Iterations of the target's loop: about half a second of work on a loaded machine.
-const ITERATIONS: &str = "4000";
+/// Iterations of the target's loop: about a second of work (enough samples land in it).
+const ITERATIONS: &str = "8000";
 const WAIT: Duration = Duration::from_secs(60);
 
 struct Run {

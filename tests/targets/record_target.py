@@ -22,7 +22,7 @@ import sys
 import threading
 
 ITERATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
-SPIN = 40
+SPIN = 200
 
 
 class Leak:

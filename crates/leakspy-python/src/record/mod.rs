@@ -14,6 +14,7 @@
 //! of `dump`, with its sizes and, when the target traces, tracemalloc's exact tracebacks).
 
 pub mod attribution;
+pub mod pages;
 pub mod sampler;
 
 use crate::analysis::tracemalloc::SiteFrame;
@@ -346,24 +347,9 @@ fn sample_once(
     st: &mut State,
 ) {
     let guard = pause(pid, paused);
-    for &interp in interps {
-        let walk = sampler::sample(r, interp, &mut st.seen);
-        st.torn += walk.torn as u64;
-        if walk.last_error.is_some() {
-            st.last_torn = walk.last_error;
-        }
-        for b in walk.births {
-            st.births += 1;
-            *st.born_by_tp.entry(b.tp).or_insert(0) += 1;
-            st.born.insert(
-                b.addr,
-                Born {
-                    tp: b.tp,
-                    site: None,
-                },
-            );
-        }
-    }
+    // Stacks first: what the frames hold now was born before the list walk that follows, so the
+    // walk finds it (read the other way round, the object a frame holds is mostly newer than the
+    // tail the walk started from).
     let mut threads: Vec<RawThread> = Vec::new();
     let mut holders = Vec::new();
     for &interp in interps {
@@ -381,22 +367,23 @@ fn sample_once(
                 .collect()
         })
         .collect();
-    if std::env::var_os("LEAKSPY_RECORD_DEBUG").is_some() {
-        for t in &threads {
-            let l: Vec<Vec<u64>> = t
-                .frame_addrs
-                .iter()
-                .map(|&(f, c)| attribution::frame_locals(r, &mut st.locals, f, c))
-                .collect();
-            eprintln!(
-                "thread {:#x}: {:?} {:?} locals {:?}",
-                t.tstate,
-                t.frames
-                    .iter()
-                    .map(|f| f.function.as_str())
-                    .collect::<Vec<_>>(),
-                t.truncated,
-                l
+    let cache = pages::PageCache::new(r.mem);
+    let cached = Reader::new(&cache, r.l);
+    for &interp in interps {
+        let walk = sampler::sample(&cached, interp, &mut st.seen);
+        st.torn += walk.torn as u64;
+        if walk.last_error.is_some() {
+            st.last_torn = walk.last_error;
+        }
+        for b in walk.births {
+            st.births += 1;
+            *st.born_by_tp.entry(b.tp).or_insert(0) += 1;
+            st.born.insert(
+                b.addr,
+                Born {
+                    tp: b.tp,
+                    site: None,
+                },
             );
         }
     }
