@@ -5,7 +5,7 @@ workload (two threads, interleaved in the same loops, switching the GIL), prints
 again; on "truth" it prints its own count of survivors per type (computed only then, after leakspy
 has finished, so the truth does not perturb the recorded heap).
 
-- Leak: made in make_leak, kept (every one survives);
+- Leak: made in make_leak (twice per iteration), kept (every one survives);
 - Churn: made in churn, dropped on return (none survives);
 - Item: made in make_item, a helper called from site_a (3 calls per iteration) and site_b (1 call):
   shares 75% / 25%; kept;
@@ -14,15 +14,18 @@ has finished, so the truth does not perturb the recorded heap).
 `spin` does pure arithmetic (ints are not GC-tracked), so the allocating functions hold their new
 object for a while, as real code does while filling one in.
 
-Argument: iterations (default 1500). With -X tracemalloc the same script checks `exact` sites.
+Arguments: least iterations (default 1500) and least seconds of the loop (default 1.0).
+Under tracemalloc every int of `spin` is traced (tens of times slower): give few iterations and 0. With -X tracemalloc the same script checks `exact` sites.
 """
 import json
 import os
 import sys
 import threading
+import time
 
 ITERATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
 SPIN = 200
+MIN_SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
 
 
 class Leak:
@@ -90,7 +93,13 @@ def make_block(i):
 
 
 def worker(n):
-    for i in range(n):
+    # At least n iterations and at least MIN_SECONDS, so that a fast interpreter still gives the
+    # sampler enough moments to look at (the truth is counted, not assumed).
+    i = 0
+    deadline = time.monotonic() + MIN_SECONDS
+    while i < n or time.monotonic() < deadline:
+        i += 1
+        make_leak(i)
         make_leak(i)
         churn(i)
         churn(i)
@@ -100,9 +109,11 @@ def worker(n):
         site_a(i)
 
 
-def other(n, started):
+def other(finished, started):
     started.set()
-    for i in range(n):
+    i = 0
+    while not finished:
+        i += 1
         make_block(i)
         spin(SPIN)
 
@@ -115,11 +126,15 @@ def main():
     print(json.dumps({"pid": os.getpid(), "iterations": ITERATIONS}), flush=True)
     while line() != "go":
         pass
+    # Switch the GIL often: each switch leaves the other thread holding a fresh object to be seen.
+    sys.setswitchinterval(0.0005)
     started = threading.Event()
-    t = threading.Thread(target=other, args=(ITERATIONS * 2, started), name="blocks")
+    finished = []
+    t = threading.Thread(target=other, args=(finished, started), name="blocks")
     t.start()
     started.wait()
     worker(ITERATIONS)
+    finished.append(True)
     t.join()
     print("done", flush=True)
     while line() != "truth":
