@@ -32,7 +32,7 @@ impl LocalsCache {
     fn count(&mut self, r: &Reader<'_>, code: u64) -> u64 {
         *self.counts.entry(code).or_insert_with(|| {
             r.ptr(code + r.l.code.local_names)
-                .and_then(|names| r.ob_size(names).map_err(Into::into))
+                .and_then(|names| r.ob_size(names))
                 .map_or(0, |n| (n.max(0) as u64).min(MAX_LOCALS))
         })
     }

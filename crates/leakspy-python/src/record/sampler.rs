@@ -81,7 +81,7 @@ fn node(r: &Reader<'_>, addr: u64) -> Option<(u64, u64, u64)> {
 }
 
 fn plausible(addr: u64) -> bool {
-    addr != 0 && addr % 8 == 0 && addr <= leakspy_memory::MAX_USER_ADDRESS
+    addr != 0 && addr.is_multiple_of(8) && addr <= leakspy_memory::MAX_USER_ADDRESS
 }
 
 /// The list heads of one interpreter's generations (the permanent generation is left out: only
@@ -101,7 +101,8 @@ pub fn generation_heads(r: &Reader<'_>, interp: u64) -> Vec<u64> {
 pub fn collecting(r: &Reader<'_>, interp: u64) -> bool {
     r.mem
         .read_i32(interp + r.l.interp.gc + r.l.gc.collecting)
-        .map_or(true, |c| c != 0)
+        .ok()
+        .is_none_or(|c| c != 0)
 }
 
 /// Walk a whole list forwards from its head and mark every object seen (the recording's baseline).
