@@ -43,6 +43,15 @@ pub enum Command {
     /// Three snapshots; the objects born after the first and still alive at the third, by type and
     /// allocation site: what separates a leak from churn.
     Leaks(crate::hunt::LeaksArgs),
+    /// Sample where objects are born, without writing to the target: per type the objects born
+    /// during the recording, those still alive at its end, and their allocation stacks.
+    ///
+    /// Many times a second (never pausing the target unless --pause), each sample reads the GC
+    /// lists' tails (every tracked object born since the last sample, by type) and every thread's
+    /// stack: a born object held by a frame (a fresh local, the `self` of an `__init__`) is charged
+    /// to that frame or its caller. Sites are the shares of those sampled pairs (exact when the
+    /// target traces with tracemalloc). One short pause at the end counts the survivors.
+    Record(crate::record::RecordArgs),
     /// What keeps the instances of a type alive: referrer types, shortest paths from the roots,
     /// retained size.
     ///

@@ -8,6 +8,7 @@ mod exit;
 mod fleet;
 mod formats;
 mod hunt;
+mod record;
 
 use anyhow::Result;
 use cli::{Cli, Command, DumpArgs, TraceArgs};
@@ -32,6 +33,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Snapshot(args) => hunt::cmd_snapshot(&args),
         Command::Diff(args) => hunt::cmd_diff(&args),
         Command::Leaks(args) => hunt::cmd_leaks(&args),
+        Command::Record(args) => record::cmd_record(&args),
         Command::Refs(args) => cmd_refs(&args),
         Command::Completions(args) => {
             let mut out = Vec::new();

@@ -15,6 +15,7 @@
 
 mod buffer;
 mod corefile;
+pub mod interrupt;
 mod live;
 mod maps;
 mod pause;

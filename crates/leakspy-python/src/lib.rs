@@ -30,6 +30,7 @@ pub mod error;
 pub mod fleet;
 pub mod heap;
 pub mod model;
+pub mod record;
 pub mod stacks;
 pub mod trace;
 

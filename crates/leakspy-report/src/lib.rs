@@ -8,6 +8,7 @@ pub mod heapsnapshot;
 pub mod html;
 mod native;
 pub mod pprof;
+pub mod record;
 pub mod refs;
 pub mod snapshot;
 pub mod speedscope;

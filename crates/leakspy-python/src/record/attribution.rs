@@ -1,0 +1,170 @@
+//! Which sampled frame holds a just-born object: the evidence of its allocation site.
+//!
+//! At each sample every thread's stack is read, and with it the named fast locals of every frame
+//! (`co_varnames` slots of `f_localsplus` in 3.9/3.10, `co_localsplusnames` slots of
+//! `_PyInterpreterFrame.localsplus` from 3.11). A born object that is still unattributed and sits
+//! in one of them is charged to a stack:
+//! - held by a frame as an ordinary local (`s = Session()`, still being filled in): that frame and
+//!   its callers;
+//! - held only as `self` (slot 0) of an `__init__`/`__new__` being run: the caller of the outermost
+//!   such frame, at its current line (the `X()` call) — what tracemalloc would record;
+//! - held by several frames of one stack (passed down as an argument): the outermost holder, the
+//!   one that had it first.
+//!
+//! The evaluation stack is not read: without the stack depth (`stacktop`), popped slots still
+//! hold stale pointers, which would charge the previous iteration's object to the loop around it.
+
+use crate::model::Reader;
+use crate::stacks::{Frame, RawThread};
+use leakspy_memory::MemoryExt;
+use rustc_hash::FxHashMap;
+
+/// Most named locals read per frame.
+pub const MAX_LOCALS: u64 = 256;
+
+/// Named-local counts per code object address.
+#[derive(Default)]
+pub struct LocalsCache {
+    counts: FxHashMap<u64, u64>,
+}
+
+impl LocalsCache {
+    fn count(&mut self, r: &Reader<'_>, code: u64) -> u64 {
+        *self.counts.entry(code).or_insert_with(|| {
+            r.ptr(code + r.l.code.local_names)
+                .and_then(|names| r.ob_size(names))
+                .map_or(0, |n| (n.max(0) as u64).min(MAX_LOCALS))
+        })
+    }
+}
+
+/// The named locals of one frame (`frame`, `code` as in [`RawThread::frame_addrs`]).
+pub fn frame_locals(r: &Reader<'_>, cache: &mut LocalsCache, frame: u64, code: u64) -> Vec<u64> {
+    let base = match (&r.l.iframe, r.l.frame_object.f_localsplus) {
+        (Some(fr), _) => frame + fr.localsplus,
+        (None, Some(off)) => frame + off,
+        (None, None) => return Vec::new(),
+    };
+    let n = cache.count(r, code);
+    if n == 0 {
+        return Vec::new();
+    }
+    match r.mem.read_vec(base, (n * 8) as usize) {
+        Ok(b) => b
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Whether a frame's function is a constructor whose slot 0 is the object being built.
+fn is_constructor(f: &Frame) -> bool {
+    let name = f.function.rsplit('.').next().unwrap_or(&f.function);
+    matches!(name, "__init__" | "__new__" | "__post_init__")
+}
+
+/// One piece of evidence: object `addr` was born at `stack` (innermost first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub addr: u64,
+    pub stack: Vec<Frame>,
+}
+
+/// Charge the `candidates` (addresses of born, not yet attributed objects) held by the frames of
+/// `threads`. `locals[t][i]` are the named locals of frame `i` of thread `t`.
+pub fn attribute(
+    threads: &[RawThread],
+    locals: &[Vec<Vec<u64>>],
+    is_candidate: &dyn Fn(u64) -> bool,
+) -> Vec<Pair> {
+    // addr -> (thread, outermost holding frame, held there only as a constructor's self)
+    let mut holders: FxHashMap<u64, (usize, usize, bool)> = FxHashMap::default();
+    for (t, thread) in threads.iter().enumerate() {
+        let Some(frames_locals) = locals.get(t) else {
+            continue;
+        };
+        for (i, words) in frames_locals.iter().enumerate() {
+            let Some(frame) = thread.frames.get(i) else {
+                continue;
+            };
+            for (slot, &w) in words.iter().enumerate() {
+                if w == 0 || !is_candidate(w) {
+                    continue;
+                }
+                let as_self = slot == 0 && is_constructor(frame);
+                let e = holders.entry(w).or_insert((t, i, as_self));
+                if e.0 == t && i > e.1 {
+                    *e = (t, i, as_self);
+                }
+            }
+        }
+    }
+    let mut out: Vec<Pair> = holders
+        .into_iter()
+        .filter_map(|(addr, (t, i, as_self))| {
+            let frames = &threads.get(t)?.frames;
+            let from = if as_self && i + 1 < frames.len() {
+                i + 1
+            } else {
+                i
+            };
+            Some(Pair {
+                addr,
+                stack: frames.get(from..)?.to_vec(),
+            })
+        })
+        .collect();
+    out.sort_by_key(|p| p.addr);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(f: &str, line: i32) -> Frame {
+        Frame {
+            function: f.into(),
+            filename: "app.py".into(),
+            line: Some(line),
+        }
+    }
+
+    fn thread(frames: Vec<Frame>) -> RawThread {
+        RawThread {
+            tstate: 1,
+            interp: 1,
+            thread_id: 1,
+            native_id: None,
+            holds_gil_flag: None,
+            frame_addrs: vec![(0, 0); frames.len()],
+            frames,
+            truncated: None,
+        }
+    }
+
+    #[test]
+    fn constructor_self_goes_to_the_caller_and_locals_to_their_frame() {
+        let t = thread(vec![
+            frame("Session.__init__", 3),
+            frame("handle", 31),
+            frame("worker", 40),
+        ]);
+        // 0x10: self of __init__; 0x20: a local of handle; 0x30: not born.
+        let locals = vec![vec![vec![0x10, 0x30], vec![0x20, 7], vec![0x30]]];
+        let pairs = attribute(&[t], &locals, &|a| a == 0x10 || a == 0x20);
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs[0].stack[0].function, "handle");
+        assert_eq!(pairs[0].stack.len(), 2);
+        assert_eq!(pairs[1].stack[0].function, "handle");
+    }
+
+    #[test]
+    fn an_object_passed_down_is_charged_to_the_outermost_holder() {
+        let t = thread(vec![frame("store", 9), frame("handle", 31)]);
+        let locals = vec![vec![vec![0x10], vec![5, 0x10]]];
+        let pairs = attribute(&[t], &locals, &|a| a == 0x10);
+        assert_eq!(pairs[0].stack[0].function, "handle");
+    }
+}

@@ -1,0 +1,446 @@
+//! `leakspy record`: where objects are born, sampled from a running target without writing to it.
+//!
+//! A baseline marks every object already on the GC lists. Then, `rate` times a second (without
+//! pausing the target unless asked), each sample
+//! 1. reads every generation list from its tail back to the first object already seen
+//!    ([`sampler`]): every GC-tracked object born since the last sample (and still alive at it), by
+//!    type — the counts;
+//! 2. reads every thread's stack and the named locals of its frames ([`attribution`]): a born object
+//!    held there is charged to that frame (or, for the `self` of an `__init__`, to its caller) — a
+//!    few (type, stack) pairs per sample, whose shares over many samples estimate the sites;
+//! 3. folds the stack of the thread holding the GIL into a time profile.
+//!
+//! At the end one short pause counts which born objects are still alive (the paused GC-only walk
+//! of `dump`, with its sizes and, when the target traces, tracemalloc's exact tracebacks).
+
+pub mod attribution;
+pub mod pages;
+pub mod sampler;
+mod summary;
+
+use crate::attach::process;
+use crate::dump::{self, DumpOptions};
+use crate::error::{Error, Result};
+use crate::model::Reader;
+use crate::stacks::{self, CodeCache, Frame, RawThread};
+use attribution::LocalsCache;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Most objects the baseline marks per list.
+pub const MAX_BASELINE: usize = 50_000_000;
+/// Most distinct allocation stacks kept (further ones are counted under the type only).
+pub const MAX_SITES: usize = 100_000;
+
+/// What the report says about objects the GC lists never hold.
+pub const UNTRACKED_NOTE: &str =
+    "only GC-tracked objects are recorded: str, int, float, bytes and \
+other objects that cannot hold references are never on the GC lists, so their births are not seen";
+
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    pub duration: Duration,
+    /// Samples per second.
+    pub rate: u32,
+    /// Pause the target for each sample (consistent lists and stacks, at the cost of a stop).
+    pub pause: bool,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            duration: Duration::from_secs(30),
+            rate: 200,
+            pause: false,
+        }
+    }
+}
+
+/// Progress of a recording, for the caller's progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// The baseline is taken: objects born from now on are recorded.
+    Started { baseline: u64 },
+    Sample {
+        elapsed: Duration,
+        samples: u64,
+        births: u64,
+    },
+    /// Counting the survivors (one short pause).
+    Census,
+}
+
+/// One frame of a site (`function` is absent for tracemalloc's tracebacks, which record none).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SiteFrameOut {
+    pub function: Option<String>,
+    pub filename: String,
+    pub line: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SiteRecord {
+    /// Innermost first.
+    pub frames: Vec<SiteFrameOut>,
+    /// Estimated from the pairs' share (exact with tracemalloc: the traced survivors).
+    pub born: u64,
+    pub alive: u64,
+    pub alive_bytes: u64,
+    /// Sampled (type, stack) pairs behind this site (0 with tracemalloc).
+    pub pairs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TypeRecord {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Objects of this type seen born on the GC lists (exact for objects that lived until a sample).
+    pub born: u64,
+    /// Of those, still on the GC lists at the end.
+    pub alive: u64,
+    pub alive_bytes: u64,
+    /// Sampled (type, stack) pairs for this type.
+    pub pairs: u64,
+    pub sites: Vec<SiteRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecordReport {
+    pub pid: i32,
+    pub python_version: String,
+    pub duration_s: f64,
+    pub samples: u64,
+    /// Sites come from tracemalloc's tracebacks (the target traces), not from sampled pairs.
+    pub exact: bool,
+    pub paused_samples: bool,
+    pub baseline_objects: u64,
+    /// List walks dropped because the target changed the list during the walk (retried next sample).
+    pub torn_walks: u64,
+    pub untracked: &'static str,
+    pub warnings: Vec<String>,
+    pub types: Vec<TypeRecord>,
+    /// Folded stacks of the thread holding the GIL, one count per sample (`--flamegraph-time`).
+    #[serde(skip)]
+    pub time_profile: Vec<(String, u64)>,
+}
+
+/// What is known of one born object.
+#[derive(Debug, Clone, Copy)]
+struct Born {
+    tp: u64,
+    /// Site index once a sample saw a frame holding it.
+    site: Option<u32>,
+}
+
+struct State {
+    seen: sampler::Seen,
+    born: FxHashMap<u64, Born>,
+    births: u64,
+    /// Births seen per type (an address reborn counts again).
+    born_by_tp: FxHashMap<u64, u64>,
+    sites: Vec<Vec<Frame>>,
+    site_ids: FxHashMap<String, u32>,
+    /// (type, site) -> pairs
+    pairs: FxHashMap<(u64, u32), u64>,
+    time: FxHashMap<String, u64>,
+    codes: CodeCache,
+    locals: LocalsCache,
+    torn: u64,
+    last_torn: Option<String>,
+    warnings: Vec<String>,
+}
+
+fn site_key(stack: &[Frame]) -> String {
+    let mut s = String::new();
+    for (i, f) in stack.iter().enumerate() {
+        // The innermost frame's line is where it is now, not always the allocating line: grouped by
+        // function only.
+        let line = if i == 0 { None } else { f.line };
+        s.push_str(&format!(
+            "{}\u{1}{}\u{1}{line:?}\u{2}",
+            f.function, f.filename
+        ));
+    }
+    s
+}
+
+/// Record `pid` until `duration` passes or `stop()` says so.
+pub fn record(
+    pid: i32,
+    opts: &RecordOptions,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RecordReport> {
+    let (live, maps) = process::open(pid)?;
+    let target = process::identify(pid, &live, &maps, None)?;
+    let r = Reader::new(&live, &target.layout);
+    let mut st = State {
+        seen: sampler::Seen::default(),
+        born: FxHashMap::default(),
+        births: 0,
+        born_by_tp: FxHashMap::default(),
+        sites: Vec::new(),
+        site_ids: FxHashMap::default(),
+        pairs: FxHashMap::default(),
+        time: FxHashMap::default(),
+        codes: CodeCache::default(),
+        locals: LocalsCache::default(),
+        torn: 0,
+        last_torn: None,
+        warnings: target.warnings.clone(),
+    };
+    let interps = stacks::interpreters(&r, target.runtime)?;
+    if interps.is_empty() {
+        return Err(Error::NotFound {
+            pid,
+            detail: "no interpreter (finalizing?)".into(),
+        });
+    }
+    let baseline = take_baseline(&r, pid, &interps, opts.pause, &mut st);
+    progress(Progress::Started { baseline });
+
+    let start = Instant::now();
+    let period = Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1)));
+    let mut samples = 0u64;
+    let mut next = start;
+    while start.elapsed() < opts.duration && !stop() {
+        if !alive(pid) {
+            st.warnings.push(format!(
+                "pid {pid} exited after {:.1} s; reporting what was recorded",
+                start.elapsed().as_secs_f64()
+            ));
+            break;
+        }
+        sample_once(&r, &target, &interps, pid, opts.pause, &mut st);
+        samples += 1;
+        progress(Progress::Sample {
+            elapsed: start.elapsed(),
+            samples,
+            births: st.births,
+        });
+        next += period;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            // Behind (slow reads): do not try to catch up in a burst.
+            next = now;
+        }
+    }
+    let duration_s = start.elapsed().as_secs_f64();
+    // One last look: births since the last sample.
+    if alive(pid) {
+        sample_once(&r, &target, &interps, pid, opts.pause, &mut st);
+        samples += 1;
+    }
+    progress(Progress::Census);
+    let census = dump::dump(
+        pid,
+        &DumpOptions {
+            collect_objects: true,
+            gc_only: true,
+            ..DumpOptions::default()
+        },
+        &mut |_| {},
+    );
+    let (types, exact) = match census {
+        Ok(report) => {
+            if report.partial {
+                for w in &report.warnings {
+                    st.warnings.push(format!("final census: {w}"));
+                }
+            }
+            let exact = report.heap.tracemalloc.as_ref().is_some_and(|t| t.tracing);
+            let table = report.heap.object_table.unwrap_or_default();
+            (summary::build_types(&r, &st, &table, exact), exact)
+        }
+        Err(e) => {
+            st.warnings.push(format!(
+                "final census failed ({e}): alive counts are 0 (unknown)"
+            ));
+            (
+                summary::build_types(&r, &st, &Default::default(), false),
+                false,
+            )
+        }
+    };
+    if st.torn > 0 {
+        st.warnings.push(format!(
+            "{} list walks met the target changing the list and were retried at the next sample \
+             (last: {})",
+            st.torn,
+            st.last_torn.clone().unwrap_or_default()
+        ));
+    }
+    let mut time_profile: Vec<(String, u64)> = st.time.into_iter().collect();
+    time_profile.sort();
+    Ok(RecordReport {
+        pid,
+        python_version: target.version.to_string(),
+        duration_s,
+        samples,
+        exact,
+        paused_samples: opts.pause,
+        baseline_objects: baseline,
+        torn_walks: st.torn,
+        untracked: UNTRACKED_NOTE,
+        warnings: st.warnings,
+        types,
+        time_profile,
+    })
+}
+
+fn alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists() && !leakspy_memory::proc::is_zombie(pid)
+}
+
+fn pause(pid: i32, on: bool) -> Option<leakspy_memory::PauseGuard> {
+    if on {
+        leakspy_memory::PauseGuard::pause(pid).ok()
+    } else {
+        None
+    }
+}
+
+/// Mark every object on the generation lists. A list that changes under the walk is walked again
+/// (a few times, then what was read is kept with a warning: objects missed there may later be
+/// counted as born when a collection moves them).
+fn take_baseline(r: &Reader<'_>, pid: i32, interps: &[u64], paused: bool, st: &mut State) -> u64 {
+    let mut total = 0;
+    for &interp in interps {
+        for head in sampler::generation_heads(r, interp) {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let guard = pause(pid, paused);
+                let res = if sampler::collecting(r, interp) {
+                    Err("a garbage collection was running".to_string())
+                } else {
+                    sampler::mark_list(r, head, &mut st.seen)
+                };
+                drop(guard);
+                match res {
+                    Ok(n) => {
+                        total += n;
+                        break;
+                    }
+                    Err(e) if tries >= 8 => {
+                        st.warnings.push(format!(
+                            "baseline: a GC list kept changing under the walk ({e}); older objects \
+                             may be counted as born"
+                        ));
+                        break;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(1 << tries.min(5))),
+                }
+            }
+        }
+    }
+    total
+}
+
+fn sample_once(
+    r: &Reader<'_>,
+    target: &process::Target,
+    interps: &[u64],
+    pid: i32,
+    paused: bool,
+    st: &mut State,
+) {
+    let guard = pause(pid, paused);
+    // Stacks first: what the frames hold now was born before the list walk that follows, so the
+    // walk finds it (read the other way round, the object a frame holds is mostly newer than the
+    // tail the walk started from).
+    let mut threads: Vec<RawThread> = Vec::new();
+    let mut holders = Vec::new();
+    for &interp in interps {
+        if let Ok(mut t) = stacks::threads(r, interp, &mut st.codes) {
+            threads.append(&mut t);
+        }
+        holders.extend(stacks::gil_holder(r, target.runtime, interp));
+    }
+    let locals: Vec<Vec<Vec<u64>>> = threads
+        .iter()
+        .map(|t| {
+            t.frame_addrs
+                .iter()
+                .map(|&(f, c)| attribution::frame_locals(r, &mut st.locals, f, c))
+                .collect()
+        })
+        .collect();
+    let cache = pages::PageCache::new(r.mem);
+    let cached = Reader::new(&cache, r.l);
+    for &interp in interps {
+        let walk = sampler::sample(&cached, interp, &mut st.seen);
+        st.torn += walk.torn as u64;
+        if walk.last_error.is_some() {
+            st.last_torn = walk.last_error;
+        }
+        for b in walk.births {
+            st.births += 1;
+            *st.born_by_tp.entry(b.tp).or_insert(0) += 1;
+            st.born.insert(
+                b.addr,
+                Born {
+                    tp: b.tp,
+                    site: None,
+                },
+            );
+        }
+    }
+    let born = &st.born;
+    let pairs = attribution::attribute(&threads, &locals, &|a| {
+        born.get(&a).is_some_and(|b| b.site.is_none())
+    });
+    for p in pairs {
+        let Some(b) = st.born.get(&p.addr).copied() else {
+            continue;
+        };
+        // The address must still hold an object of the born type (not freed and reused).
+        if r.type_of(p.addr).ok() != Some(b.tp) {
+            continue;
+        }
+        let key = site_key(&p.stack);
+        let id = match st.site_ids.get(&key) {
+            Some(&id) => id,
+            None if st.sites.len() < MAX_SITES => {
+                let id = st.sites.len() as u32;
+                st.sites.push(p.stack.clone());
+                st.site_ids.insert(key, id);
+                id
+            }
+            None => continue,
+        };
+        if let Some(e) = st.born.get_mut(&p.addr) {
+            e.site = Some(id);
+        }
+        *st.pairs.entry((b.tp, id)).or_insert(0) += 1;
+    }
+    drop(guard);
+    // Time profile: the thread holding the GIL (every thread with a stack when unknown).
+    let running: Vec<&RawThread> = threads
+        .iter()
+        .filter(|t| t.holds_gil_flag == Some(true) || holders.contains(&t.tstate))
+        .collect();
+    let chosen: Vec<&RawThread> = if running.is_empty() {
+        threads.iter().filter(|t| !t.frames.is_empty()).collect()
+    } else {
+        running
+    };
+    for t in chosen {
+        if t.frames.is_empty() {
+            continue;
+        }
+        let folded: Vec<String> = t
+            .frames
+            .iter()
+            .rev()
+            .map(|f| match f.line {
+                Some(l) => format!("{} ({}:{l})", f.function, f.filename),
+                None => format!("{} ({})", f.function, f.filename),
+            })
+            .collect();
+        *st.time.entry(folded.join(";")).or_insert(0) += 1;
+    }
+}

@@ -1,0 +1,372 @@
+//! Births from the GC lists' tails, read while the target runs.
+//!
+//! `_PyObject_GC_TRACK` appends every newly tracked object at the tail of the youngest list
+//! (`generation0`; `young` in 3.14.0–3.14.4), and a collection appends the survivors of the lists it
+//! collected to the tail of the next older list, keeping their order (`gc_list_merge`, in
+//! `Modules/gcmodule.c` 3.9–3.12, `Python/gc.c` 3.13+). So every object tracked since the last
+//! sample sits at the tail of some generation list, behind the newest object leakspy has already
+//! seen there. Each sample walks every generation list from its tail backwards (through `_gc_prev`)
+//! and stops at the first object it has seen before and that still has the predecessor it had then
+//! (an address freed and reused by a new object of the same type usually has another one).
+//!
+//! The target runs during the walk: every step checks that the node reached through `B._gc_prev`
+//! links forward to `B` (`_gc_next`); a list that fails that check (a concurrent append, removal or
+//! collection) is dropped for this sample and walked again at the next one, its births not yet
+//! committed, so nothing is counted twice or lost. Every walk is bounded.
+
+use crate::model::Reader;
+use leakspy_memory::MemoryExt;
+use rustc_hash::FxHashMap;
+
+/// Most nodes one list walk visits in one sample.
+pub const MAX_WALK: usize = 2_000_000;
+
+/// What leakspy knows of one object it has seen on a GC list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeenObject {
+    /// `ob_type` when seen.
+    pub tp: u64,
+    /// The list node before it when last seen (its `_gc_prev`, unmasked of flags).
+    pub prev: u64,
+}
+
+/// Every object seen on the GC lists, by address.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub map: FxHashMap<u64, SeenObject>,
+    /// Per older list head: the nodes nearest its tail at the last sample (newest first).
+    pub anchors: FxHashMap<u64, Vec<u64>>,
+    /// Per list head: its generation's `count` at the last sample.
+    pub counts: FxHashMap<u64, i32>,
+}
+
+/// How many tail nodes of an older list are remembered as the place to stop next time.
+pub const ANCHORS: usize = 32;
+
+/// One object found born in a sample: its address and type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Birth {
+    pub addr: u64,
+    pub tp: u64,
+}
+
+/// The outcome of one sample's tail walks.
+#[derive(Debug, Default)]
+pub struct TailWalk {
+    pub births: Vec<Birth>,
+    /// Lists dropped for this sample (racing update or collection); walked again next time.
+    pub torn: usize,
+    /// Why the last dropped list was dropped.
+    pub last_error: Option<String>,
+}
+
+/// A list node's links and its object's type: `_gc_next`, `_gc_prev` (flags masked), `ob_type`.
+fn node(r: &Reader<'_>, addr: u64) -> Option<(u64, u64, u64)> {
+    let mask = !r.l.gc.flag_mask;
+    let head = r.l.gc.head_size;
+    let ob_type = head + r.l.object.ob_type;
+    let b = r.mem.read_array::<32>(addr).ok()?;
+    let word = |at: u64| -> Option<u64> {
+        let at = at as usize;
+        Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    };
+    let next = word(0)? & mask;
+    let prev = word(8)? & mask;
+    let tp = if ob_type + 8 <= 32 {
+        word(ob_type)?
+    } else {
+        r.ptr(addr + ob_type).ok()?
+    };
+    Some((next, prev, tp))
+}
+
+fn plausible(addr: u64) -> bool {
+    addr != 0 && addr.is_multiple_of(8) && addr <= leakspy_memory::MAX_USER_ADDRESS
+}
+
+/// The list heads of one interpreter's generations (the permanent generation is left out: only
+/// `gc.freeze()` moves objects there).
+pub fn generation_heads(r: &Reader<'_>, interp: u64) -> Vec<u64> {
+    let gc = interp + r.l.interp.gc;
+    r.l.gc
+        .list_heads
+        .iter()
+        .zip(r.l.gc.list_names.iter())
+        .filter(|(_, name)| name.as_str() != "permanent")
+        .map(|(&off, _)| gc + off)
+        .collect()
+}
+
+/// Whether a collection is running in the interpreter (`gc.collecting`); unreadable counts as yes.
+pub fn collecting(r: &Reader<'_>, interp: u64) -> bool {
+    r.mem
+        .read_i32(interp + r.l.interp.gc + r.l.gc.collecting)
+        .ok()
+        .is_none_or(|c| c != 0)
+}
+
+/// Walk a whole list forwards from its head and mark every object seen (the recording's baseline).
+/// Returns the objects marked, or an error when the list changed under the walk (what was read is
+/// kept).
+pub fn mark_list(r: &Reader<'_>, head: u64, seen: &mut Seen) -> Result<u64, String> {
+    let (first, _, _) = node(r, head).ok_or("unreadable list head")?;
+    let hs = r.l.gc.head_size;
+    let mut prev = head;
+    let mut cur = first;
+    let mut n = 0u64;
+    while cur != head {
+        if n as usize >= super::MAX_BASELINE {
+            return Err(format!("more than {} objects", super::MAX_BASELINE));
+        }
+        if !plausible(cur) {
+            return Err(format!("garbage link {cur:#x}"));
+        }
+        let (next, back, tp) = node(r, cur).ok_or_else(|| format!("unreadable node {cur:#x}"))?;
+        if back != prev {
+            return Err(format!("broken back link at {cur:#x} (list modified)"));
+        }
+        seen.map.insert(cur + hs, SeenObject { tp, prev: back });
+        n += 1;
+        prev = cur;
+        cur = next;
+    }
+    // The tail nodes (newest first) are where the next tail walk of an older list stops.
+    let mut anchors = Vec::new();
+    let mut at = prev;
+    while at != head && anchors.len() < ANCHORS {
+        anchors.push(at);
+        at = seen.map.get(&(at + hs)).map_or(head, |s| s.prev);
+    }
+    seen.anchors.insert(head, anchors);
+    if let Ok(c) = r.mem.read_i32(head + hs + 4) {
+        seen.counts.insert(head, c);
+    }
+    Ok(n)
+}
+
+/// Walk one list from its tail back to the first stable seen object. `Ok` gives the births (not yet
+/// committed) and the seen objects whose predecessor changed; `Err` says why the list was dropped.
+type Walked = (Vec<(Birth, u64)>, Vec<(u64, u64)>, Vec<u64>);
+
+/// How a tail walk knows where the new part of a list ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop<'a> {
+    /// The youngest list only ever gets appends: at the first seen object with its old predecessor.
+    FirstStable,
+    /// An older list gets whole blocks appended by collections, reordered inside (`move_unreachable`
+    /// moves objects found reachable late to the end): at one of the nodes that were its tail last
+    /// time.
+    Anchors(&'a [u64]),
+    /// After a collection of this very list (reordered in place): the whole list.
+    Head,
+}
+
+fn walk_tail(r: &Reader<'_>, head: u64, seen: &Seen, stop: Stop<'_>) -> Result<Walked, String> {
+    let hs = r.l.gc.head_size;
+    let (_, tail, _) = node(r, head).ok_or("unreadable list head")?;
+    let mut births = Vec::new();
+    let mut moved = Vec::new();
+    let mut visited = Vec::new();
+    let mut after = head;
+    let mut cur = tail;
+    let mut steps = 0usize;
+    while cur != head {
+        steps += 1;
+        if steps > MAX_WALK {
+            return Err(format!("more than {MAX_WALK} new objects on one list"));
+        }
+        if !plausible(cur) {
+            return Err(format!("garbage link {cur:#x}"));
+        }
+        let (next, prev, tp) = node(r, cur).ok_or_else(|| format!("unreadable node {cur:#x}"))?;
+        // The tail itself may already have a successor (an append after the head was read): it is
+        // then simply not the newest any more; every other node must link forward to the one after.
+        if after != head && next != after {
+            return Err(format!("broken forward link at {cur:#x} (list modified)"));
+        }
+        let obj = cur + hs;
+        let known = seen.map.get(&obj).filter(|s| s.tp == tp);
+        match (stop, known) {
+            (Stop::FirstStable, Some(s)) if s.prev == prev => break,
+            (Stop::Anchors(a), Some(_)) if a.contains(&cur) => break,
+            _ => {}
+        }
+        if visited.len() < ANCHORS {
+            visited.push(cur);
+        }
+        match known {
+            Some(s) if s.prev == prev => {}
+            Some(_) => moved.push((obj, prev)),
+            None => births.push((Birth { addr: obj, tp }, prev)),
+        }
+        after = cur;
+        cur = prev;
+    }
+    Ok((births, moved, visited))
+}
+
+/// One sample: every generation list of the interpreter, walked from its tail. A list is retried
+/// once when it changed under the walk, then left to the next sample. Skipped altogether while a
+/// collection runs.
+pub fn sample(r: &Reader<'_>, interp: u64, seen: &mut Seen) -> TailWalk {
+    let mut out = TailWalk::default();
+    if collecting(r, interp) {
+        out.torn += 1;
+        out.last_error = Some("a garbage collection was running".into());
+        return out;
+    }
+    // Older lists first: a collection during the sample moves objects from younger to older lists,
+    // so walking the younger ones last finds what arrived there meanwhile at the next sample.
+    let heads = generation_heads(r, interp);
+    let last = heads.len().saturating_sub(1);
+    for (i, &head) in heads.iter().enumerate().rev() {
+        // `count` of the oldest generation drops to 0 when a full collection reorders it.
+        let count = r.mem.read_i32(head + r.l.gc.head_size + 4).ok();
+        let full = i == last
+            && i > 0
+            && count.is_some_and(|c| seen.counts.get(&head).is_some_and(|&old| c < old));
+        let anchors = seen.anchors.get(&head).cloned().unwrap_or_default();
+        let stop = if i == 0 {
+            Stop::FirstStable
+        } else if full || (anchors.is_empty() && !seen.counts.contains_key(&head)) {
+            Stop::Head
+        } else {
+            Stop::Anchors(&anchors)
+        };
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match walk_tail(r, head, seen, stop) {
+                Ok((births, moved, visited)) => {
+                    if collecting(r, interp) {
+                        out.torn += 1;
+                        out.last_error = Some("a garbage collection started".into());
+                        break;
+                    }
+                    for (obj, prev) in moved {
+                        if let Some(s) = seen.map.get_mut(&obj) {
+                            s.prev = prev;
+                        }
+                    }
+                    for (b, prev) in births {
+                        seen.map.insert(b.addr, SeenObject { tp: b.tp, prev });
+                        out.births.push(b);
+                    }
+                    if i > 0 {
+                        let mut a = visited;
+                        a.extend(anchors.iter().copied());
+                        a.truncate(ANCHORS);
+                        seen.anchors.insert(head, a);
+                    }
+                    if let Some(c) = count {
+                        seen.counts.insert(head, c);
+                    }
+                    break;
+                }
+                Err(e) if tries >= 2 => {
+                    out.torn += 1;
+                    out.last_error = Some(e);
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    // Oldest first, as they were born.
+    out.births.reverse();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakspy_memory::{Memory, ReadError};
+
+    /// A flat memory image at address 0.
+    struct Flat(Vec<u8>);
+    impl Memory for Flat {
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+            let a = addr as usize;
+            match self.0.get(a..a + buf.len()) {
+                Some(s) => {
+                    buf.copy_from_slice(s);
+                    Ok(())
+                }
+                None => Err(ReadError::Unmapped {
+                    addr,
+                    len: buf.len(),
+                }),
+            }
+        }
+    }
+
+    fn layout() -> leakspy_layout::Layout {
+        leakspy_layout::all()
+            .into_iter()
+            .find(|l| l.file == "3.12.toml")
+            .map(|l| l.layout)
+            .expect("shipped layout")
+    }
+
+    /// A list head at 0x100 and nodes at 0x1000 + 0x40*i (all of type 0x77).
+    fn image(nodes: &[usize]) -> Vec<u8> {
+        let mut m = vec![0u8; 0x4000];
+        let head = 0x100usize;
+        let addr = |i: usize| 0x1000 + 0x40 * i;
+        let put =
+            |m: &mut Vec<u8>, at: usize, v: u64| m[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        let mut prev = head;
+        for &i in nodes {
+            put(&mut m, prev, addr(i) as u64);
+            put(&mut m, addr(i) + 8, prev as u64);
+            put(&mut m, addr(i) + 16 + 8, 0x77);
+            prev = addr(i);
+        }
+        put(&mut m, prev, head as u64);
+        put(&mut m, head + 8, prev as u64);
+        m
+    }
+
+    #[test]
+    fn tail_walk_finds_only_new_objects_and_stops() {
+        let l = layout();
+        let mut seen = Seen::default();
+        let m = Flat(image(&[0, 1, 2]));
+        let r = Reader::new(&m, &l);
+        mark_list(&r, 0x100, &mut seen).unwrap();
+        assert_eq!(seen.map.len(), 3);
+        let m = Flat(image(&[0, 1, 2, 3, 4]));
+        let r = Reader::new(&m, &l);
+        let (b, moved, _) = walk_tail(&r, 0x100, &seen, Stop::FirstStable).unwrap();
+        let addrs: Vec<u64> = b.iter().map(|(b, _)| b.addr).collect();
+        assert_eq!(addrs, vec![0x1000 + 0x40 * 4 + 16, 0x1000 + 0x40 * 3 + 16]);
+        assert!(moved.is_empty());
+        // Node 1 died: node 2's predecessor changed; it is not a birth and the walk goes on to 0.
+        let m = Flat(image(&[0, 2, 5]));
+        let r = Reader::new(&m, &l);
+        let (b, moved, _) = walk_tail(&r, 0x100, &seen, Stop::FirstStable).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(moved.len(), 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Garbage anywhere in the list: no panic, no hang (every walk is bounded).
+        #[test]
+        fn tail_walk_survives_garbage(edits in proptest::collection::vec((0usize..0x4000, proptest::prelude::any::<u8>()), 0..32)) {
+            let l = layout();
+            let mut seen = Seen::default();
+            let mut m = image(&[0, 1, 2, 3]);
+            for (at, b) in edits {
+                m[at] = b;
+            }
+            let m = Flat(m);
+            let r = Reader::new(&m, &l);
+            let _ = walk_tail(&r, 0x100, &seen, Stop::FirstStable);
+            let _ = walk_tail(&r, 0x100, &seen, Stop::Anchors(&[0x1040]));
+            let _ = walk_tail(&r, 0x100, &seen, Stop::Head);
+            let _ = mark_list(&r, 0x100, &mut seen);
+            let _ = sample(&r, 0, &mut seen);
+        }
+    }
+}

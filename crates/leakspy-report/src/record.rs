@@ -1,0 +1,268 @@
+//! `leakspy record`'s outputs: the text report, JSON, and the two flame graphs (live-at-end bytes
+//! by birth stack; stack samples over time).
+
+use crate::{human_bytes, thousands};
+use leakspy_python::record::{RecordReport, SiteFrameOut, SiteRecord};
+use std::io::{self, Write};
+
+/// How many sites the text report shows per type.
+const SITES_SHOWN: usize = 3;
+/// How many frames of a site the text report shows.
+const FRAMES_SHOWN: usize = 4;
+
+fn frame_text(f: &SiteFrameOut) -> String {
+    let place = match f.line {
+        Some(l) => format!("{}:{l}", f.filename),
+        None => f.filename.clone(),
+    };
+    match &f.function {
+        Some(func) => format!("{func} ({place})"),
+        None => place,
+    }
+}
+
+/// `handle (app.py:31) <- worker (app.py:40)`.
+pub fn site_text(s: &SiteRecord) -> String {
+    let mut parts: Vec<String> = s.frames.iter().take(FRAMES_SHOWN).map(frame_text).collect();
+    if s.frames.len() > FRAMES_SHOWN {
+        parts.push("...".into());
+    }
+    if parts.is_empty() {
+        return "(no Python frame)".into();
+    }
+    parts.join(" <- ")
+}
+
+pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "leakspy record: pid {} (Python {}), {:.1} s, {} samples{}",
+        rep.pid,
+        rep.python_version,
+        rep.duration_s,
+        thousands(rep.samples),
+        if rep.paused_samples {
+            " (paused for each)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(
+        w,
+        "sites: {}",
+        if rep.exact {
+            "exact (the target traces with tracemalloc; its tracebacks of the survivors)"
+        } else {
+            "sampled: shares of the (type, stack) pairs the samples saw; per-site counts are estimates"
+        }
+    )?;
+    writeln!(w, "note: {}", rep.untracked)?;
+    for warning in &rep.warnings {
+        writeln!(w, "warning: {warning}")?;
+    }
+    writeln!(w)?;
+    if rep.types.is_empty() {
+        writeln!(w, "no GC-tracked object was born during the recording")?;
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "{:>12} {:>12} {:>10}  type / allocation sites",
+        "born", "alive", "alive"
+    )?;
+    for t in rep.types.iter().take(top) {
+        writeln!(
+            w,
+            "{:>12} {:>12} {:>10}  {}",
+            thousands(t.born),
+            thousands(t.alive),
+            human_bytes(t.alive_bytes),
+            t.type_name
+        )?;
+        let base = if rep.exact {
+            t.sites.iter().map(|s| s.alive).sum::<u64>()
+        } else {
+            t.pairs
+        };
+        if t.sites.is_empty() {
+            writeln!(w, "{:>37}  (no sample saw a frame holding one)", "")?;
+        }
+        for s in t.sites.iter().take(SITES_SHOWN) {
+            let weight = if rep.exact { s.alive } else { s.pairs };
+            let pct = if base > 0 {
+                100.0 * weight as f64 / base as f64
+            } else {
+                0.0
+            };
+            writeln!(w, "{:>37}  {pct:3.0}% at {}", "", site_text(s))?;
+        }
+        if t.sites.len() > SITES_SHOWN {
+            writeln!(
+                w,
+                "{:>37}  ... {} more sites",
+                "",
+                t.sites.len() - SITES_SHOWN
+            )?;
+        }
+    }
+    if rep.types.len() > top {
+        writeln!(
+            w,
+            "... {} more types (--json lists all)",
+            rep.types.len() - top
+        )?;
+    }
+    // The summary sentence of the biggest survivor.
+    if let Some(t) = rep.types.first().filter(|t| t.alive > 0) {
+        let at = t
+            .sites
+            .first()
+            .map(|s| {
+                let base = if rep.exact {
+                    t.sites.iter().map(|s| s.alive).sum::<u64>()
+                } else {
+                    t.pairs
+                };
+                let weight = if rep.exact { s.alive } else { s.pairs };
+                format!(
+                    "; {:.0}% at {}",
+                    100.0 * weight as f64 / base.max(1) as f64,
+                    site_text(s)
+                )
+            })
+            .unwrap_or_default();
+        writeln!(w)?;
+        writeln!(
+            w,
+            "{}: {} born, {} alive{at}",
+            t.type_name,
+            thousands(t.born),
+            thousands(t.alive)
+        )?;
+    }
+    Ok(())
+}
+
+pub fn render_json(rep: &RecordReport, w: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, rep).map_err(io::Error::other)?;
+    writeln!(w)
+}
+
+/// Folded lines of live-at-end bytes: outermost frame first, the type as the leaf.
+pub fn folded_alive(rep: &RecordReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &rep.types {
+        let mut charged = 0;
+        for s in &t.sites {
+            if s.alive_bytes == 0 {
+                continue;
+            }
+            charged += s.alive_bytes;
+            let mut parts: Vec<String> = s.frames.iter().rev().map(frame_text).collect();
+            parts.push(t.type_name.clone());
+            out.push(format!("{} {}", sanitize(&parts.join(";")), s.alive_bytes));
+        }
+        let rest = t.alive_bytes.saturating_sub(charged);
+        if rest > 0 {
+            out.push(format!(
+                "(no sampled site);{} {rest}",
+                sanitize(&t.type_name)
+            ));
+        }
+    }
+    out
+}
+
+/// Folded lines of the stack samples.
+pub fn folded_time(rep: &RecordReport) -> Vec<String> {
+    rep.time_profile
+        .iter()
+        .map(|(stack, n)| format!("{} {n}", sanitize(stack)))
+        .collect()
+}
+
+/// Folded stacks end with ` COUNT`: no newline may hide in a name.
+fn sanitize(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+/// Render folded lines as an SVG flame graph; `unit` names what the counts are.
+pub fn svg(lines: &[String], title: &str, unit: &str, w: impl Write) -> io::Result<()> {
+    let mut opt = inferno::flamegraph::Options::default();
+    opt.title = title.to_string();
+    opt.count_name = unit.into();
+    opt.deterministic = true;
+    let placeholder = ["(nothing recorded) 1".to_string()];
+    let lines = if lines.is_empty() {
+        &placeholder[..]
+    } else {
+        lines
+    };
+    inferno::flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), w)
+        .map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakspy_python::record::TypeRecord;
+
+    fn report() -> RecordReport {
+        let frame = |f: &str, l: i32| SiteFrameOut {
+            function: Some(f.into()),
+            filename: "app.py".into(),
+            line: Some(l),
+        };
+        RecordReport {
+            pid: 7,
+            python_version: "3.12.1".into(),
+            duration_s: 2.0,
+            samples: 400,
+            exact: false,
+            paused_samples: false,
+            baseline_objects: 10,
+            torn_walks: 0,
+            untracked: leakspy_python::record::UNTRACKED_NOTE,
+            warnings: vec![],
+            types: vec![TypeRecord {
+                type_name: "__main__.Session".into(),
+                born: 12_000,
+                alive: 12_000,
+                alive_bytes: 1 << 20,
+                pairs: 100,
+                sites: vec![SiteRecord {
+                    frames: vec![frame("handle", 31), frame("worker", 40)],
+                    born: 11_760,
+                    alive: 11_760,
+                    alive_bytes: 1 << 20,
+                    pairs: 98,
+                }],
+            }],
+            time_profile: vec![("worker (app.py:40);handle (app.py:31)".into(), 3)],
+        }
+    }
+
+    #[test]
+    fn text_names_the_site_like_the_issue_says() {
+        let mut out = Vec::new();
+        render_text(&report(), 25, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("__main__.Session: 12,000 born, 12,000 alive; 98% at handle (app.py:31) <- worker (app.py:40)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn folded_lines_are_outermost_first() {
+        let lines = folded_alive(&report());
+        assert_eq!(
+            lines,
+            vec!["worker (app.py:40);handle (app.py:31);__main__.Session 1048576".to_string()]
+        );
+        assert_eq!(folded_time(&report()).len(), 1);
+        let mut svg_out = Vec::new();
+        svg(&lines, "t", "bytes", &mut svg_out).unwrap();
+        assert!(!svg_out.is_empty());
+    }
+}

@@ -1,0 +1,313 @@
+//! `leakspy record` against a target whose truth is by construction (tests/targets/record_target.py):
+//! known types born only in known functions at known rates, two threads switching the GIL, one type
+//! kept, one churned, one from a helper called from two places (75% / 25%).
+//!
+//! Protocol (no sleeps): the target prints its readiness line and blocks; leakspy starts recording
+//! and says so on stderr; the test sends "go"; the target runs the workload and prints "done"; the
+//! test sends leakspy SIGINT (Ctrl-C ends the recording and still reports); then "truth", and the
+//! target prints its own survivor counts (computed only then, so they do not perturb the heap).
+//!
+//! Asserted per type: `alive` exactly the target's survivors; at least 90% of the sampled pairs
+//! charged to a stack whose innermost frame in the target's file is the true allocating function;
+//! the helper's caller shares within 10 points of 75/25; the churned type (almost) without
+//! survivors. With tracemalloc on: `exact: true` and tracemalloc's site (the allocating line).
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const SCRIPT: &str = "record_target.py";
+/// Least iterations of the target's loop (which also runs for at least a second).
+const ITERATIONS: &str = "2000";
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Run {
+    report: Value,
+    truth: Value,
+    stderr: String,
+}
+
+fn run(interp: &Interp, py_args: &[&str], script_args: &[&str], rate: &str) -> Run {
+    let (mut guard, _ready) = spawn_target_args(interp, SCRIPT, py_args, script_args);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakspy"))
+        .args(["record", "--pid", &guard.pid().to_string()])
+        .args(["--duration", "120s", "--rate", rate, "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start leakspy");
+    let lpid = child.id();
+    // stderr: wait for the "recording" line, keep the rest.
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    let (all_tx, all_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("leakspy: recording") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        let _ = all_tx.send(all);
+    });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (out_tx, out_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        let _ = out_tx.send(s);
+    });
+    if rx.recv_timeout(WAIT).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{}: leakspy never said it was recording:\n{}",
+            interp.name,
+            all_rx.recv_timeout(WAIT).unwrap_or_default()
+        );
+    }
+    send(&mut guard, "go");
+    wait_line(&mut guard, "done", &interp.name);
+    // Ctrl-C: the recording ends and still reports.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(lpid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT leakspy");
+    let out = out_rx.recv_timeout(WAIT);
+    let status = child.wait().expect("wait leakspy");
+    let stderr = all_rx.recv_timeout(WAIT).unwrap_or_default();
+    let out = out.unwrap_or_else(|_| panic!("{}: leakspy did not finish:\n{stderr}", interp.name));
+    assert!(
+        status.success(),
+        "{}: leakspy failed ({status}):\n{stderr}\n{out}",
+        interp.name
+    );
+    let report: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("{}: bad JSON ({e}):\n{out}\n{stderr}", interp.name));
+    send(&mut guard, "truth");
+    let line = next_line(&mut guard, &interp.name);
+    let truth: Value = serde_json::from_str(&line).expect("truth JSON");
+    Run {
+        report,
+        truth,
+        stderr,
+    }
+}
+
+fn send(guard: &mut ChildGuard, line: &str) {
+    let stdin = guard.stdin.as_mut().expect("target stdin");
+    stdin
+        .write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| stdin.flush())
+        .expect("write to the target");
+}
+
+fn next_line(guard: &mut ChildGuard, name: &str) -> String {
+    guard
+        .lines
+        .as_ref()
+        .expect("target stdout")
+        .recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("{name}: the target printed nothing"))
+}
+
+fn wait_line(guard: &mut ChildGuard, want: &str, name: &str) {
+    loop {
+        if next_line(guard, name).trim() == want {
+            return;
+        }
+    }
+}
+
+fn type_rec<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
+    report["types"]
+        .as_array()?
+        .iter()
+        .find(|t| t["type"].as_str() == Some(name))
+}
+
+fn in_target(f: &Value) -> bool {
+    f["filename"].as_str().is_some_and(|n| n.ends_with(SCRIPT))
+}
+
+/// The frames of a site that are in the target's file, innermost first.
+fn target_frames(site: &Value) -> Vec<&Value> {
+    site["frames"]
+        .as_array()
+        .map(|f| f.iter().filter(|f| in_target(f)).collect())
+        .unwrap_or_default()
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// Pairs needed for the 90% check (per type) and for the 10-point share check (Item, two sites).
+const MIN_PAIRS: u64 = 15;
+const MIN_ITEM_PAIRS: u64 = 60;
+
+fn enough_pairs(report: &Value) -> bool {
+    ["__main__.Leak", "__main__.Block", "__main__.Item"]
+        .iter()
+        .all(|ty| {
+            let want = if *ty == "__main__.Item" {
+                MIN_ITEM_PAIRS
+            } else {
+                MIN_PAIRS
+            };
+            type_rec(report, ty).is_some_and(|t| u(&t["pairs"]) >= want)
+        })
+}
+
+fn check_record(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    // Sample size depends on how much CPU leakspy and the target get (a loaded machine gives fewer
+    // samples per second): too few pairs for the share checks earns one longer run, never a pass.
+    let mut attempt = run(&interp, &[], &[ITERATIONS, "2.0"], "500");
+    if !enough_pairs(&attempt.report) {
+        attempt = run(&interp, &[], &[ITERATIONS, "6.0"], "500");
+    }
+    let Run {
+        report,
+        truth,
+        stderr,
+    } = attempt;
+    let ctx = format!("{name}: report {report:#}\nstderr:\n{stderr}");
+    assert_eq!(report["exact"], false, "{ctx}");
+    assert!(u(&report["samples"]) > 10, "{ctx}");
+    for (ty, survivors) in truth["survivors"].as_object().expect("survivors") {
+        let survivors = u(survivors);
+        let func = truth["function"][ty].as_str().expect("function");
+        let Some(t) = type_rec(&report, ty) else {
+            panic!("{ty} not reported\n{ctx}");
+        };
+        if ty == "__main__.Churn" {
+            // Dropped at once: every one is dead before the end (in-flight ones at most).
+            assert!(u(&t["alive"]) <= 2, "{ty}: churned objects alive\n{ctx}");
+            continue;
+        }
+        assert_eq!(u(&t["alive"]), survivors, "{ty}: alive\n{ctx}");
+        assert!(u(&t["born"]) >= survivors, "{ty}: born\n{ctx}");
+        let pairs = u(&t["pairs"]);
+        let want = if ty == "__main__.Item" {
+            MIN_ITEM_PAIRS
+        } else {
+            MIN_PAIRS
+        };
+        assert!(pairs >= want, "{ty}: only {pairs} sampled pairs\n{ctx}");
+        let sites = t["sites"].as_array().expect("sites");
+        let right: u64 = sites
+            .iter()
+            .filter(|s| {
+                target_frames(s)
+                    .first()
+                    .is_some_and(|f| f["function"].as_str() == Some(func))
+            })
+            .map(|s| u(&s["pairs"]))
+            .sum();
+        assert!(
+            right * 10 >= pairs * 9,
+            "{ty}: {right} of {pairs} pairs at {func}\n{ctx}"
+        );
+        if ty == "__main__.Item" {
+            for (caller, share) in truth["item_callers"].as_object().expect("callers") {
+                let share = share.as_f64().expect("share");
+                let at: u64 = sites
+                    .iter()
+                    .filter(|s| {
+                        let f = target_frames(s);
+                        f.first()
+                            .is_some_and(|f| f["function"].as_str() == Some(func))
+                            && f.get(1)
+                                .is_some_and(|f| f["function"].as_str() == Some(caller.as_str()))
+                    })
+                    .map(|s| u(&s["pairs"]))
+                    .sum();
+                let got = at as f64 / right.max(1) as f64;
+                assert!(
+                    (got - share).abs() <= 0.10,
+                    "{ty}: {caller} share {got:.2}, truth {share}\n{ctx}"
+                );
+            }
+        }
+    }
+}
+
+macro_rules! record_tests {
+    ($($test:ident => $interp:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_record($interp);
+            }
+        )*
+    };
+}
+
+record_tests! {
+    record_pyenv_3_9_18 => "pyenv-3.9.18",
+    record_pyenv_3_10_13 => "pyenv-3.10.13",
+    record_pyenv_3_11_7 => "pyenv-3.11.7",
+    record_pyenv_3_12_1 => "pyenv-3.12.1",
+    record_pyenv_3_13_0 => "pyenv-3.13.0",
+    record_debian_3_11 => "debian-3.11",
+    record_debian_bullseye_3_9 => "debian-bullseye-3.9",
+    record_debian_sid_3_13 => "debian-sid-3.13",
+    record_debian_sid_3_14 => "debian-sid-3.14",
+    record_debian_sid_3_15 => "debian-sid-3.15",
+    record_debian_sid_3_13_debug => "debian-sid-3.13d",
+    record_debian_sid_3_14_debug => "debian-sid-3.14d",
+    record_debian_sid_3_15_debug => "debian-sid-3.15d",
+}
+
+/// The line of the target's source that contains `text`.
+fn source_line(text: &str) -> u64 {
+    let src = std::fs::read_to_string(target_script(SCRIPT)).expect("read the target");
+    src.lines()
+        .position(|l| l.contains(text))
+        .map(|i| i as u64 + 1)
+        .expect("marker line")
+}
+
+/// A target that traces with tracemalloc: the sites are its exact tracebacks.
+#[test]
+fn record_tracemalloc_is_exact_pyenv_3_12_1() {
+    let Some(interp) = interpreter("pyenv-3.12.1") else {
+        return;
+    };
+    let Run {
+        report,
+        truth,
+        stderr,
+    } = run(&interp, &["-X", "tracemalloc=5"], &["60", "0"], "100");
+    let ctx = format!("report {report:#}\nstderr:\n{stderr}");
+    assert_eq!(truth["traced"], true, "{ctx}");
+    assert_eq!(report["exact"], true, "{ctx}");
+    let t = type_rec(&report, "__main__.Leak").expect("Leak reported");
+    assert_eq!(
+        u(&t["alive"]),
+        u(&truth["survivors"]["__main__.Leak"]),
+        "{ctx}"
+    );
+    // Every survivor's traceback starts at the allocating line (the two calls of make_leak per
+    // iteration make two sites, differing in the caller's line).
+    let line = source_line("obj = Leak(i)");
+    let sites = t["sites"].as_array().expect("sites");
+    assert!(!sites.is_empty(), "{ctx}");
+    let at_line: u64 = sites
+        .iter()
+        .filter(|s| in_target(&s["frames"][0]) && u(&s["frames"][0]["line"]) == line)
+        .map(|s| u(&s["alive"]))
+        .sum();
+    assert_eq!(at_line, u(&t["alive"]), "{ctx}");
+}

@@ -1,0 +1,171 @@
+"""Target for `leakspy record`: known types allocated only in known functions, at known rates.
+
+Truth by construction. After the readiness line it blocks reading stdin; on "go" it runs the
+workload (two threads, interleaved in the same loops, switching the GIL), prints "done" and blocks
+again; on "truth" it prints its own count of survivors per type (computed only then, after leakspy
+has finished, so the truth does not perturb the recorded heap).
+
+- Leak: made in make_leak (twice per iteration), kept (every one survives);
+- Churn: made in churn, dropped on return (none survives);
+- Item: made in make_item, a helper called from site_a (3 calls per iteration) and site_b (1 call):
+  shares 75% / 25%; kept;
+- Block: made in make_block on a second thread, kept; the main thread holds the GIL in between.
+
+`spin` does pure arithmetic (ints are not GC-tracked), so the allocating functions hold their new
+object for a while, as real code does while filling one in.
+
+Arguments: least iterations (default 1500) and least seconds of the loop (default 1.0).
+Under tracemalloc every int of `spin` is traced (tens of times slower): give few iterations and 0. With -X tracemalloc the same script checks `exact` sites.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+ITERATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
+SPIN = 200
+MIN_SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
+
+
+class Leak:
+    def __init__(self, i):
+        self.i = i
+
+
+class Churn:
+    def __init__(self, i):
+        self.i = i
+
+
+class Item:
+    def __init__(self, i):
+        self.i = i
+
+
+class Block:
+    def __init__(self, i):
+        self.i = i
+
+
+registry = []
+items = []
+blocks = []
+
+
+def spin(n):
+    x = 0
+    for k in range(n):
+        x += k * k
+    return x
+
+
+def make_leak(i):
+    obj = Leak(i)
+    spin(SPIN)
+    registry.append(obj)
+
+
+def churn(i):
+    c = Churn(i)
+    spin(SPIN)
+    return c.i
+
+
+def make_item(i):
+    it = Item(i)
+    spin(SPIN)
+    items.append(it)
+
+
+def site_a(i):
+    make_item(i)
+
+
+def site_b(i):
+    make_item(i)
+
+
+def make_block(i):
+    b = Block(i)
+    spin(SPIN)
+    blocks.append(b)
+
+
+def worker(n):
+    # At least n iterations and at least MIN_SECONDS, so that a fast interpreter still gives the
+    # sampler enough moments to look at (the truth is counted, not assumed).
+    i = 0
+    deadline = time.monotonic() + MIN_SECONDS
+    while i < n or time.monotonic() < deadline:
+        i += 1
+        make_leak(i)
+        make_leak(i)
+        churn(i)
+        churn(i)
+        site_a(i)
+        site_a(i)
+        site_b(i)
+        site_a(i)
+
+
+def other(finished, started):
+    started.set()
+    i = 0
+    while not finished:
+        i += 1
+        make_block(i)
+        spin(SPIN)
+
+
+def line():
+    return sys.stdin.readline().strip()
+
+
+def main():
+    print(json.dumps({"pid": os.getpid(), "iterations": ITERATIONS}), flush=True)
+    while line() != "go":
+        pass
+    # Switch the GIL often: each switch leaves the other thread holding a fresh object to be seen.
+    sys.setswitchinterval(0.0005)
+    started = threading.Event()
+    finished = []
+    t = threading.Thread(target=other, args=(finished, started), name="blocks")
+    t.start()
+    started.wait()
+    worker(ITERATIONS)
+    finished.append(True)
+    t.join()
+    print("done", flush=True)
+    while line() != "truth":
+        pass
+    traced = False
+    try:
+        import tracemalloc
+
+        traced = tracemalloc.is_tracing()
+    except ImportError:
+        pass
+    truth = {
+        "survivors": {
+            "__main__.Leak": len(registry),
+            "__main__.Churn": 0,
+            "__main__.Item": len(items),
+            "__main__.Block": len(blocks),
+        },
+        "function": {
+            "__main__.Leak": "make_leak",
+            "__main__.Churn": "churn",
+            "__main__.Item": "make_item",
+            "__main__.Block": "make_block",
+        },
+        "item_callers": {"site_a": 0.75, "site_b": 0.25},
+        "traced": traced,
+    }
+    print(json.dumps(truth), flush=True)
+    while True:
+        if not sys.stdin.readline():
+            break
+
+
+main()
