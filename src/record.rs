@@ -38,6 +38,10 @@ pub struct RecordArgs {
     /// time), like py-spy record.
     #[arg(long, value_name = "FILE.svg")]
     pub flamegraph_time: Option<PathBuf>,
+    /// Also write a speedscope file (speedscope.app): bytes alive at the end by birth stack, and the
+    /// stack samples as a time profile.
+    #[arg(long, value_name = "FILE")]
+    pub speedscope: Option<PathBuf>,
     /// With a command: how long to let it run before recording starts.
     #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
     pub after: Duration,
@@ -118,6 +122,13 @@ pub fn cmd_record(args: &RecordArgs) -> Result<i32> {
         let lines = leakspy_report::record::folded_time(&rep);
         let title = format!("leakspy record: stack samples of pid {pid}");
         write_svg(path, &lines, &title, "samples")?;
+    }
+    if let Some(path) = &args.speedscope {
+        let f = std::fs::File::create(path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let profiles = leakspy_report::record::speedscope_profiles(&rep);
+        let name = format!("leakspy record of pid {pid}");
+        leakspy_report::speedscope::write(&name, &profiles, &mut std::io::BufWriter::new(f))?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -33,9 +33,16 @@ struct Run {
 
 fn run(interp: &Interp, py_args: &[&str], script_args: &[&str], rate: &str) -> Run {
     let (mut guard, _ready) = spawn_target_args(interp, SCRIPT, py_args, script_args);
+    let speedscope = std::env::temp_dir().join(format!(
+        "leakspy-record-{}-{}.speedscope.json",
+        interp.name,
+        guard.pid()
+    ));
     let mut child = Command::new(env!("CARGO_BIN_EXE_leakspy"))
         .args(["record", "--pid", &guard.pid().to_string()])
         .args(["--duration", "120s", "--rate", rate, "--json"])
+        .arg("--speedscope")
+        .arg(&speedscope)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -92,6 +99,7 @@ fn run(interp: &Interp, py_args: &[&str], script_args: &[&str], rate: &str) -> R
     );
     let report: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("{}: bad JSON ({e}):\n{out}\n{stderr}", interp.name));
+    check_speedscope(&report, &speedscope, &interp.name);
     send(&mut guard, "truth");
     let line = next_line(&mut guard, &interp.name);
     let truth: Value = serde_json::from_str(&line).expect("truth JSON");
@@ -100,6 +108,33 @@ fn run(interp: &Interp, py_args: &[&str], script_args: &[&str], rate: &str) -> R
         truth,
         stderr,
     }
+}
+
+/// `--speedscope`: the first profile's weights add up to the report's bytes alive (every alive
+/// byte charged to a birth stack or to "(no sampled site)"), the second to the samples taken
+/// (tests/formats.rs validates the renderer's files against speedscope's schema).
+fn check_speedscope(report: &Value, path: &std::path::Path, name: &str) {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{name}: no speedscope file {}: {e}", path.display()));
+    let _ = std::fs::remove_file(path);
+    let file: Value = serde_json::from_str(&text).expect("speedscope JSON");
+    let total = |i: usize| -> u64 {
+        file["profiles"][i]["weights"]
+            .as_array()
+            .expect("weights")
+            .iter()
+            .map(|w| w.as_u64().unwrap())
+            .sum()
+    };
+    let alive: u64 = report["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["alive_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total(0), alive, "{name}: speedscope's alive bytes");
+    assert_eq!(file["profiles"][0]["unit"], "bytes", "{name}");
+    assert!(total(1) > 0, "{name}: speedscope's time profile is empty");
 }
 
 fn send(guard: &mut ChildGuard, line: &str) {
