@@ -27,8 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x03100000
-#  error "layoutgen supports CPython 3.9 .. 3.15"
+#if PY_VERSION_HEX < 0x03060000 || PY_VERSION_HEX >= 0x03100000
+#  error "layoutgen supports CPython 3.6 .. 3.15"
 #endif
 #ifdef Py_GIL_DISABLED
 #  error "free-threaded header sets are not supported yet"
@@ -37,11 +37,16 @@
 #  error "debug (Py_DEBUG) header sets are not supported"
 #endif
 
-#include "internal/pycore_runtime.h"
-#include "internal/pycore_interp.h"
-#include "internal/pycore_gc.h"
-#include "internal/pycore_hashtable.h"
-#if PY_VERSION_HEX < 0x030C0000
+#if PY_VERSION_HEX >= 0x03090000
+#  include "internal/pycore_runtime.h"
+#  include "internal/pycore_interp.h"
+#  include "internal/pycore_gc.h"
+#  include "internal/pycore_hashtable.h"
+#elif PY_VERSION_HEX >= 0x03080000
+/* 3.8: _PyRuntimeState, PyInterpreterState and the gc state are in pycore_pystate.h/pycore_pymem.h */
+#  include "internal/pycore_pystate.h"
+#endif
+#if PY_VERSION_HEX < 0x030C0000 && PY_VERSION_HEX >= 0x03080000
 #  include "internal/pycore_pymem.h"
 #endif
 #if PY_VERSION_HEX < 0x030B0000
@@ -112,7 +117,31 @@ struct lg_dictkeysobject {
  * @v3.13.5:L66-72, @v3.14.7:L58-64): member lists mirrored here, types from the headers.
  */
 typedef struct { size_t size; void *traceback; } lg_trace_t;
-#if PY_VERSION_HEX < 0x030C0000
+#if PY_VERSION_HEX < 0x03090000
+/* 3.6-3.8: the hashtable is Modules/hashtable.h (not installed): entries carry their key and data
+ * inline, `key_size` then `data_size` bytes after the entry header, and the traces table stores
+ * trace_t by value (Modules/hashtable.h@v3.8.18:L14-71, Modules/_tracemalloc.c@v3.8.18:L56-120:
+ * `typedef struct { Py_uhash_t hash; int nframe; frame_t frames[1]; } traceback_t;`). Checked
+ * against the DWARF of pyenv libpython3.{6m,7m,8} (`ptype /o _Py_hashtable_t`, `traceback_t`):
+ * identical in all three. */
+typedef struct lg_slist_item_s { struct lg_slist_item_s *next; } lg_slist_item_t;
+typedef struct { lg_slist_item_t _Py_slist_item; Py_uhash_t key_hash; } lg_hashtable_entry_t;
+typedef struct {
+    size_t num_buckets;
+    size_t entries;
+    void *buckets;
+    size_t key_size;
+    size_t data_size;
+    void *hash_func;
+    void *compare_func;
+    void *alloc_malloc;
+    void *alloc_free;
+} lg_hashtable_t;
+typedef struct __attribute__((packed)) { PyObject *filename; unsigned int lineno; } lg_frame_t;
+typedef struct { Py_uhash_t hash; int nframe; lg_frame_t frames[1]; } __attribute__((packed)) lg_traceback_t;
+#  define LG_FRAME lg_frame_t
+#  define LG_TRACEBACK lg_traceback_t
+#elif PY_VERSION_HEX < 0x030C0000
 typedef struct __attribute__((packed)) { PyObject *filename; unsigned int lineno; } lg_frame_t;
 typedef struct { Py_uhash_t hash; uint16_t nframe; uint16_t total_nframe; lg_frame_t frames[1]; }
     __attribute__((packed)) lg_traceback_t;
@@ -323,6 +352,22 @@ typedef enum { LG_STATE_PENDING, LG_STATE_CANCELLED, LG_STATE_FINISHED } lg_fut_
 #  else
 #    define LG_FUT_CANCELLED_EXC(prefix) PyObject *prefix##_cancelled_exc;
 #  endif
+#  if PY_VERSION_HEX < 0x03090000
+/* 3.6-3.8: no _cancel_msg and no _cancelled_exc_state (both 3.9); 3.6 has no _callback0/_context0
+ * (3.7, contextvars); TaskObj has task_name from 3.8, task_context from 3.7. Checked against the DWARF
+ * of pyenv lib-dynload/_asyncio.cpython-3{6m,7m,8}: task_source_tb +48, +64, +64; sizeof(TaskObj)
+ * 112, 136, 144; sizeof(FutureObj) 88, 104, 104. */
+#    undef LG_FUT_CANCELLED_EXC
+#    define LG_FUT_CANCELLED_EXC(prefix)
+#    define LG_FUT_CANCEL_MSG(prefix)
+#  else
+#    define LG_FUT_CANCEL_MSG(prefix) PyObject *prefix##_cancel_msg;
+#  endif
+#  if PY_VERSION_HEX < 0x03070000
+#    define LG_FUT_CALLBACK0(prefix)
+#  else
+#    define LG_FUT_CALLBACK0(prefix) PyObject *prefix##_callback0; PyObject *prefix##_context0;
+#  endif
 #  if PY_VERSION_HEX < 0x030A0000
 #    define LG_FUT_EXCEPTION_TB(prefix)
 #  else
@@ -331,14 +376,13 @@ typedef enum { LG_STATE_PENDING, LG_STATE_CANCELLED, LG_STATE_FINISHED } lg_fut_
 #  define LG_FUTUREOBJ_HEAD(prefix)                                                             \
     PyObject_HEAD                                                                               \
     PyObject *prefix##_loop;                                                                    \
-    PyObject *prefix##_callback0;                                                               \
-    PyObject *prefix##_context0;                                                                \
+    LG_FUT_CALLBACK0(prefix)                                                                    \
     PyObject *prefix##_callbacks;                                                               \
     PyObject *prefix##_exception;                                                               \
     LG_FUT_EXCEPTION_TB(prefix)                                                                 \
     PyObject *prefix##_result;                                                                  \
     PyObject *prefix##_source_tb;                                                               \
-    PyObject *prefix##_cancel_msg;                                                              \
+    LG_FUT_CANCEL_MSG(prefix)                                                                   \
     lg_fut_state prefix##_state;                                                                \
     int prefix##_log_tb;                                                                        \
     int prefix##_blocking;                                                                      \
@@ -350,8 +394,12 @@ typedef struct {
     LG_FUTUREOBJ_HEAD(task)
     PyObject *task_fut_waiter;
     PyObject *task_coro;
+#  if PY_VERSION_HEX >= 0x03080000
     PyObject *task_name;
+#  endif
+#  if PY_VERSION_HEX >= 0x03070000
     PyObject *task_context;
+#  endif
     int task_must_cancel;
     int task_log_destroy_pending;
 #  if PY_VERSION_HEX >= 0x030B0000
@@ -543,6 +591,13 @@ int main(int argc, char **argv) {
     none("ceval_gil");
     u("tracemalloc", OFF(_PyRuntimeState, tracemalloc));
 #endif
+#if PY_VERSION_HEX < 0x03090000
+    /* 3.7/3.8: one gc state for the process, in _PyRuntime (moved to the interpreter in 3.9,
+     * bpo-40533) */
+    u("gc", OFF(_PyRuntimeState, gc));
+#else
+    none("gc");
+#endif
 
     /* ================================================================ [interp] */
     sect("interp");
@@ -557,7 +612,11 @@ int main(int argc, char **argv) {
 #else
     none("threads_main");
 #endif
+#if PY_VERSION_HEX >= 0x03090000
     u("gc", OFF(PyInterpreterState, gc));
+#else
+    none("gc");
+#endif
 #if PY_VERSION_HEX < 0x030C0000
     u("modules", OFF(PyInterpreterState, modules));
     none("ceval_gil_ptr");
@@ -687,7 +746,11 @@ int main(int argc, char **argv) {
     u("ht_name", OFF(PyHeapTypeObject, ht_name));
     u("ht_qualname", OFF(PyHeapTypeObject, ht_qualname));
     u("ht_cached_keys", OFF(PyHeapTypeObject, ht_cached_keys));
-    u("ht_module", OFF(PyHeapTypeObject, ht_module));
+#if PY_VERSION_HEX >= 0x03090000
+    u("ht_module", OFF(PyHeapTypeObject, ht_module)); /* PEP 573, 3.9 */
+#else
+    none("ht_module");
+#endif
     u("heap_size", SZ(PyHeapTypeObject));
 
     /* ================================================================ [frame_object] */
@@ -1009,6 +1072,18 @@ int main(int argc, char **argv) {
     none("state_domains");
     u("config_tracing", OFF(struct _PyTraceMalloc_Config, tracing));
 #endif
+#if PY_VERSION_HEX < 0x03090000
+    u("ht_nentries", OFF(lg_hashtable_t, entries));
+    u("ht_nbuckets", OFF(lg_hashtable_t, num_buckets));
+    u("ht_buckets", OFF(lg_hashtable_t, buckets));
+    u("ht_hash_func", OFF(lg_hashtable_t, hash_func));
+    u("ht_compare_func", OFF(lg_hashtable_t, compare_func));
+    u("entry_next", OFF(lg_hashtable_entry_t, _Py_slist_item));
+    /* the key follows the entry header; the value (trace_t, by value) follows the key */
+    u("entry_key", SZ(lg_hashtable_entry_t));
+    u("entry_value", SZ(lg_hashtable_entry_t) + SZ(uintptr_t));
+    u("ht_key_size", OFF(lg_hashtable_t, key_size));
+#else
     u("ht_nentries", OFF(_Py_hashtable_t, nentries));
     u("ht_nbuckets", OFF(_Py_hashtable_t, nbuckets));
     u("ht_buckets", OFF(_Py_hashtable_t, buckets));
@@ -1017,6 +1092,8 @@ int main(int argc, char **argv) {
     u("entry_next", OFF(_Py_hashtable_entry_t, _Py_slist_item));
     u("entry_key", OFF(_Py_hashtable_entry_t, key));
     u("entry_value", OFF(_Py_hashtable_entry_t, value));
+    none("ht_key_size");
+#endif
     u("trace_size", OFF(lg_trace_t, size));
     u("trace_traceback", OFF(lg_trace_t, traceback));
     u("traceback_nframe", OFF(LG_TRACEBACK, nframe));

@@ -147,6 +147,9 @@ pub struct Tracemalloc {
     pub ht_buckets: u64,
     pub ht_hash_func: u64,
     pub ht_compare_func: u64,
+    /// 3.6-3.8 (`Modules/hashtable.h`): `key_size`; entries hold the key inline at `entry_key` and
+    /// the value (`trace_t`, by value) right after it, so the value is at `entry_key + key_size`.
+    pub ht_key_size: Option<u64>,
     /// `_Py_hashtable_entry_t`
     pub entry_next: u64,
     pub entry_key: u64,
@@ -353,6 +356,20 @@ pub struct Runtime {
     pub ceval_gil: Option<u64>,
     /// `tracemalloc` (3.12+): `struct _tracemalloc_runtime_state`.
     pub tracemalloc: Option<u64>,
+    /// `gc` (3.7/3.8): the process-wide `struct _gc_runtime_state` (3.9+: `interp.gc`).
+    pub gc: Option<u64>,
+}
+
+impl Layout {
+    /// Address of the gc state (`struct _gc_runtime_state`) that serves interpreter `interp`:
+    /// `interp.gc` (3.9+) or the process-wide `runtime.gc` (3.7/3.8).
+    pub fn gc_state(&self, runtime: u64, interp: u64) -> u64 {
+        match (self.interp.gc, self.runtime.gc) {
+            (Some(o), _) => interp.wrapping_add(o),
+            (None, Some(o)) => runtime.wrapping_add(o),
+            (None, None) => 0,
+        }
+    }
 }
 
 /// `PyInterpreterState`.
@@ -364,8 +381,8 @@ pub struct Interp {
     pub threads_head: u64,
     /// `threads.main` (3.13+).
     pub threads_main: Option<u64>,
-    /// `gc` (the embedded `struct _gc_runtime_state`).
-    pub gc: u64,
+    /// `gc` (3.9+: the embedded `struct _gc_runtime_state`; 3.7/3.8: `runtime.gc`).
+    pub gc: Option<u64>,
     /// `modules` (≤3.11) or `imports.modules` (3.12+): the `sys.modules` dict.
     pub modules: u64,
     /// `ceval.gil` (3.12+): pointer to the `struct _gil_runtime_state` in use.

@@ -237,7 +237,7 @@ fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), 
             ));
         }
     }
-    let gc = interp + l.interp.gc;
+    let gc = l.gc_state(runtime, interp);
     // The target is running: a collection rearranges the lists (and `_gc_prev` holds reference counts
     // meanwhile), and busy threads rewrite generation 0 between our two reads. A head at the wrong
     // offset never validates; the right one does as soon as no collection is touching it. So each head
