@@ -52,7 +52,9 @@
 #if PY_VERSION_HEX < 0x030B0000
 #  include "frameobject.h"
 #  include "longintrepr.h"
-#  include "internal/pycore_code.h" /* _PyOpcache (3.9/3.10 code_sizeof) */
+#  if PY_VERSION_HEX >= 0x03080000
+#    include "internal/pycore_code.h" /* _PyOpcache (3.8-3.10 code_sizeof) */
+#  endif
 #else
 #  include "internal/pycore_frame.h"
 #  include "internal/pycore_dict.h"
@@ -75,6 +77,87 @@
 #endif
 
 #define MINOR ((PY_VERSION_HEX >> 16) & 0xff)
+
+#if PY_VERSION_HEX < 0x03080000 && PY_VERSION_HEX >= 0x03070000
+/*
+ * 3.7 installs no internal headers: _PyRuntimeState (Include/internal/pystate.h@v3.7.16), the gc
+ * state (Include/internal/mem.h@v3.7.16), the GIL and ceval state (Include/internal/gil.h,
+ * ceval.h@v3.7.16) are mirrored here, member types from the installed headers. The atomics
+ * `_Py_atomic_address` / `_Py_atomic_int` (Include/internal/pyatomic.h) are one-member structs of
+ * `uintptr_t` / `int`, mirrored as such. PyGC_Head is the public union of Include/objimpl.h@v3.7.16
+ * (`long double dummy` makes it 32 bytes, 16-aligned). Checked member by member against the DWARF
+ * of pyenv libpython3.7m.so.1.0 (`ptype /o _PyRuntimeState`): interpreters.head +24, gc +320
+ * (generations +32, permanent_generation +192, collecting +312, size 352), ceval.gil +1264
+ * (last_holder +8, locked +16), gilstate.tstate_current +1480.
+ */
+typedef struct { uintptr_t _value; } lg_atomic_address;
+typedef struct { int _value; } lg_atomic_int;
+#  define NUM_GENERATIONS 3
+struct gc_generation { PyGC_Head head; int threshold; int count; };
+struct lg_gc_generation_stats { Py_ssize_t collections; Py_ssize_t collected; Py_ssize_t uncollectable; };
+struct _gc_runtime_state {
+    PyObject *trash_delete_later;
+    int trash_delete_nesting;
+    int enabled;
+    int debug;
+    struct gc_generation generations[NUM_GENERATIONS];
+    PyGC_Head *generation0;
+    struct gc_generation permanent_generation;
+    struct lg_gc_generation_stats generation_stats[NUM_GENERATIONS];
+    int collecting;
+    PyObject *garbage;
+    PyObject *callbacks;
+    Py_ssize_t long_lived_total;
+    Py_ssize_t long_lived_pending;
+};
+struct _gil_runtime_state {
+    unsigned long interval;
+    lg_atomic_address last_holder;
+    lg_atomic_int locked;
+    unsigned long switch_number;
+    pthread_cond_t cond;
+    pthread_mutex_t mutex;
+    pthread_cond_t switch_cond;
+    pthread_mutex_t switch_mutex;
+};
+typedef struct {
+    int initialized;
+    int core_initialized;
+    PyThreadState *finalizing;
+    struct { PyThread_type_lock mutex; PyInterpreterState *head; PyInterpreterState *main; int64_t next_id; } interpreters;
+    void (*exitfuncs[32])(void);
+    int nexitfuncs;
+    struct _gc_runtime_state gc;
+    struct { PyObject *filters; PyObject *once_registry; PyObject *default_action; long filters_version; } warnings;
+    struct {
+        int recursion_limit;
+        int tracing_possible;
+        lg_atomic_int eval_breaker;
+        lg_atomic_int gil_drop_request;
+        struct {
+            unsigned long main_thread;
+            PyThread_type_lock lock;
+            lg_atomic_int calls_to_do;
+            int async_exc;
+            struct { int (*func)(void *); void *arg; } calls[32];
+            int first;
+            int last;
+        } pending;
+        struct _gil_runtime_state gil;
+    } ceval;
+    struct {
+        int check_enabled;
+        lg_atomic_address tstate_current;
+        PyThreadFrameGetter getframe;
+        PyInterpreterState *autoInterpreterState;
+        Py_tss_t autoTSSkey;
+    } gilstate;
+} _PyRuntimeState;
+/* 3.6/3.7: tracemalloc's config is the file-static `tracemalloc_config` of Modules/_tracemalloc.c
+ * (`static struct { enum {...} initialized; int tracing; int max_nframe; int use_domain; }`), DWARF:
+ * tracing +4 in libpython3.{6m,7m}. */
+struct _PyTraceMalloc_Config { int initialized; int tracing; int max_nframe; int use_domain; };
+#endif
 
 #if PY_VERSION_HEX < 0x030B0000
 /*
@@ -719,8 +802,13 @@ int main(int argc, char **argv) {
         u("permanent_generation", OFF(GCS, permanent_generation));
         u("collecting", OFF(GCS, collecting));
         u("head_size", SZ(PyGC_Head));
+#if PY_VERSION_HEX >= 0x03080000
         /* low bits of _gc_next/_gc_prev used as flags: _PyGC_PREV_MASK == ~(1<<_PyGC_PREV_SHIFT - 1) */
         u("flag_mask", (unsigned long long)((1u << _PyGC_PREV_SHIFT) - 1));
+#else
+        /* 3.6/3.7: gc_next/gc_prev are plain pointers; the state is in the separate gc_refs word */
+        u("flag_mask", 0);
+#endif
     }
 
     /* ================================================================ [object] */
@@ -1148,9 +1236,16 @@ int main(int argc, char **argv) {
     u("code_cell2arg", OFF(PyCodeObject, co_cell2arg));
     u("code_cellvars", OFF(PyCodeObject, co_cellvars));
     u("code_code", OFF(PyCodeObject, co_code));
+#  if PY_VERSION_HEX >= 0x03080000
     u("code_opcache", OFF(PyCodeObject, co_opcache));
     u("code_opcache_size", OFF(PyCodeObject, co_opcache_size));
     u("opcache_size", SZ(_PyOpcache));
+#  else
+    /* 3.6/3.7: no opcache (3.8, bpo-26219) */
+    none("code_opcache");
+    none("code_opcache_size");
+    none("opcache_size");
+#  endif
     u("codeunit_size", SZ(_Py_CODEUNIT));
 #else
     none("code_cell2arg");

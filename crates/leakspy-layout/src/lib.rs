@@ -112,6 +112,7 @@ macro_rules! embed {
 
 /// Every layout shipped with leakspy.
 pub const EMBEDDED: &[Embedded] = embed!(
+    "3.7.toml",
     "3.8.toml",
     "3.9.toml",
     "3.10.toml",
