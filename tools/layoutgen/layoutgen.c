@@ -153,6 +153,28 @@ typedef struct {
         Py_tss_t autoTSSkey;
     } gilstate;
 } _PyRuntimeState;
+#endif
+#if PY_VERSION_HEX < 0x03070000
+/*
+ * 3.6 has no _PyRuntime: what leakspy reads lives in file statics, found by symbol in .symtab (the
+ * names are in [globals]; leakspy makes the lowest of their addresses the runtime base at attach and
+ * rewrites the [runtime], [gil] and [gc] offsets relative to it):
+ *   Python/pystate.c@v3.6.15: `static PyInterpreterState *interp_head = NULL;` and
+ *     `_Py_atomic_address _PyThreadState_Current = {0};` (the thread holding the GIL);
+ *   Python/ceval_gil.h@v3.6.15: `static _Py_atomic_address gil_last_holder = {0};`,
+ *     `static _Py_atomic_int gil_locked = {-1};`;
+ *   Modules/gcmodule.c@v3.6.15: `struct gc_generation { PyGC_Head head; int threshold; int count; };`,
+ *     `static struct gc_generation generations[NUM_GENERATIONS]` (NUM_GENERATIONS 3, no permanent
+ *     generation before 3.7's gc.freeze) and `static int collecting = 0;`.
+ * DWARF/.symtab of pyenv libpython3.6m.so.1.0: each symbol present once; sizeof(struct
+ * gc_generation) 48, PyGC_Head the 32-byte union of Include/objimpl.h.
+ */
+#  include "pythread.h"
+#  define NUM_GENERATIONS 3
+struct gc_generation { PyGC_Head head; int threshold; int count; };
+struct lg_generations { struct gc_generation g[NUM_GENERATIONS]; };
+#endif
+#if PY_VERSION_HEX < 0x03080000
 /* 3.6/3.7: tracemalloc's config is the file-static `tracemalloc_config` of Modules/_tracemalloc.c
  * (`static struct { enum {...} initialized; int tracing; int max_nframe; int use_domain; }`), DWARF:
  * tracing +4 in libpython3.{6m,7m}. */
@@ -663,6 +685,15 @@ int main(int argc, char **argv) {
 
     /* ================================================================ [runtime] */
     sect("runtime");
+#if PY_VERSION_HEX < 0x03070000
+    printf("# 3.6: no _PyRuntime; these offsets are set at attach from the [globals] symbols\n");
+    u("interpreters_head", 0);
+    u("interpreters_main", 0);
+    u("gilstate_tstate_current", 0);
+    u("ceval_gil", 0);
+    none("tracemalloc");
+    u("gc", 0);
+#else
     u("interpreters_head", OFF(_PyRuntimeState, interpreters.head));
     u("interpreters_main", OFF(_PyRuntimeState, interpreters.main));
 #if PY_VERSION_HEX < 0x030C0000
@@ -681,6 +712,7 @@ int main(int argc, char **argv) {
 #else
     none("gc");
 #endif
+#endif /* 3.7+ */
 
     /* ================================================================ [interp] */
     sect("interp");
@@ -716,8 +748,13 @@ int main(int argc, char **argv) {
 
     /* ================================================================ [gil] */
     sect("gil");
+#if PY_VERSION_HEX < 0x03070000
+    u("last_holder", 0); /* set at attach ([globals]) */
+    u("locked", 0);
+#else
     u("last_holder", OFF(struct _gil_runtime_state, last_holder));
     u("locked", OFF(struct _gil_runtime_state, locked));
+#endif
 
     /* ================================================================ [tstate] */
     sect("tstate");
@@ -781,6 +818,24 @@ int main(int argc, char **argv) {
 
     /* ================================================================ [gc] */
     sect("gc");
+#if PY_VERSION_HEX < 0x03070000
+    {
+        /* offsets inside gcmodule.c's `generations` array; `collecting` is set at attach */
+        u("size", SZ(struct lg_generations));
+        printf("list_heads = [");
+        for (int i = 0; i < NUM_GENERATIONS; i++)
+            printf("%s%llu", i ? ", " : "", (unsigned long long)(i * sizeof(struct gc_generation) +
+                                                                offsetof(struct gc_generation, head)));
+        printf("]\n");
+        printf("list_names = [");
+        for (int i = 0; i < NUM_GENERATIONS; i++) printf("%s\"generation%d\"", i ? ", " : "", i);
+        printf("]\n");
+        none("permanent_generation");
+        u("collecting", 0);
+        u("head_size", SZ(PyGC_Head));
+        u("flag_mask", 0);
+    }
+#else
     {
         typedef struct _gc_runtime_state GCS;
         u("size", SZ(GCS));
@@ -810,6 +865,7 @@ int main(int argc, char **argv) {
         u("flag_mask", 0);
 #endif
     }
+#endif
 
     /* ================================================================ [object] */
     sect("object");
@@ -1281,5 +1337,19 @@ int main(int argc, char **argv) {
     u("member_def_size", SZ(PyMemberDef));
     u("member_type_object_ex", (unsigned long long)T_OBJECT_EX);
     u("tpflags_list_subclass", (unsigned long long)Py_TPFLAGS_LIST_SUBCLASS);
+
+    /* ================================================================ [globals] */
+#if PY_VERSION_HEX < 0x03070000
+    /* 3.6: the file statics cited above (next to struct lg_generations) */
+    sect("globals");
+    s("interp_head", "interp_head");
+    s("tstate_current", "_PyThreadState_Current");
+    s("gil_last_holder", "gil_last_holder");
+    s("gil_locked", "gil_locked");
+    s("gc_generations", "generations");
+    s("gc_collecting", "collecting");
+#else
+    printf("\n# [globals]: 3.7+ reads _PyRuntime\n");
+#endif
     return 0;
 }

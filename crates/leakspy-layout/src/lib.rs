@@ -112,6 +112,7 @@ macro_rules! embed {
 
 /// Every layout shipped with leakspy.
 pub const EMBEDDED: &[Embedded] = embed!(
+    "3.6.toml",
     "3.7.toml",
     "3.8.toml",
     "3.9.toml",
@@ -182,8 +183,10 @@ fn validate(l: &Layout) -> Result<(), String> {
     if l.interp.gc.is_some() == l.runtime.gc.is_some() {
         return Err("exactly one of interp.gc and runtime.gc must be set".into());
     }
-    if l.gc.list_heads.last() != Some(&l.gc.permanent_generation) {
-        return Err("the last gc list head must be permanent_generation".into());
+    if let Some(p) = l.gc.permanent_generation {
+        if l.gc.list_heads.last() != Some(&p) {
+            return Err("the last gc list head must be permanent_generation".into());
+        }
     }
     if l.gc
         .list_heads

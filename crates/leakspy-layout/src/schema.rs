@@ -52,6 +52,31 @@ pub struct Layout {
     /// asyncio Future/Task fields, for "created at" origin hints (asyncio debug mode). Optional:
     /// without it those hints are not read.
     pub asyncio: Option<Asyncio>,
+    /// 3.6 (no `_PyRuntime`): the interpreter's own globals, found by symbol. Optional: only for
+    /// versions without `_PyRuntime`.
+    pub globals: Option<Globals>,
+}
+
+/// Names of the file statics a Python without `_PyRuntime` (3.6) keeps its state in, looked up in the
+/// image's `.symtab`. At attach the lowest of their addresses becomes the runtime base, and
+/// `runtime.interpreters_head`, `runtime.gilstate_tstate_current`, `runtime.ceval_gil`, `runtime.gc`,
+/// `gil.*` and `gc.collecting`/`gc.list_heads` are rewritten relative to it (the file holds 0 there,
+/// and list heads relative to the generations array).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Globals {
+    /// `static PyInterpreterState *interp_head` (Python/pystate.c).
+    pub interp_head: String,
+    /// `_Py_atomic_address _PyThreadState_Current` (Python/pystate.c).
+    pub tstate_current: String,
+    /// `static _Py_atomic_address gil_last_holder` (Python/ceval_gil.h).
+    pub gil_last_holder: String,
+    /// `static _Py_atomic_int gil_locked` (Python/ceval_gil.h).
+    pub gil_locked: String,
+    /// `static struct gc_generation generations[NUM_GENERATIONS]` (Modules/gcmodule.c).
+    pub gc_generations: String,
+    /// `static int collecting` (Modules/gcmodule.c).
+    pub gc_collecting: String,
 }
 
 /// `FutureObj`/`TaskObj` of `Modules/_asynciomodule.c` (private structs, mirrored and cited in the
@@ -441,8 +466,8 @@ pub struct Gc {
     pub list_heads: Vec<u64>,
     /// Names for `list_heads`, same order ("generation0", ..., "permanent").
     pub list_names: Vec<String>,
-    /// Offset of `permanent_generation` (also the last entry of `list_heads`).
-    pub permanent_generation: u64,
+    /// Offset of `permanent_generation` (also the last entry of `list_heads`); none before 3.7.
+    pub permanent_generation: Option<u64>,
     pub collecting: u64,
     /// sizeof(PyGC_Head); the header sits right before the object.
     pub head_size: u64,
