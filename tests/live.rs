@@ -24,6 +24,7 @@ macro_rules! dump_tests {
 }
 
 dump_tests! {
+    dump_pyenv_3_6_15 => "pyenv-3.6.15",
     dump_pyenv_3_7_16 => "pyenv-3.7.16",
     dump_pyenv_3_8_18 => "pyenv-3.8.18",
     dump_pyenv_3_9_18 => "pyenv-3.9.18",
@@ -566,6 +567,7 @@ macro_rules! gil_tests {
 }
 
 gil_tests! {
+    gil_holder_pyenv_3_6_15 => "pyenv-3.6.15",
     gil_holder_pyenv_3_7_16 => "pyenv-3.7.16",
     gil_holder_pyenv_3_8_18 => "pyenv-3.8.18",
     gil_holder_pyenv_3_9_18 => "pyenv-3.9.18",

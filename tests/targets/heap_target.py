@@ -135,11 +135,17 @@ def code_function(code):
 # static types) into the permanent generation, where gc.get_objects() does not
 # see them.  Collect, then unfreeze, so the snapshot below covers everything
 # that ends up frozen.
+# Python 3.6 has no permanent generation (gc.freeze is 3.7+): there the Frozen objects are plain
+# tracked objects, counted by gc.get_objects() like the rest, and nothing is frozen.
+HAS_FREEZE = hasattr(gc, "freeze")
 _frozen_objs = [Frozen(i) for i in range(N_FROZEN)]
 gc.collect()
-gc.unfreeze()
-_frozen_all = gc.get_objects()
-gc.freeze()
+if HAS_FREEZE:
+    gc.unfreeze()
+    _frozen_all = gc.get_objects()
+    gc.freeze()
+else:
+    _frozen_all = None
 
 
 # --- Worker threads ------------------------------------------------------------
@@ -331,14 +337,14 @@ def report_truth(main_frame, read_line, workers):
     gc.collect()
     gc.disable()
     live = gc.get_objects()
-    freeze_count = gc.get_freeze_count()
+    freeze_count = gc.get_freeze_count() if HAS_FREEZE else 0
     frozen_all = _frozen_all
 
     names = {}
     types = {}
     total_bytes = 0
     n_seen = 0
-    for seq in (live, frozen_all, (frozen_all,)):
+    for seq in (live, frozen_all, (frozen_all,)) if HAS_FREEZE else (live,):
         for o in seq:
             t = type(o)
             name = names.get(t)
@@ -356,12 +362,12 @@ def report_truth(main_frame, read_line, workers):
     del o, t
 
     # Self-checks.
-    frozen_expected = len(frozen_all) + 1
+    frozen_expected = len(frozen_all) + 1 if HAS_FREEZE else 0
     if freeze_count != frozen_expected:
         die("freeze count %d != recorded frozen objects %d"
             % (freeze_count, frozen_expected))
     for o in live:
-        if o is frozen_all:
+        if HAS_FREEZE and o is frozen_all:
             die("gc.get_objects() includes the permanent generation")
     del o
     expected_own = {

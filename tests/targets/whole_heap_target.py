@@ -87,7 +87,8 @@ def closure():
     # gc.get_objects() leaves out the permanent generation, and a 3.12 collection moves immortal
     # objects there: collect, then unfreeze, so that every tracked object is a root.
     gc.collect()
-    gc.unfreeze()
+    if hasattr(gc, "unfreeze"):  # 3.7+ (3.6 has no permanent generation)
+        gc.unfreeze()
     roots = gc.get_objects()
     seen = {}
     stack = []

@@ -118,6 +118,8 @@ impl SizeKind {
             "array.array" if trusted => Some(SizeKind::Array),
             "_io.BytesIO" if trusted => Some(SizeKind::BytesIO),
             "_struct.Struct" if trusted => Some(SizeKind::Struct),
+            // 3.6-3.8: `_struct.Struct`'s static type is named plain "Struct" (tp_name).
+            "builtins.Struct" => builtin(SizeKind::Struct),
             "_queue.SimpleQueue" if trusted => Some(SizeKind::SimpleQueue),
             "numpy.ndarray" if trusted => Some(SizeKind::NdArray),
             "collections.OrderedDict" if trusted => Some(SizeKind::ODict),
