@@ -359,7 +359,7 @@ def report_truth(main_frame, read_line, workers):
             else:
                 c[0] += 1
                 c[1] += size
-    del o, t
+    del o, t, seq  # seq: the for loop leaves it bound to its last sequence
 
     # Self-checks.
     frozen_expected = len(frozen_all) + 1 if HAS_FREEZE else 0
