@@ -32,7 +32,7 @@ macro_rules! core_tests {
 }
 
 core_tests! {
-    // pyenv-3.6.15: not exact yet (docs/testing.md, "Supported versions"): left out.
+    core_pyenv_3_6_15 => "pyenv-3.6.15",
     core_pyenv_3_7_16 => "pyenv-3.7.16",
     core_pyenv_3_8_18 => "pyenv-3.8.18",
     core_pyenv_3_9_18 => "pyenv-3.9.18",

@@ -24,7 +24,7 @@ macro_rules! dump_tests {
 }
 
 dump_tests! {
-    // pyenv-3.6.15: not exact yet (docs/testing.md, "Supported versions"): left out.
+    dump_pyenv_3_6_15 => "pyenv-3.6.15",
     dump_pyenv_3_7_16 => "pyenv-3.7.16",
     dump_pyenv_3_8_18 => "pyenv-3.8.18",
     dump_pyenv_3_9_18 => "pyenv-3.9.18",

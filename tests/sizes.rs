@@ -227,7 +227,7 @@ macro_rules! sizes_tests {
 }
 
 sizes_tests! {
-    // pyenv-3.6.15: not exact yet (docs/testing.md, "Supported versions"): left out.
+    sizes_pyenv_3_6_15 => "pyenv-3.6.15",
     sizes_pyenv_3_7_16 => "pyenv-3.7.16",
     sizes_pyenv_3_8_18 => "pyenv-3.8.18",
     sizes_pyenv_3_9_18 => "pyenv-3.9.18",

@@ -136,7 +136,7 @@ macro_rules! whole_heap_tests {
 }
 
 whole_heap_tests! {
-    // pyenv-3.6.15: not exact yet (docs/testing.md, "Supported versions"): left out.
+    whole_heap_pyenv_3_6_15 => "pyenv-3.6.15",
     whole_heap_pyenv_3_7_16 => "pyenv-3.7.16",
     whole_heap_pyenv_3_8_18 => "pyenv-3.8.18",
     whole_heap_pyenv_3_9_18 => "pyenv-3.9.18",

@@ -24,6 +24,11 @@ import sys
 import threading
 import time
 
+# The blocking read's arguments, made before the heap snapshot: on 3.6 os.read is METH_VARARGS, and
+# os.read(0, 1) would build a new tracked (0, 1) tuple, alive for the whole blocking call and so in
+# leakspy's picture but not in the truth; *READ_ARGS passes this tuple itself (3.7+: no tuple at all).
+READ_ARGS = (0, 1)
+
 
 # Python 3.6/3.7: no threading.get_native_id() / Thread.native_id (3.8). The kernel thread id is
 # gettid(2) (syscall 186 on x86_64 Linux); each thread records its own before Thread.start()
@@ -308,6 +313,12 @@ def stack_of(f):
     return out
 
 
+# Where report_truth's own frame is in the heap snapshot it takes (3.6 tracks running frames; 3.7+
+# does not), it is held here so that it is still there at dump time (3.6 frees it when the call
+# returns); the locals it keeps that were made after the snapshot are deleted before it returns.
+_TRUTH_FRAME = [None]
+
+
 def report_truth(main_frame, read_line, workers):
     # 1. Threads (materialises frame objects on 3.11+; they stay alive, owned
     #    by their interpreter frames, so take this BEFORE the heap snapshot).
@@ -337,6 +348,11 @@ def report_truth(main_frame, read_line, workers):
     gc.collect()
     gc.disable()
     live = gc.get_objects()
+    me = sys._getframe()
+    for o in live:
+        if o is me:
+            _TRUTH_FRAME[0] = me
+    del me
     freeze_count = gc.get_freeze_count() if HAS_FREEZE else 0
     frozen_all = _frozen_all
 
@@ -406,7 +422,7 @@ def report_truth(main_frame, read_line, workers):
     }
     if n_seen != truth["total_objects"]:
         die("objects walked %d != total %d" % (n_seen, truth["total_objects"]))
-    del live, frozen_all, names, types, own, got
+    del live, frozen_all, names, types, own, got, c
     line = json.dumps(truth).replace('"@THREADS@"', threads_json) + "\n"
     del truth, threads_json
     data = line.encode("utf-8")
@@ -418,7 +434,7 @@ def report_truth(main_frame, read_line, workers):
 
 def block_forever(workers):
     report_truth(sys._getframe(), sys._getframe().f_lineno + 1, workers)
-    os.read(0, 1)
+    os.read(*READ_ARGS)
     os._exit(0)
 
 

@@ -544,7 +544,23 @@ static void emit_sizeof_b(void) {
     u("unpickler_size", SZ(lg_UnpicklerObject));
 
     /* ctypes */
-#if PY_VERSION_HEX < 0x030D0000
+#if PY_VERSION_HEX < 0x03070000
+    /* 3.6: StgDict has no __sizeof__ of its own (PyCStgDict_sizeof is 3.7+; measured: '__sizeof__'
+     * not in StgDict.__dict__ on pyenv 3.6.15, in it on 3.7.16), so dict's applies */
+    none("stgdict_extra");
+    none("stgdict_length");
+    none("stgdict_ffi_elements");
+    none("stgdict_format");
+    none("stgdict_ndim");
+    none("stgdict_size");
+    none("ctype_stginfo");
+    none("ctype_initialized");
+    none("ctype_length");
+    none("ctype_ffi_elements");
+    none("ctype_format");
+    none("ctype_ndim");
+    none("ctype_stginfo_size");
+#elif PY_VERSION_HEX < 0x030D0000
     /* StgDict: dict.__sizeof__(d) + stgdict_extra + (format ? strlen + 1 : 0) + 8 * ndim
      *          + (elements ? 8 * (length + 1) : 0) */
     u("stgdict_extra", SZ(lg_StgDictObject) - SZ(PyDictObject));
