@@ -25,7 +25,7 @@
 # and binutils (readelf). debootstrap uses the Debian archive this machine's apt sources name (deb822
 # /etc/apt/sources.list.d/*.sources or one-line sources.list/*.list; not -security), else
 # $LEAKSPY_DEBIAN_MIRROR.
-# pyenv interpreters (3.8.18 … 3.13.0): `pyenv install -s` under $PYENV_ROOT (skips what is installed;
+# pyenv interpreters (3.6.15 … 3.13.0): `pyenv install -s` under $PYENV_ROOT (skips what is installed;
 # a missing one is built from source, with CPython's build dependencies installed first; pyenv itself
 # is cloned into $PYENV_ROOT when absent). Building needs python.org (and cloning GitHub), which this
 # project's machines cannot reach: there the image's pyenv builds are used as they are, and a missing
@@ -131,7 +131,7 @@ make_chroot() {
   echo "$want" >"$dir/.leakspy-ok"
 }
 
-PYENV_VERSIONS=(3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0)
+PYENV_VERSIONS=(3.6.15 3.7.16 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0)
 missing_pyenv=()
 for v in "${PYENV_VERSIONS[@]}"; do
   [ -d "$PYENV_ROOT/versions/$v" ] || missing_pyenv+=("$v")

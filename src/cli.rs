@@ -335,7 +335,7 @@ const GIT_COMMIT_DATE: &str = env!("LEAKSPY_GIT_COMMIT_DATE");
 const BUILD_TARGET: &str = env!("LEAKSPY_BUILD_TARGET");
 
 /// The supported CPython versions, derived from the layouts embedded in the binary
-/// (`leakspy_layout::all()`): "3.9-3.15 (default builds, not free-threaded; 3.14 from 3.14.5)".
+/// (`leakspy_layout::all()`): "3.6-3.15 (default builds, not free-threaded; 3.14 from 3.14.5)".
 pub fn supported_cpython() -> String {
     describe_versions(leakspy_layout::all().iter().map(|l| {
         let p = &l.layout.python;

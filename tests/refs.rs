@@ -95,6 +95,9 @@ macro_rules! refs_tests {
 }
 
 refs_tests! {
+    refs_pyenv_3_6_15 => "pyenv-3.6.15",
+    refs_pyenv_3_7_16 => "pyenv-3.7.16",
+    refs_pyenv_3_8_18 => "pyenv-3.8.18",
     refs_pyenv_3_9_18 => "pyenv-3.9.18",
     refs_pyenv_3_10_13 => "pyenv-3.10.13",
     refs_pyenv_3_11_7 => "pyenv-3.11.7",

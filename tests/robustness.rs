@@ -758,6 +758,21 @@ fn paused_mutator_pyenv_3_9_18() {
 }
 
 #[test]
+fn paused_mutator_pyenv_3_8_18() {
+    paused_mutator("pyenv-3.8.18");
+}
+
+#[test]
+fn paused_mutator_pyenv_3_7_16() {
+    paused_mutator("pyenv-3.7.16");
+}
+
+#[test]
+fn paused_mutator_pyenv_3_6_15() {
+    paused_mutator("pyenv-3.6.15");
+}
+
+#[test]
 fn paused_mutator_debian_sid_3_14() {
     paused_mutator("debian-sid-3.14");
 }

@@ -137,6 +137,9 @@ pub fn check_dump(name: &str) {
 /// from, and (3.13+) how many fields the target's `_Py_DebugOffsets` supplied:
 /// (interpreter, layout file, version source, debug-offsets fields).
 pub const EXPECTED_LAYOUTS: &[(&str, &str, &str, Option<u32>)] = &[
+    ("pyenv-3.6.15", "3.6.toml", "sys.version string", None),
+    ("pyenv-3.7.16", "3.7.toml", "sys.version string", None),
+    ("pyenv-3.8.18", "3.8.toml", "sys.version string", None),
     ("pyenv-3.9.18", "3.9.toml", "sys.version string", None),
     ("pyenv-3.10.13", "3.10.toml", "sys.version string", None),
     ("pyenv-3.11.7", "3.11.toml", "Py_Version", None),

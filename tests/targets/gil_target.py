@@ -21,6 +21,24 @@ import os
 import sys
 import threading
 
+
+# Python 3.6/3.7: no threading.get_native_id() / Thread.native_id (3.8). The kernel thread id is
+# gettid(2) (syscall 186 on x86_64 Linux); each thread records its own before Thread.start()
+# returns (_bootstrap_inner sets the event start() waits for). Nothing changes on 3.8+.
+if not hasattr(threading, "get_native_id"):
+    import ctypes
+
+    def _get_native_id(_syscall=ctypes.CDLL(None).syscall):
+        return _syscall(186)
+
+    def _bootstrap_inner(self, _inner=threading.Thread._bootstrap_inner):
+        self.native_id = _get_native_id()
+        _inner(self)
+
+    threading.get_native_id = _get_native_id
+    threading.Thread._bootstrap_inner = _bootstrap_inner
+    threading.main_thread().native_id = _get_native_id()
+
 VERSION = "%d.%d.%d" % sys.version_info[:3]
 
 

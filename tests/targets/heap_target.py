@@ -24,6 +24,29 @@ import sys
 import threading
 import time
 
+# The blocking read's arguments, made before the heap snapshot: on 3.6 os.read is METH_VARARGS, and
+# os.read(0, 1) would build a new tracked (0, 1) tuple, alive for the whole blocking call and so in
+# leakspy's picture but not in the truth; *READ_ARGS passes this tuple itself (3.7+: no tuple at all).
+READ_ARGS = (0, 1)
+
+
+# Python 3.6/3.7: no threading.get_native_id() / Thread.native_id (3.8). The kernel thread id is
+# gettid(2) (syscall 186 on x86_64 Linux); each thread records its own before Thread.start()
+# returns (_bootstrap_inner sets the event start() waits for). Nothing changes on 3.8+.
+if not hasattr(threading, "get_native_id"):
+    import ctypes
+
+    def _get_native_id(_syscall=ctypes.CDLL(None).syscall):
+        return _syscall(186)
+
+    def _bootstrap_inner(self, _inner=threading.Thread._bootstrap_inner):
+        self.native_id = _get_native_id()
+        _inner(self)
+
+    threading.get_native_id = _get_native_id
+    threading.Thread._bootstrap_inner = _bootstrap_inner
+    threading.main_thread().native_id = _get_native_id()
+
 # Constructed counts; all distinct so a mix-up between classes is obvious.
 N_PLAIN = 1000
 N_SLOTTED = 700
@@ -117,11 +140,17 @@ def code_function(code):
 # static types) into the permanent generation, where gc.get_objects() does not
 # see them.  Collect, then unfreeze, so the snapshot below covers everything
 # that ends up frozen.
+# Python 3.6 has no permanent generation (gc.freeze is 3.7+): there the Frozen objects are plain
+# tracked objects, counted by gc.get_objects() like the rest, and nothing is frozen.
+HAS_FREEZE = hasattr(gc, "freeze")
 _frozen_objs = [Frozen(i) for i in range(N_FROZEN)]
 gc.collect()
-gc.unfreeze()
-_frozen_all = gc.get_objects()
-gc.freeze()
+if HAS_FREEZE:
+    gc.unfreeze()
+    _frozen_all = gc.get_objects()
+    gc.freeze()
+else:
+    _frozen_all = None
 
 
 # --- Worker threads ------------------------------------------------------------
@@ -284,6 +313,12 @@ def stack_of(f):
     return out
 
 
+# Where report_truth's own frame is in the heap snapshot it takes (3.6 tracks running frames; 3.7+
+# does not), it is held here so that it is still there at dump time (3.6 frees it when the call
+# returns); the locals it keeps that were made after the snapshot are deleted before it returns.
+_TRUTH_FRAME = [None]
+
+
 def report_truth(main_frame, read_line, workers):
     # 1. Threads (materialises frame objects on 3.11+; they stay alive, owned
     #    by their interpreter frames, so take this BEFORE the heap snapshot).
@@ -313,14 +348,19 @@ def report_truth(main_frame, read_line, workers):
     gc.collect()
     gc.disable()
     live = gc.get_objects()
-    freeze_count = gc.get_freeze_count()
+    me = sys._getframe()
+    for o in live:
+        if o is me:
+            _TRUTH_FRAME[0] = me
+    del me
+    freeze_count = gc.get_freeze_count() if HAS_FREEZE else 0
     frozen_all = _frozen_all
 
     names = {}
     types = {}
     total_bytes = 0
     n_seen = 0
-    for seq in (live, frozen_all, (frozen_all,)):
+    for seq in (live, frozen_all, (frozen_all,)) if HAS_FREEZE else (live,):
         for o in seq:
             t = type(o)
             name = names.get(t)
@@ -335,15 +375,15 @@ def report_truth(main_frame, read_line, workers):
             else:
                 c[0] += 1
                 c[1] += size
-    del o, t
+    del o, t, seq  # seq: the for loop leaves it bound to its last sequence
 
     # Self-checks.
-    frozen_expected = len(frozen_all) + 1
+    frozen_expected = len(frozen_all) + 1 if HAS_FREEZE else 0
     if freeze_count != frozen_expected:
         die("freeze count %d != recorded frozen objects %d"
             % (freeze_count, frozen_expected))
     for o in live:
-        if o is frozen_all:
+        if HAS_FREEZE and o is frozen_all:
             die("gc.get_objects() includes the permanent generation")
     del o
     expected_own = {
@@ -382,7 +422,7 @@ def report_truth(main_frame, read_line, workers):
     }
     if n_seen != truth["total_objects"]:
         die("objects walked %d != total %d" % (n_seen, truth["total_objects"]))
-    del live, frozen_all, names, types, own, got
+    del live, frozen_all, names, types, own, got, c
     line = json.dumps(truth).replace('"@THREADS@"', threads_json) + "\n"
     del truth, threads_json
     data = line.encode("utf-8")
@@ -394,7 +434,7 @@ def report_truth(main_frame, read_line, workers):
 
 def block_forever(workers):
     report_truth(sys._getframe(), sys._getframe().f_lineno + 1, workers)
-    os.read(0, 1)
+    os.read(*READ_ARGS)
     os._exit(0)
 
 

@@ -35,6 +35,9 @@ trap 'rm -rf "$work"' EXIT
 # label | include dir | root whose usr/include holds x86_64-linux-gnu/python3.X/pyconfig.h ("" = host)
 # | dpkg package to report the version of ("" = pyenv)
 sets=(
+  "pyenv 3.6.15|$PYENV_ROOT/versions/3.6.15/include/python3.6m||"
+  "pyenv 3.7.16|$PYENV_ROOT/versions/3.7.16/include/python3.7m||"
+  "pyenv 3.8.18|$PYENV_ROOT/versions/3.8.18/include/python3.8||"
   "pyenv 3.9.18|$PYENV_ROOT/versions/3.9.18/include/python3.9||"
   "Debian bullseye|$CACHE/bullseye/usr/include/python3.9|$CACHE/bullseye|libpython3.9-dev"
   "pyenv 3.10.13|$PYENV_ROOT/versions/3.10.13/include/python3.10||"

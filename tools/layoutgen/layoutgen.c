@@ -27,8 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x03100000
-#  error "layoutgen supports CPython 3.9 .. 3.15"
+#if PY_VERSION_HEX < 0x03060000 || PY_VERSION_HEX >= 0x03100000
+#  error "layoutgen supports CPython 3.6 .. 3.15"
 #endif
 #ifdef Py_GIL_DISABLED
 #  error "free-threaded header sets are not supported yet"
@@ -37,17 +37,24 @@
 #  error "debug (Py_DEBUG) header sets are not supported"
 #endif
 
-#include "internal/pycore_runtime.h"
-#include "internal/pycore_interp.h"
-#include "internal/pycore_gc.h"
-#include "internal/pycore_hashtable.h"
-#if PY_VERSION_HEX < 0x030C0000
+#if PY_VERSION_HEX >= 0x03090000
+#  include "internal/pycore_runtime.h"
+#  include "internal/pycore_interp.h"
+#  include "internal/pycore_gc.h"
+#  include "internal/pycore_hashtable.h"
+#elif PY_VERSION_HEX >= 0x03080000
+/* 3.8: _PyRuntimeState, PyInterpreterState and the gc state are in pycore_pystate.h/pycore_pymem.h */
+#  include "internal/pycore_pystate.h"
+#endif
+#if PY_VERSION_HEX < 0x030C0000 && PY_VERSION_HEX >= 0x03080000
 #  include "internal/pycore_pymem.h"
 #endif
 #if PY_VERSION_HEX < 0x030B0000
 #  include "frameobject.h"
 #  include "longintrepr.h"
-#  include "internal/pycore_code.h" /* _PyOpcache (3.9/3.10 code_sizeof) */
+#  if PY_VERSION_HEX >= 0x03080000
+#    include "internal/pycore_code.h" /* _PyOpcache (3.8-3.10 code_sizeof) */
+#  endif
 #else
 #  include "internal/pycore_frame.h"
 #  include "internal/pycore_dict.h"
@@ -70,6 +77,109 @@
 #endif
 
 #define MINOR ((PY_VERSION_HEX >> 16) & 0xff)
+
+#if PY_VERSION_HEX < 0x03080000 && PY_VERSION_HEX >= 0x03070000
+/*
+ * 3.7 installs no internal headers: _PyRuntimeState (Include/internal/pystate.h@v3.7.16), the gc
+ * state (Include/internal/mem.h@v3.7.16), the GIL and ceval state (Include/internal/gil.h,
+ * ceval.h@v3.7.16) are mirrored here, member types from the installed headers. The atomics
+ * `_Py_atomic_address` / `_Py_atomic_int` (Include/internal/pyatomic.h) are one-member structs of
+ * `uintptr_t` / `int`, mirrored as such. PyGC_Head is the public union of Include/objimpl.h@v3.7.16
+ * (`long double dummy` makes it 32 bytes, 16-aligned). Checked member by member against the DWARF
+ * of pyenv libpython3.7m.so.1.0 (`ptype /o _PyRuntimeState`): interpreters.head +24, gc +320
+ * (generations +32, permanent_generation +192, collecting +312, size 352), ceval.gil +1264
+ * (last_holder +8, locked +16), gilstate.tstate_current +1480.
+ */
+typedef struct { uintptr_t _value; } lg_atomic_address;
+typedef struct { int _value; } lg_atomic_int;
+#  define NUM_GENERATIONS 3
+struct gc_generation { PyGC_Head head; int threshold; int count; };
+struct lg_gc_generation_stats { Py_ssize_t collections; Py_ssize_t collected; Py_ssize_t uncollectable; };
+struct _gc_runtime_state {
+    PyObject *trash_delete_later;
+    int trash_delete_nesting;
+    int enabled;
+    int debug;
+    struct gc_generation generations[NUM_GENERATIONS];
+    PyGC_Head *generation0;
+    struct gc_generation permanent_generation;
+    struct lg_gc_generation_stats generation_stats[NUM_GENERATIONS];
+    int collecting;
+    PyObject *garbage;
+    PyObject *callbacks;
+    Py_ssize_t long_lived_total;
+    Py_ssize_t long_lived_pending;
+};
+struct _gil_runtime_state {
+    unsigned long interval;
+    lg_atomic_address last_holder;
+    lg_atomic_int locked;
+    unsigned long switch_number;
+    pthread_cond_t cond;
+    pthread_mutex_t mutex;
+    pthread_cond_t switch_cond;
+    pthread_mutex_t switch_mutex;
+};
+typedef struct {
+    int initialized;
+    int core_initialized;
+    PyThreadState *finalizing;
+    struct { PyThread_type_lock mutex; PyInterpreterState *head; PyInterpreterState *main; int64_t next_id; } interpreters;
+    void (*exitfuncs[32])(void);
+    int nexitfuncs;
+    struct _gc_runtime_state gc;
+    struct { PyObject *filters; PyObject *once_registry; PyObject *default_action; long filters_version; } warnings;
+    struct {
+        int recursion_limit;
+        int tracing_possible;
+        lg_atomic_int eval_breaker;
+        lg_atomic_int gil_drop_request;
+        struct {
+            unsigned long main_thread;
+            PyThread_type_lock lock;
+            lg_atomic_int calls_to_do;
+            int async_exc;
+            struct { int (*func)(void *); void *arg; } calls[32];
+            int first;
+            int last;
+        } pending;
+        struct _gil_runtime_state gil;
+    } ceval;
+    struct {
+        int check_enabled;
+        lg_atomic_address tstate_current;
+        PyThreadFrameGetter getframe;
+        PyInterpreterState *autoInterpreterState;
+        Py_tss_t autoTSSkey;
+    } gilstate;
+} _PyRuntimeState;
+#endif
+#if PY_VERSION_HEX < 0x03070000
+/*
+ * 3.6 has no _PyRuntime: what leakspy reads lives in file statics, found by symbol in .symtab (the
+ * names are in [globals]; leakspy makes the lowest of their addresses the runtime base at attach and
+ * rewrites the [runtime], [gil] and [gc] offsets relative to it):
+ *   Python/pystate.c@v3.6.15: `static PyInterpreterState *interp_head = NULL;` and
+ *     `_Py_atomic_address _PyThreadState_Current = {0};` (the thread holding the GIL);
+ *   Python/ceval_gil.h@v3.6.15: `static _Py_atomic_address gil_last_holder = {0};`,
+ *     `static _Py_atomic_int gil_locked = {-1};`;
+ *   Modules/gcmodule.c@v3.6.15: `struct gc_generation { PyGC_Head head; int threshold; int count; };`,
+ *     `static struct gc_generation generations[NUM_GENERATIONS]` (NUM_GENERATIONS 3, no permanent
+ *     generation before 3.7's gc.freeze) and `static int collecting = 0;`.
+ * DWARF/.symtab of pyenv libpython3.6m.so.1.0: each symbol present once; sizeof(struct
+ * gc_generation) 48, PyGC_Head the 32-byte union of Include/objimpl.h.
+ */
+#  include "pythread.h"
+#  define NUM_GENERATIONS 3
+struct gc_generation { PyGC_Head head; int threshold; int count; };
+struct lg_generations { struct gc_generation g[NUM_GENERATIONS]; };
+#endif
+#if PY_VERSION_HEX < 0x03080000
+/* 3.6/3.7: tracemalloc's config is the file-static `tracemalloc_config` of Modules/_tracemalloc.c
+ * (`static struct { enum {...} initialized; int tracing; int max_nframe; int use_domain; }`), DWARF:
+ * tracing +4 in libpython3.{6m,7m}. */
+struct _PyTraceMalloc_Config { int initialized; int tracing; int max_nframe; int use_domain; };
+#endif
 
 #if PY_VERSION_HEX < 0x030B0000
 /*
@@ -112,7 +222,31 @@ struct lg_dictkeysobject {
  * @v3.13.5:L66-72, @v3.14.7:L58-64): member lists mirrored here, types from the headers.
  */
 typedef struct { size_t size; void *traceback; } lg_trace_t;
-#if PY_VERSION_HEX < 0x030C0000
+#if PY_VERSION_HEX < 0x03090000
+/* 3.6-3.8: the hashtable is Modules/hashtable.h (not installed): entries carry their key and data
+ * inline, `key_size` then `data_size` bytes after the entry header, and the traces table stores
+ * trace_t by value (Modules/hashtable.h@v3.8.18:L14-71, Modules/_tracemalloc.c@v3.8.18:L56-120:
+ * `typedef struct { Py_uhash_t hash; int nframe; frame_t frames[1]; } traceback_t;`). Checked
+ * against the DWARF of pyenv libpython3.{6m,7m,8} (`ptype /o _Py_hashtable_t`, `traceback_t`):
+ * identical in all three. */
+typedef struct lg_slist_item_s { struct lg_slist_item_s *next; } lg_slist_item_t;
+typedef struct { lg_slist_item_t _Py_slist_item; Py_uhash_t key_hash; } lg_hashtable_entry_t;
+typedef struct {
+    size_t num_buckets;
+    size_t entries;
+    void *buckets;
+    size_t key_size;
+    size_t data_size;
+    void *hash_func;
+    void *compare_func;
+    void *alloc_malloc;
+    void *alloc_free;
+} lg_hashtable_t;
+typedef struct __attribute__((packed)) { PyObject *filename; unsigned int lineno; } lg_frame_t;
+typedef struct { Py_uhash_t hash; int nframe; lg_frame_t frames[1]; } __attribute__((packed)) lg_traceback_t;
+#  define LG_FRAME lg_frame_t
+#  define LG_TRACEBACK lg_traceback_t
+#elif PY_VERSION_HEX < 0x030C0000
 typedef struct __attribute__((packed)) { PyObject *filename; unsigned int lineno; } lg_frame_t;
 typedef struct { Py_uhash_t hash; uint16_t nframe; uint16_t total_nframe; lg_frame_t frames[1]; }
     __attribute__((packed)) lg_traceback_t;
@@ -323,6 +457,22 @@ typedef enum { LG_STATE_PENDING, LG_STATE_CANCELLED, LG_STATE_FINISHED } lg_fut_
 #  else
 #    define LG_FUT_CANCELLED_EXC(prefix) PyObject *prefix##_cancelled_exc;
 #  endif
+#  if PY_VERSION_HEX < 0x03090000
+/* 3.6-3.8: no _cancel_msg and no _cancelled_exc_state (both 3.9); 3.6 has no _callback0/_context0
+ * (3.7, contextvars); TaskObj has task_name from 3.8, task_context from 3.7. Checked against the DWARF
+ * of pyenv lib-dynload/_asyncio.cpython-3{6m,7m,8}: task_source_tb +48, +64, +64; sizeof(TaskObj)
+ * 112, 136, 144; sizeof(FutureObj) 88, 104, 104. */
+#    undef LG_FUT_CANCELLED_EXC
+#    define LG_FUT_CANCELLED_EXC(prefix)
+#    define LG_FUT_CANCEL_MSG(prefix)
+#  else
+#    define LG_FUT_CANCEL_MSG(prefix) PyObject *prefix##_cancel_msg;
+#  endif
+#  if PY_VERSION_HEX < 0x03070000
+#    define LG_FUT_CALLBACK0(prefix)
+#  else
+#    define LG_FUT_CALLBACK0(prefix) PyObject *prefix##_callback0; PyObject *prefix##_context0;
+#  endif
 #  if PY_VERSION_HEX < 0x030A0000
 #    define LG_FUT_EXCEPTION_TB(prefix)
 #  else
@@ -331,14 +481,13 @@ typedef enum { LG_STATE_PENDING, LG_STATE_CANCELLED, LG_STATE_FINISHED } lg_fut_
 #  define LG_FUTUREOBJ_HEAD(prefix)                                                             \
     PyObject_HEAD                                                                               \
     PyObject *prefix##_loop;                                                                    \
-    PyObject *prefix##_callback0;                                                               \
-    PyObject *prefix##_context0;                                                                \
+    LG_FUT_CALLBACK0(prefix)                                                                    \
     PyObject *prefix##_callbacks;                                                               \
     PyObject *prefix##_exception;                                                               \
     LG_FUT_EXCEPTION_TB(prefix)                                                                 \
     PyObject *prefix##_result;                                                                  \
     PyObject *prefix##_source_tb;                                                               \
-    PyObject *prefix##_cancel_msg;                                                              \
+    LG_FUT_CANCEL_MSG(prefix)                                                                   \
     lg_fut_state prefix##_state;                                                                \
     int prefix##_log_tb;                                                                        \
     int prefix##_blocking;                                                                      \
@@ -350,8 +499,12 @@ typedef struct {
     LG_FUTUREOBJ_HEAD(task)
     PyObject *task_fut_waiter;
     PyObject *task_coro;
+#  if PY_VERSION_HEX >= 0x03080000
     PyObject *task_name;
+#  endif
+#  if PY_VERSION_HEX >= 0x03070000
     PyObject *task_context;
+#  endif
     int task_must_cancel;
     int task_log_destroy_pending;
 #  if PY_VERSION_HEX >= 0x030B0000
@@ -532,6 +685,15 @@ int main(int argc, char **argv) {
 
     /* ================================================================ [runtime] */
     sect("runtime");
+#if PY_VERSION_HEX < 0x03070000
+    printf("# 3.6: no _PyRuntime; these offsets are set at attach from the [globals] symbols\n");
+    u("interpreters_head", 0);
+    u("interpreters_main", 0);
+    u("gilstate_tstate_current", 0);
+    u("ceval_gil", 0);
+    none("tracemalloc");
+    u("gc", 0);
+#else
     u("interpreters_head", OFF(_PyRuntimeState, interpreters.head));
     u("interpreters_main", OFF(_PyRuntimeState, interpreters.main));
 #if PY_VERSION_HEX < 0x030C0000
@@ -543,6 +705,14 @@ int main(int argc, char **argv) {
     none("ceval_gil");
     u("tracemalloc", OFF(_PyRuntimeState, tracemalloc));
 #endif
+#if PY_VERSION_HEX < 0x03090000
+    /* 3.7/3.8: one gc state for the process, in _PyRuntime (moved to the interpreter in 3.9,
+     * bpo-40533) */
+    u("gc", OFF(_PyRuntimeState, gc));
+#else
+    none("gc");
+#endif
+#endif /* 3.7+ */
 
     /* ================================================================ [interp] */
     sect("interp");
@@ -557,7 +727,11 @@ int main(int argc, char **argv) {
 #else
     none("threads_main");
 #endif
+#if PY_VERSION_HEX >= 0x03090000
     u("gc", OFF(PyInterpreterState, gc));
+#else
+    none("gc");
+#endif
 #if PY_VERSION_HEX < 0x030C0000
     u("modules", OFF(PyInterpreterState, modules));
     none("ceval_gil_ptr");
@@ -574,8 +748,13 @@ int main(int argc, char **argv) {
 
     /* ================================================================ [gil] */
     sect("gil");
+#if PY_VERSION_HEX < 0x03070000
+    u("last_holder", 0); /* set at attach ([globals]) */
+    u("locked", 0);
+#else
     u("last_holder", OFF(struct _gil_runtime_state, last_holder));
     u("locked", OFF(struct _gil_runtime_state, locked));
+#endif
 
     /* ================================================================ [tstate] */
     sect("tstate");
@@ -639,6 +818,24 @@ int main(int argc, char **argv) {
 
     /* ================================================================ [gc] */
     sect("gc");
+#if PY_VERSION_HEX < 0x03070000
+    {
+        /* offsets inside gcmodule.c's `generations` array; `collecting` is set at attach */
+        u("size", SZ(struct lg_generations));
+        printf("list_heads = [");
+        for (int i = 0; i < NUM_GENERATIONS; i++)
+            printf("%s%llu", i ? ", " : "", (unsigned long long)(i * sizeof(struct gc_generation) +
+                                                                offsetof(struct gc_generation, head)));
+        printf("]\n");
+        printf("list_names = [");
+        for (int i = 0; i < NUM_GENERATIONS; i++) printf("%s\"generation%d\"", i ? ", " : "", i);
+        printf("]\n");
+        none("permanent_generation");
+        u("collecting", 0);
+        u("head_size", SZ(PyGC_Head));
+        u("flag_mask", 0);
+    }
+#else
     {
         typedef struct _gc_runtime_state GCS;
         u("size", SZ(GCS));
@@ -660,9 +857,15 @@ int main(int argc, char **argv) {
         u("permanent_generation", OFF(GCS, permanent_generation));
         u("collecting", OFF(GCS, collecting));
         u("head_size", SZ(PyGC_Head));
+#if PY_VERSION_HEX >= 0x03080000
         /* low bits of _gc_next/_gc_prev used as flags: _PyGC_PREV_MASK == ~(1<<_PyGC_PREV_SHIFT - 1) */
         u("flag_mask", (unsigned long long)((1u << _PyGC_PREV_SHIFT) - 1));
+#else
+        /* 3.6/3.7: gc_next/gc_prev are plain pointers; the state is in the separate gc_refs word */
+        u("flag_mask", 0);
+#endif
     }
+#endif
 
     /* ================================================================ [object] */
     sect("object");
@@ -687,7 +890,11 @@ int main(int argc, char **argv) {
     u("ht_name", OFF(PyHeapTypeObject, ht_name));
     u("ht_qualname", OFF(PyHeapTypeObject, ht_qualname));
     u("ht_cached_keys", OFF(PyHeapTypeObject, ht_cached_keys));
-    u("ht_module", OFF(PyHeapTypeObject, ht_module));
+#if PY_VERSION_HEX >= 0x03090000
+    u("ht_module", OFF(PyHeapTypeObject, ht_module)); /* PEP 573, 3.9 */
+#else
+    none("ht_module");
+#endif
     u("heap_size", SZ(PyHeapTypeObject));
 
     /* ================================================================ [frame_object] */
@@ -1009,6 +1216,18 @@ int main(int argc, char **argv) {
     none("state_domains");
     u("config_tracing", OFF(struct _PyTraceMalloc_Config, tracing));
 #endif
+#if PY_VERSION_HEX < 0x03090000
+    u("ht_nentries", OFF(lg_hashtable_t, entries));
+    u("ht_nbuckets", OFF(lg_hashtable_t, num_buckets));
+    u("ht_buckets", OFF(lg_hashtable_t, buckets));
+    u("ht_hash_func", OFF(lg_hashtable_t, hash_func));
+    u("ht_compare_func", OFF(lg_hashtable_t, compare_func));
+    u("entry_next", OFF(lg_hashtable_entry_t, _Py_slist_item));
+    /* the key follows the entry header; the value (trace_t, by value) follows the key */
+    u("entry_key", SZ(lg_hashtable_entry_t));
+    u("entry_value", SZ(lg_hashtable_entry_t) + SZ(uintptr_t));
+    u("ht_key_size", OFF(lg_hashtable_t, key_size));
+#else
     u("ht_nentries", OFF(_Py_hashtable_t, nentries));
     u("ht_nbuckets", OFF(_Py_hashtable_t, nbuckets));
     u("ht_buckets", OFF(_Py_hashtable_t, buckets));
@@ -1017,6 +1236,8 @@ int main(int argc, char **argv) {
     u("entry_next", OFF(_Py_hashtable_entry_t, _Py_slist_item));
     u("entry_key", OFF(_Py_hashtable_entry_t, key));
     u("entry_value", OFF(_Py_hashtable_entry_t, value));
+    none("ht_key_size");
+#endif
     u("trace_size", OFF(lg_trace_t, size));
     u("trace_traceback", OFF(lg_trace_t, traceback));
     u("traceback_nframe", OFF(LG_TRACEBACK, nframe));
@@ -1071,9 +1292,16 @@ int main(int argc, char **argv) {
     u("code_cell2arg", OFF(PyCodeObject, co_cell2arg));
     u("code_cellvars", OFF(PyCodeObject, co_cellvars));
     u("code_code", OFF(PyCodeObject, co_code));
+#  if PY_VERSION_HEX >= 0x03080000
     u("code_opcache", OFF(PyCodeObject, co_opcache));
     u("code_opcache_size", OFF(PyCodeObject, co_opcache_size));
     u("opcache_size", SZ(_PyOpcache));
+#  else
+    /* 3.6/3.7: no opcache (3.8, bpo-26219) */
+    none("code_opcache");
+    none("code_opcache_size");
+    none("opcache_size");
+#  endif
     u("codeunit_size", SZ(_Py_CODEUNIT));
 #else
     none("code_cell2arg");
@@ -1109,5 +1337,19 @@ int main(int argc, char **argv) {
     u("member_def_size", SZ(PyMemberDef));
     u("member_type_object_ex", (unsigned long long)T_OBJECT_EX);
     u("tpflags_list_subclass", (unsigned long long)Py_TPFLAGS_LIST_SUBCLASS);
+
+    /* ================================================================ [globals] */
+#if PY_VERSION_HEX < 0x03070000
+    /* 3.6: the file statics cited above (next to struct lg_generations) */
+    sect("globals");
+    s("interp_head", "interp_head");
+    s("tstate_current", "_PyThreadState_Current");
+    s("gil_last_holder", "gil_last_holder");
+    s("gil_locked", "gil_locked");
+    s("gc_generations", "generations");
+    s("gc_collecting", "collecting");
+#else
+    printf("\n# [globals]: 3.7+ reads _PyRuntime\n");
+#endif
     return 0;
 }

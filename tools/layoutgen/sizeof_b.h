@@ -224,6 +224,8 @@ typedef struct {
  *     PyObject *read, *readinto, *readline, *peek, *buffers; char *encoding; char *errors;
  *     Py_ssize_t *marks; Py_ssize_t num_marks, marks_size; int proto, fix_imports;
  *     [int running;] (gh-143638, at the end)
+ * 3.6/3.7: no reducer_override, buffer_callback, readinto, buffers (all PEP 574 / 3.8); DWARF of
+ * pyenv _pickle.cpython-3{6m,7m}: sizeof(PicklerObject) 136, sizeof(UnpicklerObject) 256.
  * Patch-level guards: the 3.13.0 shape is pyenv 3.13.0 (DWARF); the full shape is Debian sid
  * 3.13.18 and 3.14.10 (DWARF); 3.15.2 adds memo_dict. The patch where each member appeared comes
  * from the CPython tracker, not from a header set here: persistent_*_attr 3.13.1 (gh-125752's
@@ -282,7 +284,9 @@ typedef struct {
 #  endif
 #endif
     PyObject *dispatch_table;
+#if PY_VERSION_HEX >= 0x03080000
     PyObject *reducer_override;
+#endif
     PyObject *write;
     PyObject *output_buffer;
     Py_ssize_t output_len;
@@ -299,7 +303,9 @@ typedef struct {
     int running;
 #endif
     PyObject *fast_memo;
+#if PY_VERSION_HEX >= 0x03080000
     PyObject *buffer_callback;
+#endif
 } lg_PicklerObject;
 typedef struct {
     PyObject_HEAD
@@ -330,10 +336,14 @@ typedef struct {
     Py_ssize_t saved_input_len;
 #endif
     PyObject *read;
+#if PY_VERSION_HEX >= 0x03080000
     PyObject *readinto;
+#endif
     PyObject *readline;
     PyObject *peek;
+#if PY_VERSION_HEX >= 0x03080000
     PyObject *buffers;
+#endif
     char *encoding;
     char *errors;
     Py_ssize_t *marks;
@@ -534,7 +544,23 @@ static void emit_sizeof_b(void) {
     u("unpickler_size", SZ(lg_UnpicklerObject));
 
     /* ctypes */
-#if PY_VERSION_HEX < 0x030D0000
+#if PY_VERSION_HEX < 0x03070000
+    /* 3.6: StgDict has no __sizeof__ of its own (PyCStgDict_sizeof is 3.7+; measured: '__sizeof__'
+     * not in StgDict.__dict__ on pyenv 3.6.15, in it on 3.7.16), so dict's applies */
+    none("stgdict_extra");
+    none("stgdict_length");
+    none("stgdict_ffi_elements");
+    none("stgdict_format");
+    none("stgdict_ndim");
+    none("stgdict_size");
+    none("ctype_stginfo");
+    none("ctype_initialized");
+    none("ctype_length");
+    none("ctype_ffi_elements");
+    none("ctype_format");
+    none("ctype_ndim");
+    none("ctype_stginfo_size");
+#elif PY_VERSION_HEX < 0x030D0000
     /* StgDict: dict.__sizeof__(d) + stgdict_extra + (format ? strlen + 1 : 0) + 8 * ndim
      *          + (elements ? 8 * (length + 1) : 0) */
     u("stgdict_extra", SZ(lg_StgDictObject) - SZ(PyDictObject));

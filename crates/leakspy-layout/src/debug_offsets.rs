@@ -382,7 +382,9 @@ impl DebugOffsets {
         );
         set("interpreter_state.next", &mut l.interp.next);
         set("interpreter_state.threads_head", &mut l.interp.threads_head);
-        set("interpreter_state.gc", &mut l.interp.gc);
+        if let Some(f) = l.interp.gc.as_mut() {
+            set("interpreter_state.gc", f);
+        }
         set("interpreter_state.imports_modules", &mut l.interp.modules);
         if let Some(f) = l.interp.threads_main.as_mut() {
             set("interpreter_state.threads_main", f);

@@ -112,6 +112,9 @@ macro_rules! embed {
 
 /// Every layout shipped with leakspy.
 pub const EMBEDDED: &[Embedded] = embed!(
+    "3.6.toml",
+    "3.7.toml",
+    "3.8.toml",
     "3.9.toml",
     "3.10.toml",
     "3.11.toml",
@@ -177,8 +180,13 @@ fn validate(l: &Layout) -> Result<(), String> {
     if l.gc.list_heads.is_empty() || l.gc.list_heads.len() != l.gc.list_names.len() {
         return Err("gc.list_heads and gc.list_names must be non-empty and of equal length".into());
     }
-    if l.gc.list_heads.last() != Some(&l.gc.permanent_generation) {
-        return Err("the last gc list head must be permanent_generation".into());
+    if l.interp.gc.is_some() == l.runtime.gc.is_some() {
+        return Err("exactly one of interp.gc and runtime.gc must be set".into());
+    }
+    if let Some(p) = l.gc.permanent_generation {
+        if l.gc.list_heads.last() != Some(&p) {
+            return Err("the last gc list head must be permanent_generation".into());
+        }
     }
     if l.gc
         .list_heads

@@ -52,6 +52,31 @@ pub struct Layout {
     /// asyncio Future/Task fields, for "created at" origin hints (asyncio debug mode). Optional:
     /// without it those hints are not read.
     pub asyncio: Option<Asyncio>,
+    /// 3.6 (no `_PyRuntime`): the interpreter's own globals, found by symbol. Optional: only for
+    /// versions without `_PyRuntime`.
+    pub globals: Option<Globals>,
+}
+
+/// Names of the file statics a Python without `_PyRuntime` (3.6) keeps its state in, looked up in the
+/// image's `.symtab`. At attach the lowest of their addresses becomes the runtime base, and
+/// `runtime.interpreters_head`, `runtime.gilstate_tstate_current`, `runtime.ceval_gil`, `runtime.gc`,
+/// `gil.*` and `gc.collecting`/`gc.list_heads` are rewritten relative to it (the file holds 0 there,
+/// and list heads relative to the generations array).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Globals {
+    /// `static PyInterpreterState *interp_head` (Python/pystate.c).
+    pub interp_head: String,
+    /// `_Py_atomic_address _PyThreadState_Current` (Python/pystate.c).
+    pub tstate_current: String,
+    /// `static _Py_atomic_address gil_last_holder` (Python/ceval_gil.h).
+    pub gil_last_holder: String,
+    /// `static _Py_atomic_int gil_locked` (Python/ceval_gil.h).
+    pub gil_locked: String,
+    /// `static struct gc_generation generations[NUM_GENERATIONS]` (Modules/gcmodule.c).
+    pub gc_generations: String,
+    /// `static int collecting` (Modules/gcmodule.c).
+    pub gc_collecting: String,
 }
 
 /// `FutureObj`/`TaskObj` of `Modules/_asynciomodule.c` (private structs, mirrored and cited in the
@@ -147,6 +172,9 @@ pub struct Tracemalloc {
     pub ht_buckets: u64,
     pub ht_hash_func: u64,
     pub ht_compare_func: u64,
+    /// 3.6-3.8 (`Modules/hashtable.h`): `key_size`; entries hold the key inline at `entry_key` and
+    /// the value (`trace_t`, by value) right after it, so the value is at `entry_key + key_size`.
+    pub ht_key_size: Option<u64>,
     /// `_Py_hashtable_entry_t`
     pub entry_next: u64,
     pub entry_key: u64,
@@ -353,6 +381,20 @@ pub struct Runtime {
     pub ceval_gil: Option<u64>,
     /// `tracemalloc` (3.12+): `struct _tracemalloc_runtime_state`.
     pub tracemalloc: Option<u64>,
+    /// `gc` (3.7/3.8): the process-wide `struct _gc_runtime_state` (3.9+: `interp.gc`).
+    pub gc: Option<u64>,
+}
+
+impl Layout {
+    /// Address of the gc state (`struct _gc_runtime_state`) that serves interpreter `interp`:
+    /// `interp.gc` (3.9+) or the process-wide `runtime.gc` (3.7/3.8).
+    pub fn gc_state(&self, runtime: u64, interp: u64) -> u64 {
+        match (self.interp.gc, self.runtime.gc) {
+            (Some(o), _) => interp.wrapping_add(o),
+            (None, Some(o)) => runtime.wrapping_add(o),
+            (None, None) => 0,
+        }
+    }
 }
 
 /// `PyInterpreterState`.
@@ -364,8 +406,8 @@ pub struct Interp {
     pub threads_head: u64,
     /// `threads.main` (3.13+).
     pub threads_main: Option<u64>,
-    /// `gc` (the embedded `struct _gc_runtime_state`).
-    pub gc: u64,
+    /// `gc` (3.9+: the embedded `struct _gc_runtime_state`; 3.7/3.8: `runtime.gc`).
+    pub gc: Option<u64>,
     /// `modules` (≤3.11) or `imports.modules` (3.12+): the `sys.modules` dict.
     pub modules: u64,
     /// `ceval.gil` (3.12+): pointer to the `struct _gil_runtime_state` in use.
@@ -424,8 +466,8 @@ pub struct Gc {
     pub list_heads: Vec<u64>,
     /// Names for `list_heads`, same order ("generation0", ..., "permanent").
     pub list_names: Vec<String>,
-    /// Offset of `permanent_generation` (also the last entry of `list_heads`).
-    pub permanent_generation: u64,
+    /// Offset of `permanent_generation` (also the last entry of `list_heads`); none before 3.7.
+    pub permanent_generation: Option<u64>,
     pub collecting: u64,
     /// sizeof(PyGC_Head); the header sits right before the object.
     pub head_size: u64,

@@ -405,7 +405,7 @@ fn gc_running(r: &Reader<'_>, target: &Target) -> bool {
         .iter()
         .any(|&i| {
             r.mem
-                .read_i32(i + l.interp.gc + l.gc.collecting)
+                .read_i32(l.gc_state(target.runtime, i) + l.gc.collecting)
                 .is_ok_and(|c| c != 0)
         })
 }
@@ -610,8 +610,14 @@ fn walk<'r, 'a>(
             Err(e) => warnings.push(format!("allocation sites unavailable: {e}")),
         }
         warnings.append(&mut tm_warnings);
+        // 3.7/3.8 have one gc state for all interpreters (`runtime.gc`): walk it once.
+        let mut gc_states = Vec::new();
         for &interp in &interps {
-            w.walk_interpreter(interp, progress);
+            let gc = target.layout.gc_state(target.runtime, interp);
+            if !gc_states.contains(&gc) {
+                gc_states.push(gc);
+                w.walk_interpreter(interp, gc, progress);
+            }
         }
         w.walk_untracked(&target.image, &interps, progress);
         Some(w)

@@ -788,7 +788,7 @@ fn build(w: &World) -> (Vec<u8>, Layout) {
         let types = type_overlay(&mut bytes, &l, &mut s);
         // GC rings: every list head starts a doubly linked ring of `ring` nodes at garbage places,
         // each object's type one of the planted types (so every `__sizeof__` rule runs on garbage).
-        let gc = interp.wrapping_add(l.interp.gc);
+        let gc = l.gc_state(BASE, interp);
         for &head_off in &l.gc.list_heads {
             let head = gc.wrapping_add(head_off);
             let mut prev = head;
@@ -849,7 +849,7 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
         walker = walker.with_traces(traces);
     }
     for &interp in &interps {
-        walker.walk_interpreter(interp, &mut |_| {});
+        walker.walk_interpreter(interp, l.gc_state(runtime, interp), &mut |_| {});
     }
     let group_by = [GroupBy::Traceback, GroupBy::Line, GroupBy::File][w.group_by as usize % 3];
     let h = walker.finish(group_by);
@@ -869,7 +869,7 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
     };
     let mut whole = HeapWalker::new(&r).keep_graph();
     for &interp in &interps {
-        whole.walk_interpreter(interp, &mut |_| {});
+        whole.walk_interpreter(interp, l.gc_state(runtime, interp), &mut |_| {});
     }
     whole.walk_untracked(&image, &interps, &mut |_| {});
     if let Some(g) = whole.take_graph() {
@@ -1100,7 +1100,7 @@ fn regression_dict_keys_garbage_size() {
 fn regression_gc_list_garbage_link() {
     let l = layout("3.12.toml");
     let interp = BASE + 0x4000;
-    let head = interp + l.interp.gc + l.gc.list_heads[0];
+    let head = l.gc_state(BASE, interp) + l.gc.list_heads[0];
     let node = BASE + 0x8000;
     let mem = arena_with(&[
         (head - BASE, node),
@@ -1110,7 +1110,7 @@ fn regression_gc_list_garbage_link() {
     ]);
     let r = Reader::new(&mem, &l);
     let mut w = HeapWalker::new(&r);
-    w.walk_interpreter(interp, &mut |_| {});
+    w.walk_interpreter(interp, l.gc_state(BASE, interp), &mut |_| {});
     let h = w.finish(GroupBy::Traceback);
     assert!(h.partial);
     assert!(
@@ -1259,7 +1259,7 @@ fn walk_gen0(links: &[(u64, u64, u64)]) -> (u64, bool, Vec<String>) {
     let mut words = Vec::new();
     // The other lists are empty: their heads link to themselves.
     for &off in &l.gc.list_heads[1..] {
-        let h = interp + l.interp.gc + off;
+        let h = l.gc_state(BASE, interp) + off;
         words.push((h - BASE, h));
         words.push((h - BASE + 8, h));
     }
@@ -1272,7 +1272,7 @@ fn walk_gen0(links: &[(u64, u64, u64)]) -> (u64, bool, Vec<String>) {
     let mem = arena_with(&words);
     let r = Reader::new(&mem, &l);
     let mut w = HeapWalker::new(&r);
-    w.walk_interpreter(interp, &mut |_| {});
+    w.walk_interpreter(interp, l.gc_state(BASE, interp), &mut |_| {});
     let h = w.finish(GroupBy::Traceback);
     (h.generations[0].1, h.torn, h.warnings)
 }
@@ -1280,7 +1280,7 @@ fn walk_gen0(links: &[(u64, u64, u64)]) -> (u64, bool, Vec<String>) {
 const HEAD: u64 = 1;
 
 fn gen0(l: &Layout, interp: u64) -> u64 {
-    interp + l.interp.gc + l.gc.list_heads[0]
+    l.gc_state(BASE, interp) + l.gc.list_heads[0]
 }
 
 #[test]

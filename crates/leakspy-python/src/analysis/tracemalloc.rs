@@ -103,8 +103,10 @@ pub fn load(r: &Reader<'_>, target: &Target, warnings: &mut Vec<String>) -> Resu
             (tracing, table, "_PyRuntime.tracemalloc".to_string())
         }
     } else {
+        // 3.8-3.11 export `_Py_tracemalloc_config`; 3.6/3.7 keep it file-static (`.symtab`).
         let config = *syms
             .get("_Py_tracemalloc_config")
+            .or_else(|| syms.get("tracemalloc_config"))
             .ok_or_else(|| Error::Other("no _Py_tracemalloc_config".into()))?;
         let tracing = r.mem.read_i32(config + tm.config_tracing.unwrap_or(4))? != 0;
         if !tracing {
@@ -179,6 +181,20 @@ fn read_table(
     let nentries = r.mem.read_u64(table + tm.ht_nentries)?;
     let nbuckets = r.mem.read_u64(table + tm.ht_nbuckets)?;
     let buckets = r.ptr(table + tm.ht_buckets)?;
+    // 3.6-3.8: the value (`trace_t`) is stored inline right after the key, `key_size` bytes (8 for
+    // a pointer, 12 for the packed `pointer_t` of domain tracing).
+    let inline_value_at = match tm.ht_key_size {
+        Some(off) => {
+            let key_size = r.mem.read_u64(table + off)?;
+            if key_size == 0 || key_size > 64 {
+                return Err(Error::Other(format!(
+                    "tracemalloc table {table:#x}: implausible key_size {key_size}"
+                )));
+            }
+            Some(tm.entry_key + key_size)
+        }
+        None => None,
+    };
     let heads = r
         .mem
         .read_vec(buckets, (nbuckets.saturating_mul(8)).min(1 << 30) as usize)?;
@@ -201,7 +217,11 @@ fn read_table(
                 broken += 1;
                 break;
             }
-            let (Ok(key), Ok(trace)) = (r.ptr(e + tm.entry_key), r.ptr(e + tm.entry_value)) else {
+            let trace = match inline_value_at {
+                Some(at) => Ok(e.wrapping_add(at)),
+                None => r.ptr(e + tm.entry_value),
+            };
+            let (Ok(key), Ok(trace)) = (r.ptr(e + tm.entry_key), trace) else {
                 broken += 1;
                 break;
             };

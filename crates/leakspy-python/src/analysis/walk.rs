@@ -106,11 +106,12 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
         })
     }
 
-    /// Walk every GC list of one interpreter. `progress` is called now and then with objects so far.
-    pub fn walk_interpreter(&mut self, interp: u64, progress: &mut dyn FnMut(u64)) {
+    /// Walk every GC list of one interpreter, whose gc state is at `gc` ([`leakspy_layout::Layout::gc_state`]).
+    /// `progress` is called now and then with objects so far.
+    pub fn walk_interpreter(&mut self, interp: u64, gc: u64, progress: &mut dyn FnMut(u64)) {
         self.consumers();
         if let Some(c) = self.consumers.as_mut() {
-            self.census.walk_interpreter(interp, c, progress);
+            self.census.walk_interpreter(interp, gc, c, progress);
         }
     }
 

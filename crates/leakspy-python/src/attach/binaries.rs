@@ -23,6 +23,15 @@ const WANTED: &[&str] = &[
     // pymalloc's arena table: 3.9-3.11 file statics (unstripped builds only).
     "arenas",
     "maxarenas",
+    // 3.6/3.7 tracemalloc: the config is a file static too.
+    "tracemalloc_config",
+    // 3.6 (no `_PyRuntime`): the globals a 3.6 layout's [globals] names (file statics).
+    "interp_head",
+    "_PyThreadState_Current",
+    "gil_last_holder",
+    "gil_locked",
+    "generations",
+    "collecting",
 ];
 
 /// One mapped ELF image that may hold the interpreter.

@@ -4,7 +4,7 @@
 //! validated (the layout probe re-reads the GC list heads).
 
 use crate::attach::binaries::{self, FileSource, Image, ProcFiles};
-use crate::attach::version;
+use crate::attach::{globals, version};
 use crate::error::{Error, Result};
 use leakspy_layout::{DebugOffsets, Layout, LoadedLayout, PyVersion};
 use leakspy_memory::{LiveProcess, Mapping, Memory, MemoryExt, ReadError};
@@ -81,13 +81,23 @@ pub fn identify_with(
     exe: &str,
     layout_override: Option<LoadedLayout>,
 ) -> Result<Target> {
-    let (images, notes) = binaries::find_images(files, maps);
+    let (mut images, notes) = binaries::find_images(files, maps);
     let old = images
         .iter()
         .find_map(|i| version::minor_from_name(i.file_name()))
-        .filter(|&(major, minor)| major < 3 || (major == 3 && minor < 7));
-    let Some(image) = images.into_iter().find(|i| i.runtime().is_some()) else {
-        // A Python without `_PyRuntime`: 3.6 and older (2.7 included), named by its binary.
+        .filter(|&(major, minor)| major < 3 || (major == 3 && minor < 6));
+    // 3.6 has no `_PyRuntime`: its globals are found by symbol (attach/globals.rs).
+    let found = images
+        .iter()
+        .position(|i| i.runtime().is_some())
+        .or_else(|| {
+            old.is_none()
+                .then(|| images.iter().position(globals::has_globals))
+                .flatten()
+        });
+    let Some(image) = found.map(|i| images.swap_remove(i)) else {
+        // A Python without `_PyRuntime` or 3.6's globals: 3.5 and older (2.7 included), named by
+        // its binary.
         if let Some((major, minor)) = old {
             return Err(Error::Unsupported(unsupported_old(major, minor)));
         }
@@ -99,10 +109,13 @@ pub fn identify_with(
         }
         return Err(Error::NotPython { pid, detail });
     };
-    let runtime = image.runtime().ok_or_else(|| Error::NotPython {
-        pid,
-        detail: "no _PyRuntime".into(),
-    })?;
+    let runtime = image
+        .runtime()
+        .or_else(|| globals::first_address(&image))
+        .ok_or_else(|| Error::NotPython {
+            pid,
+            detail: "no _PyRuntime".into(),
+        })?;
     match mem.read_u64(runtime) {
         Err(ReadError::PermissionDenied) => {
             return Err(Error::PermissionDenied {
@@ -164,6 +177,13 @@ pub fn identify_with(
     let mut tried = Vec::new();
     for cand in candidates {
         let mut layout = cand.layout.clone();
+        let runtime = match globals::resolve(&image, &mut layout) {
+            Ok(base) => base.unwrap_or(runtime),
+            Err(why) => {
+                tried.push(format!("{}: {why}", cand.file));
+                continue;
+            }
+        };
         let mut source = format!("python-layouts/{}", cand.file);
         let mut mismatches = Vec::new();
         if let Some(d) = &debug {
@@ -237,7 +257,7 @@ fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), 
             ));
         }
     }
-    let gc = interp + l.interp.gc;
+    let gc = l.gc_state(runtime, interp);
     // The target is running: a collection rearranges the lists (and `_gc_prev` holds reference counts
     // meanwhile), and busy threads rewrite generation 0 between our two reads. A head at the wrong
     // offset never validates; the right one does as soon as no collection is touching it. So each head
@@ -277,7 +297,7 @@ fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), 
     Ok(())
 }
 
-/// The message for a Python older than 3.7 (no `_PyRuntime`).
+/// The message for a Python older than 3.6 (no `_PyRuntime`).
 fn unsupported_old(major: u8, minor: u8) -> String {
     let supported = leakspy_layout::supported_list();
     if major < 3 {

@@ -6,10 +6,12 @@ use crate::error::Result;
 use leakspy_memory::MemoryExt;
 
 impl Census<'_, '_> {
-    /// Walk every GC list of one interpreter. `progress` is called now and then with objects so far.
+    /// Walk every GC list of one interpreter, whose gc state is at `gc`. `progress` is called now
+    /// and then with objects so far.
     pub fn walk_interpreter(
         &mut self,
         interp: u64,
+        gc: u64,
         sink: &mut dyn Sink,
         progress: &mut dyn FnMut(u64),
     ) {
@@ -18,7 +20,6 @@ impl Census<'_, '_> {
             self.types.numpy =
                 crate::model::sizes::numpy_layout(self.r, interp).map(std::sync::Arc::new);
         }
-        let gc = interp + l.interp.gc;
         match self.r.mem.read_i32(gc + l.gc.collecting) {
             Ok(0) => {}
             Ok(_) => {

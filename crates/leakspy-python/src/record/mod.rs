@@ -197,7 +197,13 @@ pub fn record(
             detail: "no interpreter (finalizing?)".into(),
         });
     }
-    let baseline = take_baseline(&r, pid, &interps, opts.pause, &mut st);
+    // The gc states whose lists are sampled: one per interpreter, one for all on 3.6-3.8.
+    let mut gcs: Vec<u64> = interps
+        .iter()
+        .map(|&i| target.layout.gc_state(target.runtime, i))
+        .collect();
+    gcs.dedup();
+    let baseline = take_baseline(&r, pid, &gcs, opts.pause, &mut st);
     progress(Progress::Started { baseline });
 
     let start = Instant::now();
@@ -212,7 +218,7 @@ pub fn record(
             ));
             break;
         }
-        sample_once(&r, &target, &interps, pid, opts.pause, &mut st);
+        sample_once(&r, &target, &interps, &gcs, pid, opts.pause, &mut st);
         samples += 1;
         progress(Progress::Sample {
             elapsed: start.elapsed(),
@@ -231,7 +237,7 @@ pub fn record(
     let duration_s = start.elapsed().as_secs_f64();
     // One last look: births since the last sample.
     if alive(pid) {
-        sample_once(&r, &target, &interps, pid, opts.pause, &mut st);
+        sample_once(&r, &target, &interps, &gcs, pid, opts.pause, &mut st);
         samples += 1;
     }
     progress(Progress::Census);
@@ -306,15 +312,15 @@ fn pause(pid: i32, on: bool) -> Option<leakspy_memory::PauseGuard> {
 /// Mark every object on the generation lists. A list that changes under the walk is walked again
 /// (a few times, then what was read is kept with a warning: objects missed there may later be
 /// counted as born when a collection moves them).
-fn take_baseline(r: &Reader<'_>, pid: i32, interps: &[u64], paused: bool, st: &mut State) -> u64 {
+fn take_baseline(r: &Reader<'_>, pid: i32, gcs: &[u64], paused: bool, st: &mut State) -> u64 {
     let mut total = 0;
-    for &interp in interps {
-        for head in sampler::generation_heads(r, interp) {
+    for &gc in gcs {
+        for head in sampler::generation_heads(r, gc) {
             let mut tries = 0;
             loop {
                 tries += 1;
                 let guard = pause(pid, paused);
-                let res = if sampler::collecting(r, interp) {
+                let res = if sampler::collecting(r, gc) {
                     Err("a garbage collection was running".to_string())
                 } else {
                     sampler::mark_list(r, head, &mut st.seen)
@@ -344,6 +350,7 @@ fn sample_once(
     r: &Reader<'_>,
     target: &process::Target,
     interps: &[u64],
+    gcs: &[u64],
     pid: i32,
     paused: bool,
     st: &mut State,
@@ -371,8 +378,8 @@ fn sample_once(
         .collect();
     let cache = pages::PageCache::new(r.mem);
     let cached = Reader::new(&cache, r.l);
-    for &interp in interps {
-        let walk = sampler::sample(&cached, interp, &mut st.seen);
+    for &gc in gcs {
+        let walk = sampler::sample(&cached, gc, &mut st.seen);
         st.torn += walk.torn as u64;
         if walk.last_error.is_some() {
             st.last_torn = walk.last_error;

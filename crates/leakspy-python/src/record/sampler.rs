@@ -84,10 +84,10 @@ fn plausible(addr: u64) -> bool {
     addr != 0 && addr.is_multiple_of(8) && addr <= leakspy_memory::MAX_USER_ADDRESS
 }
 
-/// The list heads of one interpreter's generations (the permanent generation is left out: only
-/// `gc.freeze()` moves objects there).
-pub fn generation_heads(r: &Reader<'_>, interp: u64) -> Vec<u64> {
-    let gc = interp + r.l.interp.gc;
+/// The list heads of the generations of one gc state (`Layout::gc_state`: an interpreter's, or the
+/// process's on 3.6-3.8); the permanent generation is left out: only `gc.freeze()` moves objects
+/// there.
+pub fn generation_heads(r: &Reader<'_>, gc: u64) -> Vec<u64> {
     r.l.gc
         .list_heads
         .iter()
@@ -97,10 +97,10 @@ pub fn generation_heads(r: &Reader<'_>, interp: u64) -> Vec<u64> {
         .collect()
 }
 
-/// Whether a collection is running in the interpreter (`gc.collecting`); unreadable counts as yes.
-pub fn collecting(r: &Reader<'_>, interp: u64) -> bool {
+/// Whether a collection is running on that gc state (`gc.collecting`); unreadable counts as yes.
+pub fn collecting(r: &Reader<'_>, gc: u64) -> bool {
     r.mem
-        .read_i32(interp + r.l.interp.gc + r.l.gc.collecting)
+        .read_i32(gc + r.l.gc.collecting)
         .ok()
         .is_none_or(|c| c != 0)
 }
@@ -205,19 +205,19 @@ fn walk_tail(r: &Reader<'_>, head: u64, seen: &Seen, stop: Stop<'_>) -> Result<W
     Ok((births, moved, visited))
 }
 
-/// One sample: every generation list of the interpreter, walked from its tail. A list is retried
+/// One sample: every generation list of the gc state `gc`, walked from its tail. A list is retried
 /// once when it changed under the walk, then left to the next sample. Skipped altogether while a
 /// collection runs.
-pub fn sample(r: &Reader<'_>, interp: u64, seen: &mut Seen) -> TailWalk {
+pub fn sample(r: &Reader<'_>, gc: u64, seen: &mut Seen) -> TailWalk {
     let mut out = TailWalk::default();
-    if collecting(r, interp) {
+    if collecting(r, gc) {
         out.torn += 1;
         out.last_error = Some("a garbage collection was running".into());
         return out;
     }
     // Older lists first: a collection during the sample moves objects from younger to older lists,
     // so walking the younger ones last finds what arrived there meanwhile at the next sample.
-    let heads = generation_heads(r, interp);
+    let heads = generation_heads(r, gc);
     let last = heads.len().saturating_sub(1);
     for (i, &head) in heads.iter().enumerate().rev() {
         // `count` of the oldest generation drops to 0 when a full collection reorders it.
@@ -238,7 +238,7 @@ pub fn sample(r: &Reader<'_>, interp: u64, seen: &mut Seen) -> TailWalk {
             tries += 1;
             match walk_tail(r, head, seen, stop) {
                 Ok((births, moved, visited)) => {
-                    if collecting(r, interp) {
+                    if collecting(r, gc) {
                         out.torn += 1;
                         out.last_error = Some("a garbage collection started".into());
                         break;

@@ -118,6 +118,8 @@ impl SizeKind {
             "array.array" if trusted => Some(SizeKind::Array),
             "_io.BytesIO" if trusted => Some(SizeKind::BytesIO),
             "_struct.Struct" if trusted => Some(SizeKind::Struct),
+            // 3.6-3.8: `_struct.Struct`'s static type is named plain "Struct" (tp_name).
+            "builtins.Struct" => builtin(SizeKind::Struct),
             "_queue.SimpleQueue" if trusted => Some(SizeKind::SimpleQueue),
             "numpy.ndarray" if trusted => Some(SizeKind::NdArray),
             "collections.OrderedDict" if trusted => Some(SizeKind::ODict),
@@ -131,7 +133,11 @@ impl SizeKind {
             "xml.etree.ElementTree.Element" if trusted => Some(SizeKind::Element),
             "_pickle.Pickler" if trusted => Some(SizeKind::Pickler),
             "_pickle.Unpickler" if trusted => Some(SizeKind::Unpickler),
-            "builtins.StgDict" => builtin(SizeKind::StgDict),
+            "builtins.StgDict" if l.sizeof.as_ref().is_some_and(|s| s.stgdict_extra.is_some()) => {
+                builtin(SizeKind::StgDict)
+            }
+            // 3.6: no `__sizeof__` of its own (3.7+), dict's applies.
+            "builtins.StgDict" => builtin(SizeKind::Dict),
             "_ctypes.CType_Type" if trusted => Some(SizeKind::CType),
             "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom"
                 if trusted && l.private.is_some() =>
