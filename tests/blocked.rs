@@ -169,10 +169,9 @@ fn mismatches(
         }
         let what = b["what"].as_str().unwrap_or("");
         let want_what = match (&want.target, core) {
-            (Some(_), true) => format!("{}", want.what.split(": ").next().unwrap_or("")),
+            (Some(_), true) => want.what.split(": ").next().unwrap_or("").to_string(),
             _ => want.what.clone(),
         };
-        // select.select on 3.9's time.sleep path is `select` with no fds: "sleeping" too.
         if what != want_what {
             fails.push(format!("{name}: what {what:?} != {want_what:?}"));
         }
