@@ -141,7 +141,13 @@ fn wait_in_syscall(pid: u32, tid: i64, nrs: &[(&str, u64)], fd: Option<i64>) {
 
 fn dump_json(args: &[String], ctx: &str) -> Value {
     let out = run_leakspy(args);
-    assert_eq!(out.status.code(), Some(0), "{ctx}\n{}", show_output(&out));
+    // Exit 1: a partial report (a core whose thread stacks gdb could not copy), still complete JSON.
+    let partial_ok = ctx.contains("stacks not in the core") && out.status.code() == Some(1);
+    assert!(
+        out.status.code() == Some(0) || partial_ok,
+        "{ctx}\n{}",
+        show_output(&out)
+    );
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{ctx}: not a report ({e})\n{}", show_output(&out)))
 }
@@ -153,6 +159,7 @@ fn mismatches(
     truth: &Truth,
     wants: &BTreeMap<String, Want>,
     core: bool,
+    regs_only: bool,
 ) -> Vec<String> {
     let mut fails = Vec::new();
     let threads = report["threads"].as_array().cloned().unwrap_or_default();
@@ -167,17 +174,22 @@ fn mismatches(
         if !want.syscalls.iter().any(|&(n, _)| n == sc) {
             fails.push(format!("{name}: syscall {sc} not in {:?}", want.syscalls));
         }
+        // select's fd_set lives on the thread's stack: without the stacks its fd is unknown.
+        let from_memory = matches!(sc, "select" | "pselect6" | "poll" | "ppoll");
+        if b["fd"].as_i64() != want.fd && !(regs_only && from_memory && b["fd"].is_null()) {
+            fails.push(format!("{name}: fd {} != {:?}", b["fd"], want.fd));
+        }
+        if regs_only {
+            // The thread stacks are not in the core: only the registers' part can be right.
+            continue;
+        }
         let what = b["what"].as_str().unwrap_or("");
         let want_what = match (&want.target, core) {
-            (Some(_), true) => format!("{}", want.what.split(": ").next().unwrap_or("")),
+            (Some(_), true) => want.what.split(": ").next().unwrap_or("").to_string(),
             _ => want.what.clone(),
         };
-        // select.select on 3.9's time.sleep path is `select` with no fds: "sleeping" too.
         if what != want_what {
             fails.push(format!("{name}: what {what:?} != {want_what:?}"));
-        }
-        if b["fd"].as_i64() != want.fd {
-            fails.push(format!("{name}: fd {} != {:?}", b["fd"], want.fd));
         }
         let want_target = if core { None } else { want.target.clone() };
         if b["target"].as_str().map(str::to_string) != want_target {
@@ -195,7 +207,7 @@ fn mismatches(
         truth.threads["rlock-b"].thread_id,
     );
     let want_cycle = Value::from(vec![vec![a.min(b), a.max(b)]]);
-    if report["deadlocks"] != want_cycle {
+    if !regs_only && report["deadlocks"] != want_cycle {
         fails.push(format!("deadlocks {} != {want_cycle}", report["deadlocks"]));
     }
     fails
@@ -262,7 +274,9 @@ fn check_blocked(name: &str) {
     .map(|s| s.to_string())
     .collect();
     let ctx = format!("[{name}] live pid {pid}");
-    let report = dump_until(&live, &ctx, 5, &|r| mismatches(r, &truth, &wants, false));
+    let report = dump_until(&live, &ctx, 5, &|r| {
+        mismatches(r, &truth, &wants, false, false)
+    });
     // Every other thread of the report is accounted for (no stray ones).
     assert_eq!(
         report["threads"].as_array().map_or(0, Vec::len),
@@ -273,14 +287,24 @@ fn check_blocked(name: &str) {
     // The same picture from a core: system calls from the registers.
     let dir = TempDir::new("blocked");
     let core = gcore(pid, &dir.0);
-    let ctx = format!("[{name}] core {}", core.path.display());
-    if core.unreadable.is_empty() {
-        dump_until(&dump_core(&core.path, &interp), &ctx, 1, &|r| {
-            mismatches(r, &truth, &wants, true)
-        });
-    } else {
+    let regs_only = !core.unreadable.is_empty();
+    let ctx = format!(
+        "[{name}] core {}{}",
+        core.path.display(),
+        if regs_only {
+            " (stacks not in the core)"
+        } else {
+            ""
+        }
+    );
+    // Where gdb could not copy the thread stacks (see docs/testing.md#core-files) the frames are
+    // gone, so only the system calls and fds (from the registers) are checked.
+    dump_until(&dump_core(&core.path, &interp), &ctx, 1, &|r| {
+        mismatches(r, &truth, &wants, true, regs_only)
+    });
+    if regs_only {
         eprintln!(
-            "{ctx}: gdb could not copy thread stacks; core check skipped ({:?})",
+            "{ctx}: gdb could not copy thread stacks; only system calls and fds checked ({:?})",
             core.unreadable
         );
     }

@@ -324,6 +324,8 @@ const RLOCK_OWNER: u64 = 8;
 const RLOCK_COUNT: u64 = 16;
 /// `PyCFunctionObject.m_self` / `PyMethodObject.im_self`: after `PyObject_HEAD` and one pointer.
 const BOUND_SELF: u64 = 8;
+/// End of x86_64 user space (47-bit addresses; 57-bit with 5-level paging).
+const USER_SPACE_END: u64 = 1 << 57;
 
 /// The owner (`thread_id`) of the `threading.RLock` thread `t` is blocked acquiring, when its
 /// innermost Python frame shows one: the lock (or its bound `acquire`/`__exit__`) sits in that
@@ -335,48 +337,64 @@ pub fn rlock_owner(
     t: &RawThread,
     futex_addr: Option<u64>,
     pymutex: bool,
+    recursive_mutex: bool,
 ) -> Option<u64> {
     let l = r.l;
     let &(frame, code) = t.frame_addrs.first()?;
     let slots = match (&l.iframe, l.frame_object.f_localsplus) {
-        (Some(fr), _) => frame + fr.localsplus,
-        (None, Some(off)) => frame + off,
+        (Some(fr), _) => frame.wrapping_add(fr.localsplus),
+        (None, Some(off)) => frame.wrapping_add(off),
         _ => return None,
     };
-    let names = r.ptr(code + l.code.local_names).ok()?;
+    let names = r.ptr(code.wrapping_add(l.code.local_names)).ok()?;
     let count = r.ob_size(names).ok()?.clamp(0, 4096) as u64 + STACK_SLOTS;
     let head = l.object.size;
     for i in (0..count).rev() {
-        let Ok(v) = r.mem.read_u64(slots + 8 * i) else {
+        let Ok(v) = r.mem.read_u64(slots.wrapping_add(8 * i)) else {
             continue;
         };
         let v = v & !7;
-        if v == 0 {
+        // Not a user-space address: garbage or a tagged non-pointer.
+        if v == 0 || v >= USER_SPACE_END {
             continue;
         }
         let lock = match type_name(r, v).as_deref() {
             Some("_thread.RLock") => v,
             Some("builtin_function_or_method") | Some("method") => {
-                match r.ptr(v + head + BOUND_SELF) {
-                    Ok(s) if s != 0 && type_name(r, s).as_deref() == Some("_thread.RLock") => s,
+                match r.ptr(v.wrapping_add(head + BOUND_SELF)) {
+                    Ok(s)
+                        if s != 0
+                            && s < USER_SPACE_END
+                            && type_name(r, s).as_deref() == Some("_thread.RLock") =>
+                    {
+                        s
+                    }
                     _ => continue,
                 }
             }
             _ => continue,
         };
-        let (Ok(owner), Ok(count)) = (
-            r.mem.read_u64(lock + head + RLOCK_OWNER),
-            r.mem.read_u64(lock + head + RLOCK_COUNT),
+        let (Ok(first), Ok(owner), Ok(count)) = (
+            r.mem.read_u64(lock.wrapping_add(head)),
+            r.mem.read_u64(lock.wrapping_add(head + RLOCK_OWNER)),
+            r.mem.read_u64(lock.wrapping_add(head + RLOCK_COUNT)),
         ) else {
             continue;
         };
-        if owner == 0 || count == 0 || owner == t.thread_id {
+        // 3.14+ (`_PyRecursiveMutex`): held while the PyMutex's locked bit is set, `level` counts
+        // only re-entries; before: `rlock_count` is the number of holds.
+        let held = if recursive_mutex {
+            first & 1 != 0
+        } else {
+            count != 0
+        };
+        if owner == 0 || !held || owner == t.thread_id {
             continue;
         }
         if !pymutex {
             // ≤3.12: rlock_lock is the semaphore the waiter sleeps on.
-            match (futex_addr, r.ptr(lock + head)) {
-                (Some(a), Ok(sem)) if sem == a => {}
+            match (futex_addr, first) {
+                (Some(a), sem) if sem == a => {}
                 (None, _) => {}
                 _ => continue,
             }
@@ -388,7 +406,13 @@ pub fn rlock_owner(
 
 /// `tp_name` of an object's type (short C string), `None` when unreadable.
 fn type_name(r: &Reader<'_>, obj: u64) -> Option<String> {
+    if obj >= USER_SPACE_END {
+        return None;
+    }
     let tp = r.type_of(obj).ok()?;
+    if tp == 0 || tp >= USER_SPACE_END {
+        return None;
+    }
     let name = r.ptr(tp + r.l.type_.tp_name).ok()?;
     let raw = r.mem.read_cstr(name, 64).ok()?;
     String::from_utf8(raw).ok()
@@ -453,6 +477,7 @@ pub struct BlockedFinder<'r, 'a> {
     gil_ranges: Vec<(u64, u64)>,
     gil_holder: Option<u64>,
     pymutex: bool,
+    recursive_mutex: bool,
 }
 
 impl<'r, 'a> BlockedFinder<'r, 'a> {
@@ -485,6 +510,7 @@ impl<'r, 'a> BlockedFinder<'r, 'a> {
             gil_ranges,
             gil_holder,
             pymutex: (target.version.major, target.version.minor) >= (3, 13),
+            recursive_mutex: (target.version.major, target.version.minor) >= (3, 14),
         }
     }
 
@@ -501,7 +527,8 @@ impl<'r, 'a> BlockedFinder<'r, 'a> {
             Some(KernelSyscall::In { nr: 202, args }) => Some(args[0]),
             _ => None,
         };
-        let rlock_owner = futex.and_then(|a| rlock_owner(self.r, t, Some(a), self.pymutex));
+        let rlock_owner =
+            futex.and_then(|a| rlock_owner(self.r, t, Some(a), self.pymutex, self.recursive_mutex));
         let cx = Context {
             holds_gil,
             gil_holder: self.gil_holder.filter(|&h| h != t.thread_id),
