@@ -1450,3 +1450,26 @@ fn asyncio_source_traceback_synthetic_and_mutated() {
         }
     }
 }
+
+/// A garbage object pointer near 2^64 (seen on 3.9 in a frame slot): `obj + ob_type` overflowed
+/// in `Reader`, a panic under overflow checks. Every `Reader` accessor must give an error instead.
+#[test]
+fn regression_reader_object_near_u64_max() {
+    for file in ["3.9.toml", "3.12.toml", "3.14.toml"] {
+        let l = layout(file);
+        let mem = arena_with(&[]);
+        let r = Reader::new(&mem, &l);
+        for obj in [u64::MAX, u64::MAX - 7, 0xffff_ffff_ffff_ff00] {
+            assert!(r.type_of(obj).is_err(), "{file} {obj:#x}");
+            assert!(r.ob_size(obj).is_err());
+            assert!(!r.is_str(obj));
+            assert!(r.str_state(obj).is_err());
+            assert!(r.str(obj).is_err());
+            assert!(r.bytes(obj, 16).is_err());
+            assert!(r.int(obj).is_err());
+            assert!(r.dict_items(obj).is_err());
+            assert!(r.dict_get_str(obj, "x").is_err());
+            assert!(r.keys_table(obj).is_err());
+        }
+    }
+}

@@ -31,24 +31,24 @@ impl<'a> Reader<'a> {
     }
 
     pub fn type_of(&self, obj: u64) -> Result<u64> {
-        self.ptr(obj + self.l.object.ob_type)
+        self.ptr(obj.wrapping_add(self.l.object.ob_type))
     }
 
     pub fn ob_size(&self, obj: u64) -> Result<i64> {
-        Ok(self.mem.read_i64(obj + self.l.object.ob_size)?)
+        Ok(self.mem.read_i64(obj.wrapping_add(self.l.object.ob_size))?)
     }
 
     /// Whether the object at `obj` is a `str` (or a subclass of it).
     pub fn is_str(&self, obj: u64) -> bool {
         self.type_of(obj)
-            .and_then(|tp| Ok(self.mem.read_u64(tp + self.l.type_.tp_flags)?))
+            .and_then(|tp| Ok(self.mem.read_u64(tp.wrapping_add(self.l.type_.tp_flags))?))
             .is_ok_and(|f| f & self.l.misc.tpflags_unicode_subclass != 0)
     }
 
     /// The decoded `state` word of a `str` object (kind, compact, ascii).
     pub fn str_state(&self, obj: u64) -> Result<unicode::StrState> {
         let u = &self.l.unicode;
-        let state = self.mem.read_u32(obj + u.state)?;
+        let state = self.mem.read_u32(obj.wrapping_add(u.state))?;
         unicode::parse_state(
             state,
             u.kind_shift,
@@ -63,15 +63,15 @@ impl<'a> Reader<'a> {
     /// Decode a `str` object (at most [`MAX_STR_CHARS`] characters).
     pub fn str(&self, obj: u64) -> Result<String> {
         let u = &self.l.unicode;
-        let len = self.mem.read_u64(obj + u.length)?;
+        let len = self.mem.read_u64(obj.wrapping_add(u.length))?;
         let st = self.str_state(obj)?;
         let n = len.min(MAX_STR_CHARS);
         let data = if st.compact && st.ascii {
-            obj + u.ascii_size
+            obj.wrapping_add(u.ascii_size)
         } else if st.compact {
-            obj + u.compact_size
+            obj.wrapping_add(u.compact_size)
         } else {
-            self.ptr(obj + u.data_any)?
+            self.ptr(obj.wrapping_add(u.data_any))?
         };
         if data == 0 {
             return Err(Error::Other(format!(
@@ -89,15 +89,16 @@ impl<'a> Reader<'a> {
         if len < 0 {
             return Err(Error::Other(format!("bytes at {obj:#x}: negative size")));
         }
-        Ok(self
-            .mem
-            .read_vec(obj + self.l.bytes.ob_sval, (len as u64).min(max) as usize)?)
+        Ok(self.mem.read_vec(
+            obj.wrapping_add(self.l.bytes.ob_sval),
+            (len as u64).min(max) as usize,
+        )?)
     }
 
     /// Value of an `int` object if it fits in an i128.
     pub fn int(&self, obj: u64) -> Result<Option<i128>> {
         let lo = &self.l.long;
-        let raw = self.mem.read_u64(obj + lo.size_or_tag)?;
+        let raw = self.mem.read_u64(obj.wrapping_add(lo.size_or_tag))?;
         let (neg, n) = if lo.lv_tag {
             long::sign_and_ndigits_lv_tag(raw).ok_or_else(|| Error::Other("bad int tag".into()))?
         } else {
@@ -108,7 +109,7 @@ impl<'a> Reader<'a> {
         }
         let bytes = self
             .mem
-            .read_vec(obj + lo.ob_digit, (n * lo.digit_size) as usize)?;
+            .read_vec(obj.wrapping_add(lo.ob_digit), (n * lo.digit_size) as usize)?;
         let digits: Vec<u32> = bytes
             .chunks_exact(lo.digit_size as usize)
             .map(|c| c.iter().rev().fold(0u32, |a, &b| (a << 8) | u32::from(b)))
@@ -118,17 +119,21 @@ impl<'a> Reader<'a> {
 
     /// `(key, value)` pairs of a dict, in insertion order (split, combined and 3.11+ unicode tables).
     pub fn dict_items(&self, dict: u64) -> Result<Vec<(u64, u64)>> {
-        let keys = self.ptr(dict + self.l.dict.ma_keys)?;
-        let values = self.ptr(dict + self.l.dict.ma_values)?;
+        let keys = self.ptr(dict.wrapping_add(self.l.dict.ma_keys))?;
+        let values = self.ptr(dict.wrapping_add(self.l.dict.ma_values))?;
         let t = self.keys_table(keys)?;
         let mut out = Vec::new();
         for i in 0..t.nentries {
-            let e = t.entries + i * t.entry_size;
-            let key = self.ptr(e + t.key_off)?;
+            let e = t.entries.wrapping_add(i.wrapping_mul(t.entry_size));
+            let key = self.ptr(e.wrapping_add(t.key_off))?;
             let value = if values != 0 {
-                self.ptr(values + self.values_offset() + 8 * i)?
+                self.ptr(
+                    values
+                        .wrapping_add(self.values_offset())
+                        .wrapping_add(i.wrapping_mul(8)),
+                )?
             } else {
-                self.ptr(e + t.key_off + 8)?
+                self.ptr(e.wrapping_add(t.key_off).wrapping_add(8))?
             };
             if key != 0 && value != 0 {
                 out.push((key, value));
@@ -162,7 +167,7 @@ impl<'a> Reader<'a> {
             dk.dk_kind,
         ) {
             (Some(off), _, _, _) => {
-                let size = self.mem.read_u64(keys + off)?;
+                let size = self.mem.read_u64(keys.wrapping_add(off))?;
                 // Same bound as the log2 form below (CPython sizes are powers of two).
                 if !size.is_power_of_two() || size > 1 << 40 {
                     return Err(Error::Other(format!("dict keys at {keys:#x}: absurd size")));
@@ -179,9 +184,9 @@ impl<'a> Reader<'a> {
                 (size, size.saturating_mul(ix), true)
             }
             (None, Some(l2), Some(l2i), Some(kind)) => {
-                let log2 = u64::from(self.mem.read_u8(keys + l2)?);
-                let log2i = u64::from(self.mem.read_u8(keys + l2i)?);
-                let kind = self.mem.read_u8(keys + kind)?;
+                let log2 = u64::from(self.mem.read_u8(keys.wrapping_add(l2))?);
+                let log2i = u64::from(self.mem.read_u8(keys.wrapping_add(l2i))?);
+                let kind = self.mem.read_u8(keys.wrapping_add(kind))?;
                 if log2 > 40 || log2i > 43 {
                     return Err(Error::Other(format!("dict keys at {keys:#x}: absurd size")));
                 }
@@ -189,8 +194,8 @@ impl<'a> Reader<'a> {
             }
             _ => return Err(Error::Other("layout has no dict keys shape".into())),
         };
-        let nentries = self.mem.read_u64(keys + dk.dk_nentries)?;
-        let usable = self.mem.read_u64(keys + dk.dk_usable)?;
+        let nentries = self.mem.read_u64(keys.wrapping_add(dk.dk_nentries))?;
+        let usable = self.mem.read_u64(keys.wrapping_add(dk.dk_usable))?;
         if nentries > size || nentries > MAX_DICT_ENTRIES {
             return Err(Error::Other(format!(
                 "dict keys at {keys:#x}: {nentries} entries for size {size}"
@@ -208,8 +213,8 @@ impl<'a> Reader<'a> {
             usable,
             entry_size,
             key_off,
-            entries: keys + dk.dk_indices + index_bytes,
-            refcnt: self.mem.read_u64(keys + dk.dk_refcnt)?,
+            entries: keys.wrapping_add(dk.dk_indices).wrapping_add(index_bytes),
+            refcnt: self.mem.read_u64(keys.wrapping_add(dk.dk_refcnt))?,
         })
     }
 }
