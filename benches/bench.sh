@@ -2,13 +2,15 @@
 # Benchmark leakspy against in-process gc.get_objects() and py-spy on ~1M tracked objects.
 # Usage: bash benches/bench.sh            (see benches/README.md)
 # Env:   RUNS (default 5), UNITS (target size, default 110000 ≈ 1M tracked objects),
-#        LEAKSPY_CACHE (default /var/cache/leakspy: py-spy venv and the sid chroot live there)
+#        LEAKSPY_CACHE (default /var/cache/leakspy: py-spy venv and the sid chroot live there),
+#        BIG_UNITS (default 0: skipped; 660000 ≈ 8M objects: one more run, the linearity row)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${LEAKSPY_CACHE:-/var/cache/leakspy}"
 RUNS="${RUNS:-5}"
 UNITS="${UNITS:-110000}"
+BIG_UNITS="${BIG_UNITS:-0}"
 HOSTPY="${HOSTPY:-/usr/bin/python3}"
 OUT_MD="$REPO/benches/RESULTS.md"
 OUT_JSON="$(mktemp /tmp/leakspy-bench.XXXXXX.json)"
@@ -49,6 +51,17 @@ if [ ! -x "$VENV/bin/py-spy" ]; then
     "$VENV/bin/pip" install -q py-spy
 fi
 PYSPY_VERSION="$("$VENV/bin/py-spy" --version)"
+# pystack for the stacks-only row (a failure to install leaves that column "not installed").
+if [ ! -x "$VENV/bin/pystack" ]; then
+    echo "== installing pystack into $VENV" >&2
+    "$VENV/bin/pip" install -q pystack || true
+fi
+PYSTACK=""
+PYSTACK_VERSION="not installed"
+if [ -x "$VENV/bin/pystack" ]; then
+    PYSTACK="$VENV/bin/pystack"
+    PYSTACK_VERSION="pystack $("$VENV/bin/pip" show pystack 2>/dev/null | awk '/^Version/ {print $2}')"
+fi
 
 # 4. Interpreters: name=ROOT:PYTHON (ROOT "/" = run directly, else chroot).
 INTERPS=()
@@ -71,7 +84,8 @@ echo "== running ($RUNS runs each, $UNITS units)" >&2
 TABLE="$("$HOSTPY" "$REPO/benches/driver.py" \
     --leakspy "$LEAKSPY" --rebuild "$BUILD" \
     --pyspy "$VENV/bin/py-spy" --time-bin "$TIME_BIN" \
-    --runs "$RUNS" --units "$UNITS" --json-out "$OUT_JSON" --refs "${INTERPS[@]}")"
+    --runs "$RUNS" --units "$UNITS" --json-out "$OUT_JSON" --refs \
+    --pystack "$PYSTACK" --big-units "$BIG_UNITS" "${INTERPS[@]}")"
 
 # 5. Report.
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
@@ -83,7 +97,7 @@ mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "- machine: $(nproc) CPUs, $cpu, $mem RAM, kernel $(uname -r)"
     echo "- load average (1/5/15 min) before the runs: $LOAD_BEFORE"
     echo "- leakspy: $REV, release build (\`leakspy dump --pid PID --json -q\`, with and without \`--gc-only\`; \`leakspy refs --pid PID --type __main__.Node --json -q\`)"
-    echo "- py-spy: $PYSPY_VERSION (\`py-spy dump --pid PID\`, stacks only)"
+    echo "- py-spy: $PYSPY_VERSION (\`py-spy dump --pid PID\`, stacks only); $PYSTACK_VERSION (\`pystack remote PID\`)"
     echo "- peak RSS: $RSS_SOURCE"
     echo "- $RUNS runs per interpreter, $UNITS target units, a fresh target each run; cells are median (min–max)"
     echo
@@ -106,5 +120,14 @@ mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "Third table: \`leakspy refs\` on the same heap: the reference graph (*graph objects*, *references*,"
     echo "its memory), the wall time of the whole command, and the two analysis steps it reports: shortest"
     echo "paths from the roots and the dominator tree (retained sizes)."
+    echo
+    echo "Fourth table: leakspy's peak RSS over the target's own (VmRSS once its heap is built), per mode;"
+    echo "and stacks only: \`leakspy dump --no-heap --json -q\` (wall, pause, bytes copied, peak RSS)"
+    echo "against \`py-spy dump\` and \`pystack remote\` on the same target."
+    if [ "$BIG_UNITS" != 0 ]; then
+        echo
+        echo "Last table (BIG_UNITS=$BIG_UNITS): one run of the first interpreter on the big heap; its wall"
+        echo "time over the median of that interpreter's rows above (linear would be the object ratio)."
+    fi
 } > "$OUT_MD"
 cat "$OUT_MD"

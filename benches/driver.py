@@ -44,7 +44,15 @@ def start_target(root, python, units):
     if info["pid"] != p.pid:
         p.kill()
         raise RuntimeError("target pid differs from spawned pid (chroot must exec python)")
+    info["rss_kb"] = target_rss_kb(p.pid)
     return p, info, scratch
+
+
+def target_rss_kb(pid):
+    """The target's resident memory once its heap is built (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        m = re.search(r"VmRSS:\s+(\d+)", f.read())
+    return int(m.group(1)) if m else None
 
 
 def stop_target(p, scratch):
@@ -110,6 +118,42 @@ def run_refs(binary, pid, time_bin):
     }
 
 
+def run_stacks(binary, pid, time_bin):
+    """`leakspy dump --no-heap`: stacks only, like py-spy dump."""
+    cmd = [binary, "dump", "--pid", str(pid), "--no-heap", "--json", "-q"]
+    wall, rep, rss = timed(cmd, time_bin, 120)
+    return {
+        "wall_ms": wall,
+        "pause_ms": rep["pause_ms"],
+        "bytes_copied": rep["read_stats"]["bytes_copied"],
+        "rss_kb": rss,
+    }
+
+
+def run_pystack(pystack, pid):
+    if not pystack:
+        return {"ok": False, "error": "not installed"}
+    t0 = time.perf_counter()
+    r = subprocess.run([pystack, "remote", str(pid)], capture_output=True, text=True, timeout=120)
+    wall = (time.perf_counter() - t0) * 1e3
+    if r.returncode != 0:
+        msg = (r.stderr.strip() or r.stdout.strip()).splitlines()
+        return {"ok": False, "error": " / ".join(msg[:2])[:200]}
+    if "main" not in r.stdout:
+        return {"ok": False, "error": "no stack in output: " + r.stdout.strip()[:150]}
+    return {"ok": True, "wall_ms": wall}
+
+
+def tool_cell(results):
+    ok = [x for x in results if x["ok"]]
+    if ok:
+        cell = fmt([x["wall_ms"] for x in ok])
+        if len(ok) < len(results):
+            cell += f" ({len(results) - len(ok)} of {len(results)} failed)"
+        return cell
+    return f"refused: {results[0]['error']}".replace("|", "\\|")
+
+
 def run_pyspy(pyspy, pid):
     t0 = time.perf_counter()
     r = subprocess.run([pyspy, "dump", "--pid", str(pid)], capture_output=True,
@@ -146,6 +190,10 @@ def main():
                     help="name=ROOT:PYTHON (ROOT '/' for no chroot)")
     ap.add_argument("--json-out", required=True)
     ap.add_argument("--refs", action="store_true", help="also time `leakspy refs`")
+    ap.add_argument("--pystack", default="", help="pystack executable (stacks-only row)")
+    ap.add_argument("--big-units", type=int, default=0,
+                    help="also one run at this many units on the first interpreter (the linearity "
+                         "row; 660000 gives about 8M objects); 0: skipped")
     a = ap.parse_args()
 
     results = []
@@ -168,9 +216,12 @@ def main():
                 gc_only = run_leakspy(a.leakspy, info["pid"], a.time_bin, ["--gc-only"])
                 refs = run_refs(a.leakspy, info["pid"], a.time_bin) if a.refs else None
                 ps = run_pyspy(a.pyspy, info["pid"])
+                stacks = run_stacks(a.leakspy, info["pid"], a.time_bin)
+                pst = run_pystack(a.pystack, info["pid"])
             finally:
                 stop_target(p, scratch)
-            run = {"target": info, "leakspy": ls, "gc_only": gc_only, "refs": refs, "pyspy": ps}
+            run = {"target": info, "leakspy": ls, "gc_only": gc_only, "refs": refs, "pyspy": ps,
+                   "stacks": stacks, "pystack": pst}
             runs.append(run)
             print(f"  {name} run {i+1}: tracked={info['tracked_objects']} "
                   f"inproc={info['inproc_ms']:.0f}ms leakspy wall={ls['wall_ms']:.0f}ms "
@@ -182,8 +233,20 @@ def main():
                   file=sys.stderr)
         results.append({"name": name, "root": root, "python": python, "runs": runs})
 
+    big = None
+    if a.big_units and results:
+        r0 = results[0]
+        print(f"  {r0['name']}: one run at {a.big_units} units", file=sys.stderr)
+        p, info, scratch = start_target(r0["root"], r0["python"], a.big_units)
+        try:
+            ls = run_leakspy(a.leakspy, info["pid"], a.time_bin)
+            refs = run_refs(a.leakspy, info["pid"], a.time_bin) if a.refs else None
+        finally:
+            stop_target(p, scratch)
+        big = {"name": r0["name"], "target": info, "leakspy": ls, "refs": refs}
+
     with open(a.json_out, "w") as f:
-        json.dump(results, f, indent=1)
+        json.dump({"results": results, "big": big}, f, indent=1)
 
     # Markdown tables: GC-tracked objects (as before), the whole heap, refs.
     hdr = ("| interpreter | tracked objects | in-process gc.get_objects+getsizeof (ms) "
@@ -250,6 +313,55 @@ def main():
                 fmt([x["dominators_ms"] for x in rf]),
                 fmt([x["rss_kb"] / 1024 if x["rss_kb"] else None for x in rf]),
             ]) + " |")
+    # Memory against the target's own, and stacks only against py-spy and pystack.
+    hdr = ("| interpreter | target RSS (MB) | leakspy peak RSS / target RSS: --gc-only "
+           "| whole heap | refs | leakspy --no-heap wall (ms) | its pause (ms) | its copy (MB) "
+           "| its peak RSS (MB) | py-spy dump wall (ms) | pystack remote wall (ms) |")
+    out += ["", hdr, "|" + "---|" * (hdr.count("|") - 1)]
+    for r in results:
+        runs = r["runs"]
+        t = [x["target"] for x in runs]
+        ratio = lambda key: fmt([x[key]["rss_kb"] / x["target"]["rss_kb"]
+                                 if x.get(key) and x[key]["rss_kb"] and x["target"]["rss_kb"]
+                                 else None for x in runs], 2)
+        st = [x["stacks"] for x in runs]
+        out.append("| " + " | ".join([
+            r["name"],
+            fmt([x["rss_kb"] / 1024 if x["rss_kb"] else None for x in t]),
+            ratio("gc_only"), ratio("leakspy"), ratio("refs"),
+            fmt([x["wall_ms"] for x in st]),
+            fmt([x["pause_ms"] for x in st]),
+            fmt([x["bytes_copied"] / 1e6 for x in st], 1),
+            fmt([x["rss_kb"] / 1024 if x["rss_kb"] else None for x in st]),
+            tool_cell([x["pyspy"] for x in runs]),
+            tool_cell([x["pystack"] for x in runs]),
+        ]) + " |")
+    if big:
+        # Linearity: the big heap against the median run of the same interpreter.
+        r0 = results[0]["runs"]
+        small_objs = statistics.median(x["leakspy"]["objects"] for x in r0)
+        small_wall = statistics.median(x["leakspy"]["wall_ms"] for x in r0)
+        b = big["leakspy"]
+        k = b["objects"] / small_objs
+        hdr = ("| interpreter | objects (× the rows above) | leakspy dump wall (ms) "
+               "| × the rows above' wall | pause (ms) | peak RSS / target RSS "
+               "| leakspy refs wall (ms) | × the rows above' refs wall |")
+        out += ["", hdr, "|" + "---|" * (hdr.count("|") - 1)]
+        refs_cells = ["n/a", "n/a"]
+        if big["refs"] and r0[0]["refs"]:
+            small_refs = statistics.median(x["refs"]["wall_ms"] for x in r0)
+            refs_cells = [f"{big['refs']['wall_ms']:.0f}",
+                          f"{big['refs']['wall_ms'] / small_refs:.1f}"]
+        tr = big["target"]["rss_kb"]
+        out.append("| " + " | ".join([
+            big["name"],
+            f"{b['objects']} ({k:.1f} ×)",
+            f"{b['wall_ms']:.0f}",
+            f"{b['wall_ms'] / small_wall:.1f}",
+            f"{b['pause_ms']:.0f}",
+            f"{b['rss_kb'] / tr:.2f}" if b["rss_kb"] and tr else "n/a",
+            *refs_cells,
+        ]) + " |")
     print("\n".join(out))
 
 

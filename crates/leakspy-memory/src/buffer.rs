@@ -46,10 +46,7 @@ impl PageBuf {
             map_len,
         };
         if prefault {
-            let s = buf.as_mut_slice();
-            for off in (0..s.len()).step_by(4096) {
-                s[off] = 0;
-            }
+            prefault_pages(buf.as_mut_slice());
         }
         Some(buf)
     }
@@ -65,6 +62,39 @@ impl PageBuf {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
+
+/// Fault in every page of `s` (the kernel zeroes each one: for a large buffer, that is most of the
+/// cost, so it is done on every core).
+fn prefault_pages(s: &mut [u8]) {
+    prefault_all(&mut [s]);
+}
+
+/// Fault in every page of every buffer, on every core (in pieces of one huge page).
+pub(crate) fn prefault_all(bufs: &mut [&mut [u8]]) {
+    let touch = |s: &mut [u8]| {
+        for off in (0..s.len()).step_by(4096) {
+            s[off] = 0;
+        }
+    };
+    let mut pieces: Vec<&mut [u8]> = bufs.iter_mut().flat_map(|b| b.chunks_mut(HUGE)).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
+    if threads < 2 || pieces.len() < 4 {
+        pieces.into_iter().for_each(touch);
+        return;
+    }
+    let per = pieces.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for group in pieces.chunks_mut(per) {
+            scope.spawn(move || group.iter_mut().for_each(|p| touch(p)));
+        }
+    });
+}
+
+// SAFETY: PageBuf owns its mapping exclusively (no other pointer to it exists); moving it to another
+// thread moves that ownership, and shared access only hands out `&[u8]` (no interior mutability).
+unsafe impl Send for PageBuf {}
+// SAFETY: as above: `&PageBuf` only allows reads of memory nobody writes while it is borrowed.
+unsafe impl Sync for PageBuf {}
 
 impl Drop for PageBuf {
     fn drop(&mut self) {

@@ -20,11 +20,11 @@ use goblin::elf::header::{Header, ELFCLASS64, ELFDATA2LSB, EM_X86_64, ET_CORE};
 use goblin::elf::note::NoteDataIterator;
 use goblin::elf::program_header::{ProgramHeader, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
 use goblin::elf::Elf;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 const NT_PRSTATUS: u32 = 1;
 const NT_PRPSINFO: u32 = 3;
@@ -150,8 +150,8 @@ pub struct CoreFile {
     sysroot: Option<PathBuf>,
     exe: Option<PathBuf>,
     /// Recorded path -> where its on-disk copy is (resolved lazily, once).
-    backing: RefCell<HashMap<String, Backing>>,
-    opened: RefCell<HashMap<PathBuf, Option<File>>>,
+    backing: Mutex<HashMap<String, Backing>>,
+    opened: Mutex<HashMap<PathBuf, Option<File>>>,
     /// Bytes the headers describe beyond the end of the file.
     need: u64,
 }
@@ -387,8 +387,8 @@ impl CoreFile {
             auxv,
             sysroot: None,
             exe: None,
-            backing: RefCell::new(HashMap::new()),
-            opened: RefCell::new(HashMap::new()),
+            backing: Mutex::new(HashMap::new()),
+            opened: Mutex::new(HashMap::new()),
             need,
         })
     }
@@ -396,13 +396,13 @@ impl CoreFile {
     /// Look files up under `dir` first (the target's root filesystem: a container image, a chroot).
     pub fn set_sysroot(&mut self, dir: Option<PathBuf>) {
         self.sysroot = dir;
-        self.backing.borrow_mut().clear();
+        locked(&self.backing).clear();
     }
 
     /// Use this file for the main executable instead of the one `NT_FILE` names.
     pub fn set_exe(&mut self, exe: Option<PathBuf>) {
         self.exe = exe;
-        self.backing.borrow_mut().clear();
+        locked(&self.backing).clear();
     }
 
     pub fn path(&self) -> &Path {
@@ -544,13 +544,11 @@ impl CoreFile {
     /// The `--exe` override is used for the executable, and only it; otherwise `<sysroot>/<path>`
     /// then `<path>`, the first one whose build-id matches.
     pub fn backing(&self, recorded: &str) -> Backing {
-        if let Some(b) = self.backing.borrow().get(recorded) {
+        if let Some(b) = locked(&self.backing).get(recorded) {
             return b.clone();
         }
         let b = self.resolve(recorded);
-        self.backing
-            .borrow_mut()
-            .insert(recorded.to_string(), b.clone());
+        locked(&self.backing).insert(recorded.to_string(), b.clone());
         b
     }
 
@@ -596,7 +594,7 @@ impl CoreFile {
         let Some(path) = b.usable() else {
             return false;
         };
-        let mut opened = self.opened.borrow_mut();
+        let mut opened = locked(&self.opened);
         let f = opened
             .entry(path.to_path_buf())
             .or_insert_with(|| File::open(path).ok());
@@ -649,6 +647,11 @@ fn parse_nt_file(desc: &[u8]) -> Vec<FileEntry> {
         });
     }
     out
+}
+
+/// A lock that a panic elsewhere left poisoned still guards plain caches: use them.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Memory for CoreFile {

@@ -59,8 +59,9 @@ pub const MAX_USER_ADDRESS: u64 = (1 << 56) - 1;
 /// taken from garbage).
 pub const MAX_READ: usize = 64 << 20;
 
-/// Read access to a target's address space.
-pub trait Memory {
+/// Read access to a target's address space. `Sync`: the heap walk reads the (immutable) copy from
+/// several threads once the target is resumed.
+pub trait Memory: Sync {
     /// Fill `buf` with the bytes at `addr`. Either all of `buf` is filled or an error is returned.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError>;
 }

@@ -5,18 +5,18 @@ use crate::{maps, Mapping, Memory, ReadError};
 use nix::errno::Errno;
 use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A running process, read without stopping it (see [`crate::PauseGuard`] for that).
 #[derive(Debug)]
 pub struct LiveProcess {
     pid: i32,
     mem_file: Option<File>,
-    use_mem_file: Cell<bool>,
-    syscalls: Cell<u64>,
+    use_mem_file: AtomicBool,
+    syscalls: AtomicU64,
 }
 
 impl LiveProcess {
@@ -26,8 +26,8 @@ impl LiveProcess {
         Ok(LiveProcess {
             pid,
             mem_file: File::open(format!("/proc/{pid}/mem")).ok(),
-            use_mem_file: Cell::new(false),
-            syscalls: Cell::new(0),
+            use_mem_file: AtomicBool::new(false),
+            syscalls: AtomicU64::new(0),
         })
     }
 
@@ -65,7 +65,7 @@ impl LiveProcess {
 
     /// Number of read syscalls issued so far.
     pub fn syscalls(&self) -> u64 {
-        self.syscalls.get()
+        self.syscalls.load(Ordering::Relaxed)
     }
 
     fn read_mem_file(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
@@ -94,8 +94,8 @@ impl Memory for LiveProcess {
         if buf.is_empty() {
             return Ok(());
         }
-        self.syscalls.set(self.syscalls.get() + 1);
-        if self.use_mem_file.get() {
+        self.syscalls.fetch_add(1, Ordering::Relaxed);
+        if self.use_mem_file.load(Ordering::Relaxed) {
             return self.read_mem_file(addr, buf);
         }
         let len = buf.len();
@@ -111,7 +111,7 @@ impl Memory for LiveProcess {
             Err(Errno::EPERM) | Err(Errno::EACCES) => Err(ReadError::PermissionDenied),
             Err(Errno::ESRCH) => Err(ReadError::ProcessGone),
             Err(Errno::ENOSYS) => {
-                self.use_mem_file.set(true);
+                self.use_mem_file.store(true, Ordering::Relaxed);
                 self.read_mem_file(addr, local[0].as_mut())
             }
             Err(e) => Err(ReadError::Io { errno: e as i32 }),

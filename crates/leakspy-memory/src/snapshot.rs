@@ -8,8 +8,9 @@
 
 use crate::buffer::PageBuf;
 use crate::{maps, Mapping, Memory, ReadError};
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const BLOCK_SHIFT: u32 = 20;
@@ -46,9 +47,9 @@ pub struct Snapshot<M: Memory> {
     /// Buffers allocated by [`Snapshot::prepare`]: (start, end, buffer).
     prepared: Vec<(u64, u64, PageBuf)>,
     /// Index of the region that served the last read (reads are strongly local).
-    last_region: Cell<usize>,
-    blocks: RefCell<HashMap<u64, Vec<Segment>>>,
-    stats: Cell<SnapshotStats>,
+    last_region: AtomicUsize,
+    blocks: Mutex<HashMap<u64, Vec<Segment>>>,
+    stats: Mutex<SnapshotStats>,
 }
 
 impl<M: Memory> Snapshot<M> {
@@ -59,9 +60,9 @@ impl<M: Memory> Snapshot<M> {
             maps,
             regions: Vec::new(),
             prepared: Vec::new(),
-            last_region: Cell::new(0),
-            blocks: RefCell::new(HashMap::new()),
-            stats: Cell::new(SnapshotStats::default()),
+            last_region: AtomicUsize::new(0),
+            blocks: Mutex::new(HashMap::new()),
+            stats: Mutex::new(SnapshotStats::default()),
         }
     }
 
@@ -69,10 +70,16 @@ impl<M: Memory> Snapshot<M> {
     /// Called before pausing the target, so the pause is spent copying, not allocating.
     pub fn prepare(&mut self, maps: &[Mapping], want: impl Fn(&Mapping) -> bool) {
         for m in maps.iter().filter(|m| m.readable && want(m)) {
-            if let Some(buf) = PageBuf::zeroed(m.len() as usize, true) {
+            if let Some(buf) = PageBuf::zeroed(m.len() as usize, false) {
                 self.prepared.push((m.start, m.end, buf));
             }
         }
+        let mut bufs: Vec<&mut [u8]> = self
+            .prepared
+            .iter_mut()
+            .map(|p| p.2.as_mut_slice())
+            .collect();
+        crate::buffer::prefault_all(&mut bufs);
     }
 
     /// Copy every mapping for which `want` is true, whole, now (one read per mapping). This is what
@@ -80,7 +87,7 @@ impl<M: Memory> Snapshot<M> {
     /// target. Mappings that fail to copy are left to the lazy block path.
     pub fn copy_mappings(&mut self, want: impl Fn(&Mapping) -> bool) {
         let t0 = Instant::now();
-        let mut stats = self.stats.get();
+        let mut stats = *locked(&self.stats);
         let mut prepared = std::mem::take(&mut self.prepared);
         for m in self.maps.iter().filter(|m| m.readable && want(m)) {
             let buf = match prepared.iter().position(|p| p.0 == m.start && p.1 == m.end) {
@@ -97,7 +104,7 @@ impl<M: Memory> Snapshot<M> {
         }
         self.regions.sort_by_key(|r| r.0);
         stats.copy_time += t0.elapsed();
-        self.stats.set(stats);
+        *locked(&self.stats) = stats;
     }
 
     /// The copied region holding `[addr, addr+len)`, if any.
@@ -107,7 +114,7 @@ impl<M: Memory> Snapshot<M> {
             let off = addr.checked_sub(*start)? as usize;
             data.as_slice().get(off..off.checked_add(len)?)
         };
-        if let Some(s) = hit(self.last_region.get()) {
+        if let Some(s) = hit(self.last_region.load(Ordering::Relaxed)) {
             return Some(s);
         }
         let i = self
@@ -115,12 +122,12 @@ impl<M: Memory> Snapshot<M> {
             .partition_point(|r| r.0 <= addr)
             .checked_sub(1)?;
         let s = hit(i)?;
-        self.last_region.set(i);
+        self.last_region.store(i, Ordering::Relaxed);
         Some(s)
     }
 
     pub fn stats(&self) -> SnapshotStats {
-        self.stats.get()
+        *locked(&self.stats)
     }
 
     /// Replace the memory map (e.g. re-read once the target is paused). Sorted by address.
@@ -138,13 +145,13 @@ impl<M: Memory> Snapshot<M> {
 
     /// Forget every copied block (the next reads copy afresh).
     pub fn clear(&self) {
-        self.blocks.borrow_mut().clear();
+        locked(&self.blocks).clear();
     }
 
     /// Copy bytes `[addr, addr+buf.len())`, all inside one block.
     fn read_in_block(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         let block = addr >> BLOCK_SHIFT;
-        let mut blocks = self.blocks.borrow_mut();
+        let mut blocks = locked(&self.blocks);
         let segs = blocks.entry(block).or_default();
         let seg = match segs
             .iter()
@@ -154,9 +161,7 @@ impl<M: Memory> Snapshot<M> {
             None => {
                 let Some(m) = maps::find(&self.maps, addr) else {
                     drop(blocks);
-                    let mut s = self.stats.get();
-                    s.direct_reads += 1;
-                    self.stats.set(s);
+                    locked(&self.stats).direct_reads += 1;
                     return self.inner.read(addr, buf);
                 };
                 if !m.readable {
@@ -170,13 +175,13 @@ impl<M: Memory> Snapshot<M> {
                 let t0 = Instant::now();
                 let mut data = vec![0u8; (end - start) as usize];
                 let res = self.inner.read(start, &mut data).map(|()| data);
-                let mut s = self.stats.get();
+                let mut s = locked(&self.stats);
                 s.copies += 1;
                 s.copy_time += t0.elapsed();
                 if res.is_ok() {
                     s.bytes_copied += end - start;
                 }
-                self.stats.set(s);
+                drop(s);
                 if let Err(e @ (ReadError::ProcessGone | ReadError::PermissionDenied)) = &res {
                     return Err(*e);
                 }
@@ -204,6 +209,11 @@ impl<M: Memory> Snapshot<M> {
             }
         }
     }
+}
+
+/// A lock that a panic elsewhere left poisoned still guards plain caches: use them.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn seg_end(s: &Segment) -> u64 {
@@ -246,11 +256,11 @@ mod tests {
     struct Counting {
         base: u64,
         bytes: Vec<u8>,
-        reads: Cell<u32>,
+        reads: std::sync::atomic::AtomicU32,
     }
     impl Memory for Counting {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            self.reads.set(self.reads.get() + 1);
+            self.reads.fetch_add(1, Ordering::Relaxed);
             let off = addr.checked_sub(self.base).ok_or(ReadError::Unmapped {
                 addr,
                 len: buf.len(),
@@ -287,16 +297,16 @@ mod tests {
         let mem = Counting {
             base,
             bytes: bytes.clone(),
-            reads: Cell::new(0),
+            reads: std::sync::atomic::AtomicU32::new(0),
         };
         let snap = Snapshot::new(mem, vec![mapping(base, base + 3 * BLOCK)]);
         let mut buf = [0u8; 32];
         snap.read(base, &mut buf).unwrap(); // spans two blocks
         assert_eq!(&buf[..], &bytes[..32]);
-        let before = snap.inner().reads.get();
+        let before = snap.inner().reads.load(Ordering::Relaxed);
         snap.read(base + 100, &mut buf).unwrap();
         assert_eq!(
-            snap.inner().reads.get(),
+            snap.inner().reads.load(Ordering::Relaxed),
             before,
             "second read must come from the cache"
         );
@@ -312,7 +322,7 @@ mod tests {
         let mem = Counting {
             base,
             bytes: bytes.clone(),
-            reads: Cell::new(0),
+            reads: std::sync::atomic::AtomicU32::new(0),
         };
         let mut snap = Snapshot::new(
             mem,
@@ -322,11 +332,11 @@ mod tests {
             ],
         );
         snap.copy_mappings(|m| m.start == base);
-        let after_copy = snap.inner().reads.get();
+        let after_copy = snap.inner().reads.load(Ordering::Relaxed);
         let mut buf = [0u8; 16];
         snap.read(base + 100, &mut buf).unwrap();
         assert_eq!(&buf[..], &bytes[100..116]);
-        assert_eq!(snap.inner().reads.get(), after_copy);
+        assert_eq!(snap.inner().reads.load(Ordering::Relaxed), after_copy);
         // Straddling the copied region's end falls back to the block path (and stays correct).
         snap.read(base + 4090, &mut buf).unwrap();
         assert_eq!(&buf[..], &bytes[4090..4106]);
@@ -340,7 +350,7 @@ mod tests {
         let mem = Counting {
             base: 0x1000,
             bytes: vec![0; 64],
-            reads: Cell::new(0),
+            reads: std::sync::atomic::AtomicU32::new(0),
         };
         let snap = Snapshot::new(mem, vec![mapping(0x1000, 0x2000)]);
         let mut buf = [0u8; 16];

@@ -154,7 +154,9 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // Resident size per mapping, to copy dense mappings whole and leave sparse ones (thread stacks,
     // reserved-but-untouched arenas) to on-demand reads.
     let rss = proc::rss_by_mapping(pid);
-    let want = |m: &leakspy_memory::Mapping| m.writable && is_dense(m, &rss);
+    // Stacks only: nothing is copied whole; the stack walk inside the pause (`pin_stacks`) copies
+    // just the blocks it reads.
+    let want = |m: &leakspy_memory::Mapping| !opts.no_heap && m.writable && is_dense(m, &rss);
     if opts.nonblocking {
         warnings.push(
             "--nonblocking: the target ran during the walk; results may be inconsistent".into(),

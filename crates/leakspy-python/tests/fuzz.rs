@@ -449,13 +449,13 @@ const ARENA: u64 = 64 << 10;
 /// A fake target: `ARENA` bytes of garbage at `BASE`, nothing else mapped. Records the largest read.
 struct Arena {
     bytes: Vec<u8>,
-    largest_read: Cell<usize>,
+    largest_read: std::sync::atomic::AtomicUsize,
 }
 
 impl Memory for Arena {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         self.largest_read
-            .set(self.largest_read.get().max(buf.len()));
+            .fetch_max(buf.len(), std::sync::atomic::Ordering::Relaxed);
         let bad = ReadError::Unmapped {
             addr,
             len: buf.len(),
@@ -947,7 +947,7 @@ fn fuzz_walkers_over_garbage() {
         let (bytes, l) = build(&w);
         let arena = Arena {
             bytes,
-            largest_read: Cell::new(0),
+            largest_read: std::sync::atomic::AtomicUsize::new(0),
         };
         if w.snapshot {
             let map = Mapping {
@@ -965,7 +965,9 @@ fn fuzz_walkers_over_garbage() {
         } else {
             walk_all(&arena, &l, &w);
         }
-        let largest = arena.largest_read.get();
+        let largest = arena
+            .largest_read
+            .load(std::sync::atomic::Ordering::Relaxed);
         prop_assert!(largest <= MAX_READ, "a read of {largest} bytes");
         Ok(())
     });
@@ -1077,7 +1079,7 @@ fn arena_with(words: &[(u64, u64)]) -> Arena {
     }
     Arena {
         bytes,
-        largest_read: Cell::new(0),
+        largest_read: std::sync::atomic::AtomicUsize::new(0),
     }
 }
 
@@ -1242,7 +1244,7 @@ fn regression_fuzz_worlds() {
         let (bytes, l) = build(&w);
         let arena = Arena {
             bytes,
-            largest_read: Cell::new(0),
+            largest_read: std::sync::atomic::AtomicUsize::new(0),
         };
         walk_all(&arena, &l, &w);
     }
@@ -1398,7 +1400,7 @@ fn synthetic_task(l: &Layout) -> (Vec<u8>, u64, u64) {
 fn creation_origins(bytes: Vec<u8>, l: &Layout, task: u64, tp: u64) -> Vec<origins::Origin> {
     let mem = Arena {
         bytes,
-        largest_read: Cell::new(0),
+        largest_read: std::sync::atomic::AtomicUsize::new(0),
     };
     let r = Reader::new(&mem, l);
     let mut o = origins::Origins::default();

@@ -88,6 +88,12 @@ pub trait FileSource {
     /// " (deleted)"), and a description of where it was read from.
     fn read(&self, path: &str, maps: &[Mapping]) -> std::io::Result<(Vec<u8>, String)>;
 
+    /// Like [`FileSource::read`], but only the parts of the file symbol lookup reads need hold
+    /// their bytes (the rest may be zeros: [`super::elf_sparse`]).
+    fn read_for_symbols(&self, path: &str, maps: &[Mapping]) -> std::io::Result<(Vec<u8>, String)> {
+        self.read(path, maps)
+    }
+
     /// `path` as the target itself names it (what reports show).
     fn target_view(&self, path: &str) -> String {
         path.to_string()
@@ -102,17 +108,11 @@ pub struct ProcFiles {
 
 impl FileSource for ProcFiles {
     fn read(&self, path: &str, maps: &[Mapping]) -> std::io::Result<(Vec<u8>, String)> {
-        // A chrooted target's maps name files from leakspy's root; open them through its own root
-        // first, which needs no more rights than reading its memory (map_files needs
-        // CAP_SYS_ADMIN).
-        let own = self.target_view(path);
-        if own != path && !path.ends_with(" (deleted)") {
-            let via_root = leakspy_memory::proc::target_path(self.pid, &own);
-            if let Ok(b) = std::fs::read(&via_root) {
-                return Ok((b, via_root));
-            }
-        }
-        read_file(self.pid, maps, path)
+        self.read_with(path, maps, &|p| std::fs::read(p))
+    }
+
+    fn read_for_symbols(&self, path: &str, maps: &[Mapping]) -> std::io::Result<(Vec<u8>, String)> {
+        self.read_with(path, maps, &|p| super::elf_sparse::read_sparse(p))
     }
 
     /// The kernel shows a mapped file's path from the reader's root. For a target chrooted below
@@ -126,6 +126,30 @@ impl FileSource for ProcFiles {
             Some(rest) if root.len() > 1 && rest.starts_with('/') => rest.to_string(),
             _ => path.to_string(),
         }
+    }
+}
+
+/// How a file's bytes are read (whole, or only what symbol lookup needs).
+type ReadFn<'f> = &'f dyn Fn(&str) -> std::io::Result<Vec<u8>>;
+
+impl ProcFiles {
+    fn read_with(
+        &self,
+        path: &str,
+        maps: &[Mapping],
+        read: ReadFn<'_>,
+    ) -> std::io::Result<(Vec<u8>, String)> {
+        // A chrooted target's maps name files from leakspy's root; open them through its own root
+        // first, which needs no more rights than reading its memory (map_files needs
+        // CAP_SYS_ADMIN).
+        let own = self.target_view(path);
+        if own != path && !path.ends_with(" (deleted)") {
+            let via_root = leakspy_memory::proc::target_path(self.pid, &own);
+            if let Ok(b) = read(&via_root) {
+                return Ok((b, via_root));
+            }
+        }
+        read_file(self.pid, maps, path, read)
     }
 }
 
@@ -164,11 +188,16 @@ pub fn find_images(files: &dyn FileSource, maps: &[Mapping]) -> (Vec<Image>, Vec
     (images, notes)
 }
 
-fn read_file(pid: i32, maps: &[Mapping], path: &str) -> std::io::Result<(Vec<u8>, String)> {
+fn read_file(
+    pid: i32,
+    maps: &[Mapping],
+    path: &str,
+    read: ReadFn<'_>,
+) -> std::io::Result<(Vec<u8>, String)> {
     let clean = path.trim_end_matches(" (deleted)");
     let via_root = leakspy_memory::proc::target_path(pid, clean);
     if !path.ends_with(" (deleted)") {
-        if let Ok(b) = std::fs::read(&via_root) {
+        if let Ok(b) = read(&via_root) {
             return Ok((b, via_root));
         }
     }
@@ -180,7 +209,7 @@ fn read_file(pid: i32, maps: &[Mapping], path: &str) -> std::io::Result<(Vec<u8>
     match m {
         Some(m) => {
             let p = format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end);
-            std::fs::read(&p).map(|b| (b, p))
+            read(&p).map(|b| (b, p))
         }
         None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
     }
@@ -188,7 +217,7 @@ fn read_file(pid: i32, maps: &[Mapping], path: &str) -> std::io::Result<(Vec<u8>
 
 fn open_image(files: &dyn FileSource, maps: &[Mapping], path: &str, base: u64) -> Result<Image> {
     let (bytes, opened) = files
-        .read(path, maps)
+        .read_for_symbols(path, maps)
         .map_err(|e| Error::Other(format!("cannot open: {e}")))?;
     parse_image(&bytes, path, opened, base)
 }

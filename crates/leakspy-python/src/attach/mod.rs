@@ -7,6 +7,7 @@
 
 pub mod binaries;
 pub mod children;
+pub mod elf_sparse;
 pub mod globals;
 pub mod process;
 pub mod remote_exec;

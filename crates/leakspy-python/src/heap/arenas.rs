@@ -263,6 +263,77 @@ pub fn for_each_block(
     let raw = r
         .mem
         .read_vec(t.table, (t.entries * om.arena_object_size) as usize)?;
+    Ok(blocks_of(r, om, t, &raw, 0..t.entries, bad_pools, f))
+}
+
+/// The arena table's entries split into `parts` runs of consecutive entries holding about as many
+/// arenas each, with the number of arenas of each (for walking them on several threads:
+/// [`for_each_block_in`] on each run, in order, sees the blocks [`for_each_block`] sees, in the
+/// same order).
+pub fn split_entries(
+    r: &Reader<'_>,
+    t: &ArenaTable,
+    parts: usize,
+) -> Vec<(std::ops::Range<u64>, usize)> {
+    let used: Vec<u64> =
+        r.l.obmalloc
+            .as_ref()
+            .and_then(|om| {
+                let raw = r
+                    .mem
+                    .read_vec(t.table, (t.entries * om.arena_object_size) as usize)
+                    .ok()?;
+                Some(
+                    (0..t.entries)
+                        .filter(|&i| arena_at(om, &raw, i).is_some_and(|a| a.address != 0))
+                        .collect(),
+                )
+            })
+            .unwrap_or_default();
+    let parts = parts.max(1);
+    let per = used.len().div_ceil(parts).max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for chunk in used.chunks(per) {
+        let end = chunk.last().map_or(start, |&i| i + 1);
+        out.push((start..end, chunk.len()));
+        start = end;
+    }
+    match out.last_mut() {
+        Some(last) => last.0.end = t.entries,
+        None => out.push((0..t.entries, 0)),
+    }
+    out
+}
+
+/// [`for_each_block`] over the arena table's entries `entries` only.
+pub fn for_each_block_in(
+    r: &Reader<'_>,
+    t: &ArenaTable,
+    entries: std::ops::Range<u64>,
+    bad_pools: &mut u64,
+    f: &mut dyn FnMut(Block<'_>),
+) -> Result<ArenaStats> {
+    let om =
+        r.l.obmalloc
+            .as_ref()
+            .ok_or_else(|| Error::Other("no obmalloc layout".into()))?;
+    let raw = r
+        .mem
+        .read_vec(t.table, (t.entries * om.arena_object_size) as usize)?;
+    let entries = entries.start.min(t.entries)..entries.end.min(t.entries);
+    Ok(blocks_of(r, om, t, &raw, entries, bad_pools, f))
+}
+
+fn blocks_of(
+    r: &Reader<'_>,
+    om: &Obmalloc,
+    t: &ArenaTable,
+    raw: &[u8],
+    entries: std::ops::Range<u64>,
+    bad_pools: &mut u64,
+    f: &mut dyn FnMut(Block<'_>),
+) -> ArenaStats {
     let mut stats = ArenaStats {
         source: t.source.clone(),
         ..ArenaStats::default()
@@ -270,8 +341,8 @@ pub fn for_each_block(
     let mut pool = vec![0u8; om.pool_size as usize];
     let max_blocks = (om.pool_size / om.alignment.max(1)) as usize;
     let mut free = Vec::with_capacity(max_blocks);
-    for i in 0..t.entries {
-        let Some(a) = arena_at(om, &raw, i) else {
+    for i in entries {
+        let Some(a) = arena_at(om, raw, i) else {
             break;
         };
         if a.address == 0 {
@@ -321,7 +392,7 @@ pub fn for_each_block(
                 if steps > max_blocks
                     || off < om.pool_overhead
                     || off + size > om.pool_size
-                    || (off - om.pool_overhead) % size != 0
+                    || !(off - om.pool_overhead).is_multiple_of(size)
                 {
                     ok = false;
                     break;
@@ -357,7 +428,7 @@ pub fn for_each_block(
             }
         }
     }
-    Ok(stats)
+    stats
 }
 
 /// The fields of a `struct pool_header` leakspy reads.

@@ -13,6 +13,7 @@
 
 pub mod arenas;
 pub mod gc_lists;
+mod parallel;
 pub mod referents;
 pub mod untracked;
 
@@ -158,6 +159,19 @@ impl<'r, 'a> Census<'r, 'a> {
     /// Add one object of type `tp` (`tracked`: found on a GC list) and send it to `sink`, unless it
     /// was found before.
     pub(crate) fn add(&mut self, obj: u64, tp: u64, tracked: bool, sink: &mut dyn Sink) {
+        self.add_sized(obj, tp, tracked, None, sink);
+    }
+
+    /// [`Census::add`], with the object's size already computed (on another thread) when `size` is
+    /// `Some` (`Some(None)`: it could not be computed).
+    pub(crate) fn add_sized(
+        &mut self,
+        obj: u64,
+        tp: u64,
+        tracked: bool,
+        size: Option<Option<u64>>,
+        sink: &mut dyn Sink,
+    ) {
         let r = self.r;
         let mut index = None;
         if let Some(all) = self.all.as_mut() {
@@ -176,12 +190,12 @@ impl<'r, 'a> Census<'r, 'a> {
                 if tracked && info.is_type {
                     self.type_objects.push(obj);
                 }
-                let size = if tracked {
-                    getsizeof(r, obj, info)
-                } else {
-                    getsizeof_untracked(r, obj, info)
+                let size = match size {
+                    Some(known) => known.ok_or(()),
+                    None if tracked => getsizeof(r, obj, info).map_err(drop),
+                    None => getsizeof_untracked(r, obj, info).map_err(drop),
                 };
-                size.unwrap_or_else(|_| {
+                size.unwrap_or_else(|()| {
                     self.stats.size_errors += 1;
                     info.basicsize
                 })

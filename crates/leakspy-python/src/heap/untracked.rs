@@ -20,7 +20,7 @@ use leakspy_memory::MemoryExt;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Which addresses are type objects leakspy may believe.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TypeGate {
     known: FxHashSet<u64>,
     /// Verdicts on addresses that are not known yet (types found through their metatype).
@@ -214,13 +214,15 @@ impl crate::heap::Census<'_, '_> {
                 continue;
             }
             let mut bad_pools = 0;
-            let mut found = Vec::new();
-            let types = &mut self.types;
-            let res = crate::heap::arenas::for_each_block(r, &table, &mut bad_pools, &mut |b| {
-                if let Some(o) = block_object(r, &b, &mut gate, types) {
-                    found.push(o);
-                }
-            });
+            // Validated and sized on every core; added here, in block order.
+            let (res, found) = crate::heap::parallel::blocks(
+                r,
+                &table,
+                &gate,
+                &self.types,
+                &self.seen,
+                &mut bad_pools,
+            );
             match res {
                 Ok(s) => {
                     let acc = stats.get_or_insert_with(|| crate::heap::arenas::ArenaStats {
@@ -244,8 +246,8 @@ impl crate::heap::Census<'_, '_> {
                 ));
                 self.stats.partial = true;
             }
-            for (obj, tp) in found {
-                self.add(obj, tp, false, sink);
+            for (obj, tp, size) in found {
+                self.add_sized(obj, tp, false, Some(size), sink);
             }
             ranges.extend(crate::heap::arenas::arena_ranges(r, &table));
         }
@@ -265,56 +267,119 @@ impl crate::heap::Census<'_, '_> {
         let mut outside = 0u64;
         let mut parts = Vec::new();
         let arenas_known = !ranges.is_empty();
-        while let Some(&(obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) {
-            i += 1;
-            if i % 65536 == 0 {
-                progress(self.stats.objects);
-            }
-            refs.clear();
-            if let Some(info) = self.types.get(r, tp) {
-                crate::heap::referents::referents(r, obj, tp, info, &mut refs);
-                if arenas_known {
-                    let size = self.all_sizes.get(i - 1).copied().unwrap_or(0);
-                    outside = outside.saturating_add(crate::model::sizes::outside_arenas(
-                        r,
-                        obj,
-                        info,
-                        size,
-                        &mut parts,
-                        &|a| in_ranges(&ranges, a),
-                    ));
-                }
-            }
-            to.clear();
-            for &(p, _) in &refs {
-                if let Some(&j) = self.seen.get(&p) {
-                    if wants_references {
-                        to.push(j);
-                    }
-                    continue;
-                }
-                if in_ranges(&ranges, p) {
-                    if diagnose && object_type(r, p, &mut gate, &mut self.types).is_some() {
-                        missed_in_arenas += 1;
-                    }
-                    continue;
-                }
-                if let Some(ptp) = object_type(r, p, &mut gate, &mut self.types) {
-                    self.add(p, ptp, false, sink);
-                    if let (true, Some(&j)) = (wants_references, self.seen.get(&p)) {
-                        to.push(j);
-                    }
-                }
-            }
-            if wants_references {
-                sink.references((i - 1) as u32, &to);
-            }
-            if i as u64 >= crate::heap::MAX_OBJECTS {
-                self.stats.partial = true;
-                self.stats
-                    .warnings
-                    .push("stopped following references: object budget exhausted".into());
+        // In rounds: the references of the objects found so far are read on every core (the
+        // copy is immutable), then resolved here in object order, adding what they find.
+        'rounds: loop {
+            let n = self.all.as_ref().map_or(0, Vec::len);
+            if i >= n {
                 break;
+            }
+            let end = n.min(i + ROUND);
+            let prepared = match self.all.as_deref() {
+                Some(all) => crate::heap::parallel::prepare_refs(
+                    r,
+                    &crate::heap::parallel::RoundInput {
+                        objects: all.get(i..end).unwrap_or(&[]),
+                        sizes: self.all_sizes.get(i..end).unwrap_or(&[]),
+                        types: &self.types,
+                        seen: &self.seen,
+                        ranges: &ranges,
+                        arenas_known,
+                    },
+                ),
+                None => Vec::new(),
+            };
+            let mut runs = prepared.iter();
+            let mut run = runs.next();
+            let mut k = 0usize;
+            while i < end {
+                let Some(&(obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) else {
+                    break 'rounds;
+                };
+                i += 1;
+                if i % 65536 == 0 {
+                    progress(self.stats.objects);
+                }
+                let mut pre = None;
+                while let Some(p) = run {
+                    match p.get(k) {
+                        Some(got) => {
+                            pre = Some(got);
+                            break;
+                        }
+                        None if p.len() <= k => {
+                            k -= p.len();
+                            run = runs.next();
+                        }
+                        None => break,
+                    }
+                }
+                k += 1;
+                to.clear();
+                if let Some((out, prefs)) = pre {
+                    outside = outside.saturating_add(out);
+                    for &pr in prefs {
+                        let p = match pr {
+                            crate::heap::parallel::Ref::Known(j) => {
+                                if wants_references {
+                                    to.push(j);
+                                }
+                                continue;
+                            }
+                            crate::heap::parallel::Ref::InArena(p) => {
+                                if diagnose
+                                    && object_type(r, p, &mut gate, &mut self.types).is_some()
+                                {
+                                    missed_in_arenas += 1;
+                                }
+                                continue;
+                            }
+                            crate::heap::parallel::Ref::Check(p) => p,
+                        };
+                        self.resolve_outside(p, wants_references, &mut gate, &mut to, sink);
+                    }
+                } else {
+                    refs.clear();
+                    if let Some(info) = self.types.get(r, tp) {
+                        crate::heap::referents::referents(r, obj, tp, info, &mut refs);
+                        if arenas_known {
+                            let size = self.all_sizes.get(i - 1).copied().unwrap_or(0);
+                            outside = outside.saturating_add(crate::model::sizes::outside_arenas(
+                                r,
+                                obj,
+                                info,
+                                size,
+                                &mut parts,
+                                &|a| in_ranges(&ranges, a),
+                            ));
+                        }
+                    }
+                    for &(p, _) in &refs {
+                        if let Some(&j) = self.seen.get(&p) {
+                            if wants_references {
+                                to.push(j);
+                            }
+                            continue;
+                        }
+                        if in_ranges(&ranges, p) {
+                            if diagnose && object_type(r, p, &mut gate, &mut self.types).is_some() {
+                                missed_in_arenas += 1;
+                            }
+                            continue;
+                        }
+                        self.resolve_outside(p, wants_references, &mut gate, &mut to, sink);
+                    }
+                }
+                if wants_references {
+                    sink.references((i - 1) as u32, &to);
+                }
+                if i as u64 >= crate::heap::MAX_OBJECTS {
+                    self.stats.partial = true;
+                    self.stats
+                        .warnings
+                        .push("stopped following references: object budget exhausted".into());
+                    break 'rounds;
+                }
             }
         }
         if arenas_known {
@@ -324,6 +389,35 @@ impl crate::heap::Census<'_, '_> {
             log::debug!(
                 "{missed_in_arenas} referenced objects in arenas were not found by the block pass"
             );
+        }
+    }
+}
+
+/// Objects per round of the reference walk (see `walk_untracked`).
+const ROUND: usize = 1 << 16;
+
+impl crate::heap::Census<'_, '_> {
+    /// A reference to `p`, outside the arenas and not found before this round: found since (by an
+    /// earlier object of the round), or validated and added now.
+    fn resolve_outside(
+        &mut self,
+        p: u64,
+        wants_references: bool,
+        gate: &mut TypeGate,
+        to: &mut Vec<u32>,
+        sink: &mut dyn crate::heap::Sink,
+    ) {
+        if let Some(&j) = self.seen.get(&p) {
+            if wants_references {
+                to.push(j);
+            }
+            return;
+        }
+        if let Some(ptp) = object_type(self.r, p, gate, &mut self.types) {
+            self.add(p, ptp, false, sink);
+            if let (true, Some(&j)) = (wants_references, self.seen.get(&p)) {
+                to.push(j);
+            }
         }
     }
 }

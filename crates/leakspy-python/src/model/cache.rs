@@ -8,7 +8,7 @@ use leakspy_memory::MemoryExt;
 use rustc_hash::FxHashMap;
 
 /// Types by address, read once.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TypeCache {
     types: FxHashMap<u64, Option<TypeInfo>>,
     /// The layout of the numpy the target imported ([`crate::model::sizes::numpy_layout`]); without it
@@ -28,6 +28,10 @@ impl TypeCache {
                 })
             })
             .as_ref()
+    }
+    /// What [`TypeCache::get`] would return, when `tp` was read before (`None`: not read yet).
+    pub fn peek(&self, tp: u64) -> Option<Option<&TypeInfo>> {
+        self.types.get(&tp).map(Option::as_ref)
     }
     pub fn len(&self) -> usize {
         self.types.len()

@@ -7,7 +7,7 @@
 
 use leakspy_memory::{Memory, ReadError};
 use rustc_hash::FxHashMap;
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 const PAGE: u64 = 4096;
 /// Most pages kept per sample (16 MiB).
@@ -15,14 +15,15 @@ const MAX_PAGES: usize = 4096;
 
 pub struct PageCache<'a> {
     mem: &'a dyn Memory,
-    pages: RefCell<FxHashMap<u64, Option<Box<[u8]>>>>,
+    /// One sample's thread uses it; a `Mutex` (never contended) because `Memory` is `Sync`.
+    pages: Mutex<FxHashMap<u64, Option<Box<[u8]>>>>,
 }
 
 impl<'a> PageCache<'a> {
     pub fn new(mem: &'a dyn Memory) -> Self {
         PageCache {
             mem,
-            pages: RefCell::new(FxHashMap::default()),
+            pages: Mutex::new(FxHashMap::default()),
         }
     }
 }
@@ -39,7 +40,7 @@ impl Memory for PageCache<'_> {
             return self.mem.read(addr, buf);
         }
         let base = addr - addr % PAGE;
-        let mut pages = self.pages.borrow_mut();
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         if !pages.contains_key(&base) {
             if pages.len() >= MAX_PAGES {
                 pages.clear();
