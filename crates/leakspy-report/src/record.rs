@@ -202,6 +202,66 @@ pub fn svg(lines: &[String], title: &str, unit: &str, w: impl Write) -> io::Resu
         .map_err(io::Error::other)
 }
 
+/// `record --speedscope`: bytes alive at the end by birth stack (the type as the leaf; bytes no
+/// sample located under `(no sampled site)`), and the stack samples as a time profile.
+pub fn speedscope_profiles(rep: &RecordReport) -> Vec<crate::speedscope::Profile> {
+    use crate::speedscope::{Frame, Profile, StackSample, Unit};
+    let mut alive = Vec::new();
+    for t in &rep.types {
+        let mut charged = 0;
+        for s in t.sites.iter().filter(|s| s.alive_bytes > 0) {
+            charged += s.alive_bytes;
+            let mut stack: Vec<Frame> = s
+                .frames
+                .iter()
+                .rev()
+                .map(
+                    |f| match (&f.function, f.line.and_then(|l| u32::try_from(l).ok())) {
+                        (Some(func), Some(line)) => Frame::function(func, &f.filename, line),
+                        (None, Some(line)) => Frame::source(&f.filename, line),
+                        _ => Frame::named(&frame_text(f)),
+                    },
+                )
+                .collect();
+            stack.push(Frame::named(&t.type_name));
+            alive.push(StackSample {
+                stack,
+                weight: s.alive_bytes,
+            });
+        }
+        let rest = t.alive_bytes.saturating_sub(charged);
+        if rest > 0 {
+            alive.push(StackSample {
+                stack: vec![
+                    Frame::named("(no sampled site)"),
+                    Frame::named(&t.type_name),
+                ],
+                weight: rest,
+            });
+        }
+    }
+    let time = rep
+        .time_profile
+        .iter()
+        .map(|(stack, n)| StackSample {
+            stack: stack.split(';').map(Frame::named).collect(),
+            weight: *n,
+        })
+        .collect();
+    vec![
+        Profile {
+            name: "bytes alive at the end, by birth stack".into(),
+            unit: Unit::Bytes,
+            samples: alive,
+        },
+        Profile {
+            name: "stack samples".into(),
+            unit: Unit::None,
+            samples: time,
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,64 +325,4 @@ mod tests {
         svg(&lines, "t", "bytes", &mut svg_out).unwrap();
         assert!(!svg_out.is_empty());
     }
-}
-
-/// `record --speedscope`: bytes alive at the end by birth stack (the type as the leaf; bytes no
-/// sample located under `(no sampled site)`), and the stack samples as a time profile.
-pub fn speedscope_profiles(rep: &RecordReport) -> Vec<crate::speedscope::Profile> {
-    use crate::speedscope::{Frame, Profile, StackSample, Unit};
-    let mut alive = Vec::new();
-    for t in &rep.types {
-        let mut charged = 0;
-        for s in t.sites.iter().filter(|s| s.alive_bytes > 0) {
-            charged += s.alive_bytes;
-            let mut stack: Vec<Frame> = s
-                .frames
-                .iter()
-                .rev()
-                .map(
-                    |f| match (&f.function, f.line.and_then(|l| u32::try_from(l).ok())) {
-                        (Some(func), Some(line)) => Frame::function(func, &f.filename, line),
-                        (None, Some(line)) => Frame::source(&f.filename, line),
-                        _ => Frame::named(&frame_text(f)),
-                    },
-                )
-                .collect();
-            stack.push(Frame::named(&t.type_name));
-            alive.push(StackSample {
-                stack,
-                weight: s.alive_bytes,
-            });
-        }
-        let rest = t.alive_bytes.saturating_sub(charged);
-        if rest > 0 {
-            alive.push(StackSample {
-                stack: vec![
-                    Frame::named("(no sampled site)"),
-                    Frame::named(&t.type_name),
-                ],
-                weight: rest,
-            });
-        }
-    }
-    let time = rep
-        .time_profile
-        .iter()
-        .map(|(stack, n)| StackSample {
-            stack: stack.split(';').map(Frame::named).collect(),
-            weight: *n,
-        })
-        .collect();
-    vec![
-        Profile {
-            name: "bytes alive at the end, by birth stack".into(),
-            unit: Unit::Bytes,
-            samples: alive,
-        },
-        Profile {
-            name: "stack samples".into(),
-            unit: Unit::None,
-            samples: time,
-        },
-    ]
 }
