@@ -49,12 +49,31 @@ pub fn frame_locals(r: &Reader<'_>, cache: &mut LocalsCache, frame: u64, code: u
     if n == 0 {
         return Vec::new();
     }
-    match r.mem.read_vec(base, (n * 8) as usize) {
-        Ok(b) => b
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .collect(),
-        Err(_) => Vec::new(),
+    let Ok(b) = r.mem.read_vec(base, (n * 8) as usize) else {
+        return Vec::new();
+    };
+    // The target runs on while its stacks are read: by now the frame's memory may hold the next
+    // call's frame (a function returned and its caller called another at the same place), whose
+    // locals would be charged to the frame the stack walk saw. Keep them only if the frame still
+    // runs the same code after they were read.
+    if still_runs(r, frame) != Some(code) {
+        return Vec::new();
+    }
+    b.chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect()
+}
+
+/// The code object frame `frame` runs now (`f_executable`/`f_code` with tag bits masked, 3.11+;
+/// `f_code` of a frame object up to 3.10).
+fn still_runs(r: &Reader<'_>, frame: u64) -> Option<u64> {
+    match (&r.l.iframe, r.l.frame_object.f_code) {
+        (Some(fr), _) => r
+            .ptr(frame.wrapping_add(fr.executable))
+            .ok()
+            .map(|c| c & !fr.executable_tag_mask),
+        (None, Some(off)) => r.ptr(frame.wrapping_add(off)).ok(),
+        (None, None) => None,
     }
 }
 

@@ -235,10 +235,19 @@ pub fn record(
         }
     }
     let duration_s = start.elapsed().as_secs_f64();
-    // One last look: births since the last sample.
-    if alive(pid) {
-        sample_once(&r, &target, &interps, &gcs, pid, opts.pause, &mut st);
+    // One last look: births since the last sample. Paused, and taken again when a list changed
+    // under it (or a collection ran): a torn sample leaves its births to the next one, and after
+    // this one there is none, so they would be missing from `alive`.
+    for _ in 0..LAST_LOOK_TRIES {
+        if !alive(pid) {
+            break;
+        }
+        let torn = st.torn;
+        sample_once(&r, &target, &interps, &gcs, pid, true, &mut st);
         samples += 1;
+        if st.torn == torn {
+            break;
+        }
     }
     progress(Progress::Census);
     let census = dump::dump(
@@ -345,6 +354,9 @@ fn take_baseline(r: &Reader<'_>, pid: i32, gcs: &[u64], paused: bool, st: &mut S
     }
     total
 }
+
+/// How many times the last, paused look is taken when it comes out torn.
+const LAST_LOOK_TRIES: u32 = 8;
 
 fn sample_once(
     r: &Reader<'_>,
