@@ -306,6 +306,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v * mult))
 }
 
+/// The target of a command that takes `--pid PID` or `-- COMMAND`: its pid, and the child when
+/// leakspy started it. `usage` is the error when neither or both are given.
+pub fn pid_or_spawn(
+    pid: Option<i32>,
+    command: &[String],
+    after: Duration,
+    usage: &str,
+) -> anyhow::Result<(i32, Option<std::process::Child>)> {
+    match (pid, command.is_empty()) {
+        (Some(pid), true) => Ok((pid, None)),
+        (None, false) => {
+            let c = spawn_and_wait(command, after)?;
+            Ok((c.id() as i32, Some(c)))
+        }
+        _ => anyhow::bail!(UsageError(usage.into())),
+    }
+}
+
 /// Start `command` and give it `after` to get going. Its stdout goes to leakspy's stderr, so
 /// leakspy's stdout carries only the report (and `--json` stays parseable).
 pub fn spawn_and_wait(command: &[String], after: Duration) -> anyhow::Result<std::process::Child> {

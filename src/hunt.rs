@@ -133,19 +133,12 @@ fn take(pid: i32, identities: bool, quiet: bool) -> Result<Snapshot> {
 }
 
 pub fn cmd_watch(args: &WatchArgs) -> Result<i32> {
-    let mut child = None;
-    let pid = match (args.pid, args.command.is_empty()) {
-        (Some(pid), true) => pid,
-        (None, false) => {
-            let c = crate::cli::spawn_and_wait(&args.command, args.after)?;
-            let pid = c.id() as i32;
-            child = Some(c);
-            pid
-        }
-        _ => anyhow::bail!(crate::cli::UsageError(
-            "give either --pid PID or -- COMMAND [ARGS...]".into()
-        )),
-    };
+    let (pid, child) = crate::cli::pid_or_spawn(
+        args.pid,
+        &args.command,
+        args.after,
+        "give either --pid PID or -- COMMAND [ARGS...]",
+    )?;
     let result = if args.subprocesses {
         crate::fleet::watch_loop(pid, args)
     } else {

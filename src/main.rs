@@ -112,19 +112,12 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         args.exports.write(&report)?;
         return print_report(&report, args.output.json, args.output.top);
     }
-    let mut child = None;
-    let pid = match (args.pid, args.command.is_empty()) {
-        (Some(pid), true) => pid,
-        (None, false) => {
-            let c = cli::spawn_and_wait(&args.command, args.after)?;
-            let pid = c.id() as i32;
-            child = Some(c);
-            pid
-        }
-        _ => anyhow::bail!(cli::UsageError(
-            "give one of --pid PID, --core FILE or -- COMMAND [ARGS...]".into()
-        )),
-    };
+    let (pid, child) = cli::pid_or_spawn(
+        args.pid,
+        &args.command,
+        args.after,
+        "give one of --pid PID, --core FILE or -- COMMAND [ARGS...]",
+    )?;
     if args.fleet.subprocesses {
         let result = fleet::cmd_dump(pid, opts, args);
         if let Some(mut c) = child {

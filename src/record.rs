@@ -1,7 +1,7 @@
 //! `leakspy record`: CLI glue around `leakspy_python::record` (arguments, progress bar, Ctrl-C,
 //! outputs). The sampling is in the library, the rendering in `leakspy_report::record`.
 
-use crate::cli::{parse_duration, UsageError};
+use crate::cli::parse_duration;
 use anyhow::Result;
 use clap::Args;
 use leakspy_python::record::{self, Progress, RecordOptions};
@@ -54,19 +54,12 @@ pub struct RecordArgs {
 }
 
 pub fn cmd_record(args: &RecordArgs) -> Result<i32> {
-    let mut child = None;
-    let pid = match (args.pid, args.command.is_empty()) {
-        (Some(pid), true) => pid,
-        (None, false) => {
-            let c = crate::cli::spawn_and_wait(&args.command, args.after)?;
-            let pid = c.id() as i32;
-            child = Some(c);
-            pid
-        }
-        _ => anyhow::bail!(UsageError(
-            "give either --pid PID or -- COMMAND [ARGS...]".into()
-        )),
-    };
+    let (pid, child) = crate::cli::pid_or_spawn(
+        args.pid,
+        &args.command,
+        args.after,
+        "give either --pid PID or -- COMMAND [ARGS...]",
+    )?;
     leakspy_memory::interrupt::catch_sigint();
     let opts = RecordOptions {
         duration: args.duration,

@@ -66,10 +66,11 @@ impl Memory for PageCache<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    struct Flat(Vec<u8>);
+    /// A flat memory image at address 0 (the record module's tests share it).
+    pub(crate) struct Flat(pub(crate) Vec<u8>);
     impl Memory for Flat {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
             let a = addr as usize;

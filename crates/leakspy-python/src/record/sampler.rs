@@ -280,25 +280,7 @@ pub fn sample(r: &Reader<'_>, gc: u64, seen: &mut Seen) -> TailWalk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakspy_memory::{Memory, ReadError};
-
-    /// A flat memory image at address 0.
-    struct Flat(Vec<u8>);
-    impl Memory for Flat {
-        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            let a = addr as usize;
-            match self.0.get(a..a + buf.len()) {
-                Some(s) => {
-                    buf.copy_from_slice(s);
-                    Ok(())
-                }
-                None => Err(ReadError::Unmapped {
-                    addr,
-                    len: buf.len(),
-                }),
-            }
-        }
-    }
+    use crate::record::pages::tests::Flat;
 
     fn layout() -> leakspy_layout::Layout {
         leakspy_layout::all()
