@@ -174,10 +174,12 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     // halfway through linking an object into a GC list or pushing a frame: the picture is torn.
     // Then the whole picture is taken again (at most PICTURE_TRIES times, the target running a
     // little longer before each); only the last one counts.
-    // Partial results that are not races (objects that cannot be sized, a stack deeper than the
-    // frame cap) are not retaken.
+    // Partial results that are not races (a stack deeper than the frame cap) are not retaken.
+    // Objects that cannot be sized are retaken once they differ from the last picture's (a dict
+    // the GIL holder was building); the same objects again are not a race.
     let mut tries = 0;
     let mut torn_by = Vec::new();
+    let mut unsizable_before: Vec<u64> = Vec::new();
     let mut captures = Vec::new();
     let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings, memory) = loop {
         tries += 1;
@@ -195,7 +197,10 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         let picture_warnings = w.len();
         let r = Reader::new(&snap, &target.layout);
         let (threads, heap, partial) = analyse(&r, &target, opts, &os, codes, &mut w, progress)?;
-        if !heap.torn || opts.nonblocking || tries >= PICTURE_TRIES {
+        let unsizable_changed =
+            !heap.size_error_addrs.is_empty() && heap.size_error_addrs != unsizable_before;
+        unsizable_before = heap.size_error_addrs.clone();
+        if !(heap.torn || unsizable_changed) || opts.nonblocking || tries >= PICTURE_TRIES {
             if tries > 1 {
                 w.push(format!(
                     "took {tries} pictures: the first {} caught the target halfway through an \
@@ -215,7 +220,14 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
                 memory,
             );
         }
-        torn_by.push(torn_reason(&w[picture_warnings..], &threads));
+        torn_by.push(if heap.torn {
+            torn_reason(&w[picture_warnings..], &threads)
+        } else {
+            w.iter()
+                .find(|x| x.contains("could not be sized"))
+                .cloned()
+                .unwrap_or_else(|| "objects that could not be sized".into())
+        });
         // Let the target run before the next picture (2, 4, 8, 16 ms), so that the thread caught
         // halfway through an update can finish it. Retaken at once, a busy machine may not have
         // scheduled that thread at all, and every picture catches the same half-done update.

@@ -117,6 +117,12 @@ pub struct HeapHistogram {
     /// dump takes such a picture again; other partial results (unsizable objects) are not retaken.
     #[serde(skip)]
     pub torn: bool,
+    /// The first few objects that could not be sized. In a paused picture these are mostly objects
+    /// the GIL holder was building (a dict popped from its free list a few instructions before
+    /// its keys pointer is set): a paused dump takes another picture when they differ from the
+    /// previous picture's, and keeps one whose unsizable objects are the same as before.
+    #[serde(skip)]
+    pub size_error_addrs: Vec<u64>,
     #[serde(skip)]
     pub warnings: Vec<String>,
 }
@@ -174,6 +180,7 @@ impl Histogram {
             generations: stats.generations,
             partial: stats.partial,
             torn: stats.torn,
+            size_error_addrs: stats.size_error_addrs,
             warnings: stats.warnings,
             ..HeapHistogram::default()
         };

@@ -72,12 +72,20 @@ pub struct WalkStats {
     pub generations: Vec<(String, u64)>,
     /// Objects whose size could not be computed (counted at their type's basic size).
     pub size_errors: u64,
+    /// Of those, how many per type name (for the warning).
+    pub size_error_types: std::collections::BTreeMap<String, u64>,
+    /// The first [`MAX_SIZE_ERROR_ADDRS`] of them (a paused dump retakes a picture whose unsizable
+    /// objects differ from the last picture's: see `HeapHistogram::size_error_addrs`).
+    pub size_error_addrs: Vec<u64>,
     /// Something went wrong mid-walk; the numbers cover what was read.
     pub partial: bool,
     /// A GC list changed under the copy (see `HeapHistogram::torn`).
     pub torn: bool,
     pub warnings: Vec<String>,
 }
+
+/// How many addresses of unsizable objects [`WalkStats::size_error_addrs`] keeps.
+pub const MAX_SIZE_ERROR_ADDRS: usize = 16;
 
 /// The walkers' shared state: what has been found so far.
 pub struct Census<'r, 'a> {
@@ -148,9 +156,18 @@ impl<'r, 'a> Census<'r, 'a> {
             .collect();
         if self.stats.size_errors > 0 {
             self.stats.partial = true;
+            let mut by_type: Vec<(&String, &u64)> = self.stats.size_error_types.iter().collect();
+            by_type.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let named: Vec<String> = by_type
+                .iter()
+                .take(3)
+                .map(|(name, n)| format!("{n} {name}"))
+                .collect();
+            let more = if by_type.len() > 3 { ", ..." } else { "" };
             self.stats.warnings.push(format!(
-                "{} objects could not be sized (unreadable or racing fields); counted at their basic size",
-                self.stats.size_errors
+                "{} objects could not be sized (unreadable or racing fields: {}{more}); counted at their basic size",
+                self.stats.size_errors,
+                named.join(", ")
             ));
         }
         std::mem::take(&mut self.stats)
@@ -197,6 +214,14 @@ impl<'r, 'a> Census<'r, 'a> {
                 };
                 size.unwrap_or_else(|()| {
                     self.stats.size_errors += 1;
+                    if self.stats.size_error_addrs.len() < MAX_SIZE_ERROR_ADDRS {
+                        self.stats.size_error_addrs.push(obj);
+                    }
+                    *self
+                        .stats
+                        .size_error_types
+                        .entry(info.name.clone())
+                        .or_default() += 1;
                     info.basicsize
                 })
             }
