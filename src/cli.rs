@@ -324,7 +324,10 @@ pub fn pid_or_spawn(
     }
 }
 
-/// Start `command` and give it `after` to get going. Its stdout goes to leakspy's stderr, so
+/// How long a started command is given to become a readable Python (after `--after`).
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Start `command` and give it `after` to get going, then wait until its interpreter is up. Its stdout goes to leakspy's stderr, so
 /// leakspy's stdout carries only the report (and `--json` stays parseable).
 pub fn spawn_and_wait(command: &[String], after: Duration) -> anyhow::Result<std::process::Child> {
     let (prog, args) = command
@@ -337,10 +340,20 @@ pub fn spawn_and_wait(command: &[String], after: Duration) -> anyhow::Result<std
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot start {prog}: {e}"))?;
     std::thread::sleep(after);
-    if let Some(status) = child.try_wait()? {
-        anyhow::bail!("{prog} exited ({status}) before it could be dumped; lower --after");
+    // Then until its interpreter is up (`record` starts at once by default: the loader and
+    // `Py_Initialize` take a few milliseconds). Not Python after READY_TIMEOUT: the command's own
+    // error says why.
+    let pid = child.id() as i32;
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("{prog} exited ({status}) before it could be read; lower --after");
+        }
+        if std::time::Instant::now() >= deadline || leakspy_python::attach::process::is_ready(pid) {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
-    Ok(child)
 }
 
 // ---------------------------------------------------------------------------

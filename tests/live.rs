@@ -702,3 +702,48 @@ fn growing_demo_objects_within_rss() {
     assert!(rows.last().unwrap().1 > rows[0].1, "{rows:?}");
     drop(t);
 }
+
+/// The README's `record` example: `record -- COMMAND` waits until the interpreter it started is up
+/// (it used to try at once and fail with "not a Python process"), records it from its first
+/// milliseconds, and charges the demo's `Session`s to the demo's own code (tests/record.rs's
+/// code-reuse test pins the stale code-object cache that once charged them to an import's
+/// `<module>`).
+#[test]
+fn record_from_start_finds_the_demo_leak_in_its_own_code() {
+    let Some(interp) = interpreter("pyenv-3.11.7") else {
+        return;
+    };
+    let demo = repo_root().join("examples/leaky_service.py");
+    let args: [&std::ffi::OsStr; 8] = [
+        "record".as_ref(),
+        "--duration".as_ref(),
+        "3s".as_ref(),
+        "--json".as_ref(),
+        "-q".as_ref(),
+        "--".as_ref(),
+        interp.python.as_ref(),
+        demo.as_ref(),
+    ];
+    let out = run_leakspy(args);
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let session = r["types"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["type"] == "__main__.Session"))
+        .unwrap_or_else(|| panic!("no Session in {r}"));
+    // Nothing frees a Session: every one born during the recording is alive at its end.
+    let (born, alive) = (session["born"].as_u64(), session["alive"].as_u64());
+    assert!(born.is_some_and(|b| b >= 1000), "{session}");
+    assert_eq!(born, alive, "{session}");
+    let sites = session["sites"].as_array().expect("sites");
+    assert!(!sites.is_empty(), "no sampled site for Session: {session}");
+    for site in sites {
+        let inner = &site["frames"][0];
+        assert!(
+            inner["filename"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("examples/leaky_service.py")),
+            "a Session charged outside the demo's code: {site}"
+        );
+    }
+}

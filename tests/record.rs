@@ -35,7 +35,18 @@ struct Run {
 }
 
 fn run(interp: &Interp, py_args: &[&str], script_args: &[&str], rate: &str) -> Run {
-    let (mut guard, _ready) = spawn_target_args(interp, SCRIPT, py_args, script_args);
+    run_script(interp, SCRIPT, py_args, script_args, rate)
+}
+
+/// [`run`] with another target script (same protocol: ready, "go", "done", "truth").
+fn run_script(
+    interp: &Interp,
+    script: &str,
+    py_args: &[&str],
+    script_args: &[&str],
+    rate: &str,
+) -> Run {
+    let (mut guard, _ready) = spawn_target_args(interp, script, py_args, script_args);
     let speedscope = std::env::temp_dir().join(format!(
         "leakspy-record-{}-{}.speedscope.json",
         interp.name,
@@ -358,4 +369,49 @@ fn record_tracemalloc_is_exact_pyenv_3_12_1() {
         .map(|s| u(&s["alive"]))
         .sum();
     assert_eq!(at_line, u(&t["alive"]), "{ctx}");
+}
+
+/// A code object freed during the recording leaves its address to the next one (3.11+: code objects
+/// are var-sized, and the same text compiles to a block of the same size, which pymalloc hands out
+/// again). tests/targets/record_code_reuse.py runs `warm` long enough to be sampled, frees it, then
+/// runs `leak` from the same text: every `Keep` must be charged to `leak`, never to the freed
+/// `warm` whose address it took (the target says whether it did).
+fn check_code_reuse(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    let run = run_script(&interp, "record_code_reuse.py", &[], &["0.5"], "200");
+    assert_eq!(
+        run.truth["reused"], true,
+        "{name}: leak's code object did not take warm's address: the test shows nothing"
+    );
+    let keep = type_rec(&run.report, "__main__.Keep")
+        .unwrap_or_else(|| panic!("{name}: no Keep in the report\n{}", run.stderr));
+    assert_eq!(keep["alive"], run.truth["Keep"], "{name}: {keep}");
+    let sites = keep["sites"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !sites.is_empty(),
+        "{name}: no sampled site for Keep: {keep}"
+    );
+    for site in &sites {
+        assert_eq!(
+            site["frames"][0]["function"], "leak",
+            "{name}: a Keep charged to another function: {site}"
+        );
+    }
+}
+
+#[test]
+fn record_code_reuse_pyenv_3_11_7() {
+    check_code_reuse("pyenv-3.11.7");
+}
+
+#[test]
+fn record_code_reuse_pyenv_3_13_0() {
+    check_code_reuse("pyenv-3.13.0");
+}
+
+#[test]
+fn record_code_reuse_debian_sid_3_14() {
+    check_code_reuse("debian-sid-3.14");
 }

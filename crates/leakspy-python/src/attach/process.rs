@@ -57,6 +57,24 @@ pub fn open(pid: i32) -> Result<(LiveProcess, Vec<Mapping>)> {
     Ok((live, maps))
 }
 
+/// Whether the live process `pid` is a Python whose interpreter can be read: the interpreter is
+/// found and its first interpreter state has a thread. A program leakspy just started is not
+/// ready for a few milliseconds (the dynamic loader, then `Py_Initialize`).
+pub fn is_ready(pid: i32) -> bool {
+    let Ok((live, maps)) = open(pid) else {
+        return false;
+    };
+    let Ok(target) = identify(pid, &live, &maps, None) else {
+        return false;
+    };
+    let r = crate::model::Reader::new(&live, &target.layout);
+    crate::stacks::interpreters(&r, target.runtime)
+        .ok()
+        .and_then(|i| i.first().copied())
+        .and_then(|interp| r.ptr(interp + r.l.interp.threads_head).ok())
+        .is_some_and(|t| t != 0)
+}
+
 /// Identify the interpreter of the live process `pid`. `layout_override` replaces the shipped layout
 /// selection.
 pub fn identify(

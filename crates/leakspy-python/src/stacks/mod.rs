@@ -61,10 +61,28 @@ pub fn interpreters(r: &Reader<'_>, runtime: u64) -> Result<Vec<u64>> {
 /// How a stack cut at `MAX_FRAMES` is reported (the start of `truncated`).
 pub const FRAME_CAP_PREFIX: &str = "more than ";
 
-/// Code objects decoded once per address.
+/// Code objects decoded once per address. A cache that outlives one picture (`record` keeps one for
+/// the whole recording) must not trust an address forever: a code object that is freed (a module's
+/// `<module>` code after its import, a lambda, `exec`'d code) leaves its address to the next one. So
+/// each hit is checked against the code object's fingerprint (its name, file and line table
+/// pointers and first line) and decoded again when that changed.
 #[derive(Default)]
 pub struct CodeCache {
-    codes: HashMap<u64, Option<Code>>,
+    codes: HashMap<u64, (Fingerprint, Option<Code>)>,
+}
+
+/// What identifies a code object at an address: `co_name`/`co_qualname`, `co_filename` and
+/// `co_linetable` pointers and `co_firstlineno`.
+type Fingerprint = [u64; 4];
+
+fn fingerprint(r: &Reader<'_>, code: u64) -> Result<Fingerprint> {
+    let c = &r.l.code;
+    Ok([
+        r.ptr(code + c.co_qualname.unwrap_or(c.co_name))?,
+        r.ptr(code + c.co_filename)?,
+        r.ptr(code + c.co_linetable)?,
+        r.mem.read_i32(code + c.co_firstlineno)? as u32 as u64,
+    ])
 }
 
 #[derive(Clone)]
@@ -78,10 +96,15 @@ struct Code {
 
 impl CodeCache {
     fn get(&mut self, r: &Reader<'_>, addr: u64) -> Option<Code> {
-        self.codes
-            .entry(addr)
-            .or_insert_with(|| read_code(r, addr).ok())
-            .clone()
+        let fp = fingerprint(r, addr).ok()?;
+        match self.codes.get(&addr) {
+            Some((known, code)) if *known == fp => code.clone(),
+            _ => {
+                let code = read_code(r, addr).ok();
+                self.codes.insert(addr, (fp, code.clone()));
+                code
+            }
+        }
     }
 }
 
