@@ -5,6 +5,8 @@ use crate::{human_bytes, thousands};
 use leakspy_python::record::{RecordReport, SiteFrameOut, SiteRecord};
 use std::io::{self, Write};
 
+/// Below this many sampled pairs a type's site shares are flagged as rough (one pair is 1/n).
+const FEW_PAIRS: u64 = 20;
 /// How many sites the text report shows per type.
 const SITES_SHOWN: usize = 3;
 /// How many frames of a site the text report shows.
@@ -71,9 +73,18 @@ pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Res
         "born", "alive", "alive"
     )?;
     for t in rep.types.iter().take(top) {
+        // Sampled shares are only as good as the pairs behind them: say how many.
+        let support = match (rep.exact, t.pairs) {
+            (true, _) | (false, 0) => String::new(),
+            (false, 1) => "  (1 sampled pair: too few for reliable shares)".into(),
+            (false, n) if n < FEW_PAIRS => {
+                format!("  ({n} sampled pairs: too few for reliable shares)")
+            }
+            (false, n) => format!("  ({} sampled pairs)", thousands(n)),
+        };
         writeln!(
             w,
-            "{:>12} {:>12} {:>10}  {}",
+            "{:>12} {:>12} {:>10}  {}{support}",
             thousands(t.born),
             thousands(t.alive),
             human_bytes(t.alive_bytes),
@@ -309,6 +320,11 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("__main__.Session: 12,000 born, 12,000 alive; 98% at handle (app.py:31) <- worker (app.py:40)"),
+            "{text}"
+        );
+        // The pairs behind the shares are stated (100 here: enough not to be flagged).
+        assert!(
+            text.contains("__main__.Session  (100 sampled pairs)\n"),
             "{text}"
         );
     }

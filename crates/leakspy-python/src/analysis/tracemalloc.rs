@@ -43,9 +43,9 @@ pub struct TracemallocInfo {
     pub hint: Option<String>,
 }
 
-pub const HINT: &str =
-    "start the target with PYTHONTRACEMALLOC=25 (or -X tracemalloc=25), or call \
-                        tracemalloc.start(25) early, to see where objects were allocated";
+pub const HINT: &str = "`leakspy record --pid PID` samples where objects are born now, without \
+                        restarting; for exact sites of every object start the target with \
+                        PYTHONTRACEMALLOC=25 (or -X tracemalloc=25)";
 
 /// The traces table, loaded: allocation pointer -> traceback address.
 #[derive(Debug, Default)]
