@@ -141,32 +141,38 @@ pub trait MemoryExt: Memory {
 
 impl<M: Memory + ?Sized> MemoryExt for M {}
 
+/// Memory for unit tests: a flat buffer mapped at a base address.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testmem {
+    use crate::{Memory, ReadError};
 
-    /// A flat buffer mapped at a base address.
-    struct Flat {
-        base: u64,
-        bytes: Vec<u8>,
+    pub(crate) struct Flat {
+        pub(crate) base: u64,
+        pub(crate) bytes: Vec<u8>,
     }
+
     impl Memory for Flat {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            let off = addr.checked_sub(self.base).ok_or(ReadError::Unmapped {
+            let unmapped = || ReadError::Unmapped {
                 addr,
                 len: buf.len(),
-            })? as usize;
+            };
+            let off = addr.checked_sub(self.base).ok_or_else(unmapped)? as usize;
             let src = self
                 .bytes
-                .get(off..off + buf.len())
-                .ok_or(ReadError::Unmapped {
-                    addr,
-                    len: buf.len(),
-                })?;
+                .get(off..off.checked_add(buf.len()).ok_or_else(unmapped)?)
+                .ok_or_else(unmapped)?;
             buf.copy_from_slice(src);
             Ok(())
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::testmem::Flat;
 
     #[test]
     fn cstr_stops_at_nul_and_at_max() {

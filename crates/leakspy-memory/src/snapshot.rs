@@ -252,28 +252,17 @@ impl<M: Memory> Memory for Snapshot<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testmem::Flat;
 
+    /// [`Flat`] memory that counts the reads reaching it.
     struct Counting {
-        base: u64,
-        bytes: Vec<u8>,
+        flat: Flat,
         reads: std::sync::atomic::AtomicU32,
     }
     impl Memory for Counting {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
             self.reads.fetch_add(1, Ordering::Relaxed);
-            let off = addr.checked_sub(self.base).ok_or(ReadError::Unmapped {
-                addr,
-                len: buf.len(),
-            })? as usize;
-            let src = self
-                .bytes
-                .get(off..off + buf.len())
-                .ok_or(ReadError::Unmapped {
-                    addr,
-                    len: buf.len(),
-                })?;
-            buf.copy_from_slice(src);
-            Ok(())
+            self.flat.read(addr, buf)
         }
     }
 
@@ -295,8 +284,10 @@ mod tests {
         let base = BLOCK - 16;
         let bytes: Vec<u8> = (0..(3 * BLOCK as usize)).map(|i| (i % 251) as u8).collect();
         let mem = Counting {
-            base,
-            bytes: bytes.clone(),
+            flat: Flat {
+                base,
+                bytes: bytes.clone(),
+            },
             reads: std::sync::atomic::AtomicU32::new(0),
         };
         let snap = Snapshot::new(mem, vec![mapping(base, base + 3 * BLOCK)]);
@@ -320,8 +311,10 @@ mod tests {
         let base = 0x10000;
         let bytes: Vec<u8> = (0..8192usize).map(|i| (i % 253) as u8).collect();
         let mem = Counting {
-            base,
-            bytes: bytes.clone(),
+            flat: Flat {
+                base,
+                bytes: bytes.clone(),
+            },
             reads: std::sync::atomic::AtomicU32::new(0),
         };
         let mut snap = Snapshot::new(
@@ -348,8 +341,10 @@ mod tests {
     #[test]
     fn read_at_the_top_of_the_address_space_fails_cleanly() {
         let mem = Counting {
-            base: 0x1000,
-            bytes: vec![0; 64],
+            flat: Flat {
+                base: 0x1000,
+                bytes: vec![0; 64],
+            },
             reads: std::sync::atomic::AtomicU32::new(0),
         };
         let snap = Snapshot::new(mem, vec![mapping(0x1000, 0x2000)]);

@@ -256,14 +256,7 @@ pub fn for_each_block(
     bad_pools: &mut u64,
     f: &mut dyn FnMut(Block<'_>),
 ) -> Result<ArenaStats> {
-    let om =
-        r.l.obmalloc
-            .as_ref()
-            .ok_or_else(|| Error::Other("no obmalloc layout".into()))?;
-    let raw = r
-        .mem
-        .read_vec(t.table, (t.entries * om.arena_object_size) as usize)?;
-    Ok(blocks_of(r, om, t, &raw, 0..t.entries, bad_pools, f))
+    for_each_block_in(r, t, 0..t.entries, bad_pools, f)
 }
 
 /// The arena table's entries split into `parts` runs of consecutive entries holding about as many
