@@ -421,6 +421,9 @@ macro_rules! native_tests {
 }
 
 native_tests! {
+    native_pyenv_3_6_15 => "pyenv-3.6.15",
+    native_pyenv_3_7_16 => "pyenv-3.7.16",
+    native_pyenv_3_8_18 => "pyenv-3.8.18",
     native_pyenv_3_9_18 => "pyenv-3.9.18",
     native_pyenv_3_10_13 => "pyenv-3.10.13",
     native_pyenv_3_11_7 => "pyenv-3.11.7",
