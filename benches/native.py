@@ -133,8 +133,8 @@ def main():
                     ),
                 ]
                 k = run % len(tools)
-                for key, argv, check in tools[k:] + tools[:k]:
-                    wall, stall, out = run_tool(t, argv, check)
+                for key, tool_argv, check in tools[k:] + tools[:k]:
+                    wall, stall, out = run_tool(t, tool_argv, check)
                     res[key + "w"].append(wall if out is not None else None)
                     res[key + "s"].append(stall if out is not None else None)
                     if key == "l" and out is not None:
