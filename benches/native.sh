@@ -15,7 +15,7 @@ HOSTPY="${HOSTPY:-/usr/bin/python3}"
 OUT_MD="$REPO/benches/RESULTS-native.md"
 cd "$REPO"
 
-BUILD_KIND="${LEAKSPY:+given binary $LEAKSPY}"
+BUILD_KIND="${LEAKSPY:+the binary $LEAKSPY}"
 if [ -z "${LEAKSPY:-}" ]; then
     echo "== cargo build --release" >&2
     cargo build --release -q
