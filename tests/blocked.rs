@@ -403,10 +403,8 @@ macro_rules! blocked_tests {
     };
 }
 
-// Not pyenv 3.6.15: its GIL is not one struct but separate statics (`gil_cond` and `gil_mutex` far
-// from `gil_locked`), and leakspy does not know their addresses, so a thread waiting for the GIL
-// there reads as "waiting on threading.Lock" (a known limit; the rest of its picture is right).
 blocked_tests! {
+    blocked_pyenv_3_6_15 => "pyenv-3.6.15",
     blocked_pyenv_3_7_16 => "pyenv-3.7.16",
     blocked_pyenv_3_8_18 => "pyenv-3.8.18",
     blocked_pyenv_3_9_18 => "pyenv-3.9.18",

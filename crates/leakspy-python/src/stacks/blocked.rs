@@ -116,6 +116,10 @@ pub struct Context<'a> {
 /// words: 200 bytes on x86_64 glibc; more covers debug builds).
 pub const GIL_STATE_SPAN: u64 = 256;
 
+/// Size taken for 3.6's `gil_cond` / `gil_mutex` statics (a `pthread_cond_t` is 48 bytes, a
+/// `pthread_mutex_t` 40 on x86_64 glibc).
+const GIL_STATIC_SPAN: u64 = 48;
+
 /// The `threading`/`queue` construct the innermost Python frames wait in. Function names are
 /// qualified from 3.11 (`Condition.wait`), bare before (`wait`): the last component is compared.
 fn python_wait(frames: &[Frame]) -> Option<&'static str> {
@@ -498,6 +502,18 @@ impl<'r, 'a> BlockedFinder<'r, 'a> {
                 let range = (g, g.saturating_add(GIL_STATE_SPAN));
                 if !gil_ranges.contains(&range) {
                     gil_ranges.push(range);
+                }
+            }
+        }
+        // 3.6 has no GIL struct: its condition variable and mutex are file statics of their own,
+        // far from `gil_locked` (found by symbol in unstripped builds, like the other 3.6 globals).
+        if r.l.globals.is_some() {
+            for name in ["gil_cond", "gil_mutex"] {
+                if let Some(&a) = target.image.symbols.get(name) {
+                    let range = (a, a.saturating_add(GIL_STATIC_SPAN));
+                    if !gil_ranges.contains(&range) {
+                        gil_ranges.push(range);
+                    }
                 }
             }
         }
