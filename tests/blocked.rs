@@ -3,7 +3,8 @@
 //! every thread's `blocked` must name the right system call, fd, fd kind and peer, the RLock cycle
 //! must be the one deadlock, and, once the target's spinner holds the GIL in a C loop, the main
 //! thread must be waiting for the GIL held by the spinner. Live, then from a gcore core (system
-//! calls from the registers; fd targets unknown there).
+//! calls from the registers; fd targets unknown there), then the first picture from a kernel core
+//! of a second target (`check_blocked_kernel_core`).
 
 mod common;
 
@@ -353,18 +354,59 @@ fn check_blocked(name: &str) {
     });
 }
 
+/// The first picture again from a kernel core, on a second target of the same script started with
+/// RLIMIT_CORE unlimited and killed by SIGABRT once every thread sits in its wait. The kernel
+/// gives the signal to the main thread (in read(0)) and stops the others for the dump inside their
+/// system calls, so every thread's registers are those of its wait (rip after the `syscall`
+/// instruction, orig_rax the call, the arguments in place), the signalled one's included: the
+/// same checks as the gcore, with the stacks in the core on every interpreter (gcore on sid has
+/// none: glibc 2.42's guard regions).
+fn check_blocked_kernel_core(interp: &Interp) {
+    let name = &interp.name;
+    if !kernel_cores_in_cwd() {
+        return;
+    }
+    let (mut guard, line) =
+        spawn_target_args_with(interp, "blocked_target.py", &[], &[], Launch::CoreDumping);
+    let truth: Truth = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("[{name}] readiness line is not the truth ({e}): {line}"));
+    let pid = guard.pid();
+    assert_eq!(truth.pid, i64::from(pid), "[{name}] truth pid");
+    let wants = wants(&truth);
+    for (n, w) in &wants {
+        wait_in_syscall(pid, truth.threads[n].native_id, w.syscalls, w.fd);
+    }
+    let dir = TempDir::new("blocked-kernel-core");
+    let core = kernel_core_of(&mut guard, &dir.0, "ABRT");
+    let ctx = format!("[{name}] kernel core {}", core.display());
+    let report = dump_until(&dump_core(&core, interp), &ctx, 1, &|r| {
+        mismatches(r, &truth, &wants, true, false)
+    });
+    assert_eq!(
+        report["threads"].as_array().map_or(0, Vec::len),
+        wants.len(),
+        "{ctx}: thread count"
+    );
+}
+
 macro_rules! blocked_tests {
     ($($test:ident => $interp:literal,)*) => {
         $(
             #[test]
             fn $test() {
                 check_blocked($interp);
+                if let Some(interp) = interpreter($interp) {
+                    check_blocked_kernel_core(&interp);
+                }
             }
         )*
     };
 }
 
 blocked_tests! {
+    blocked_pyenv_3_6_15 => "pyenv-3.6.15",
+    blocked_pyenv_3_7_16 => "pyenv-3.7.16",
+    blocked_pyenv_3_8_18 => "pyenv-3.8.18",
     blocked_pyenv_3_9_18 => "pyenv-3.9.18",
     blocked_pyenv_3_10_13 => "pyenv-3.10.13",
     blocked_pyenv_3_11_7 => "pyenv-3.11.7",

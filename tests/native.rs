@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 struct GdbFrame {
     function: String,
     address: Option<u64>,
+    /// The instruction before `address` is a jump (read from the live target while gdb's picture
+    /// is taken): see the tail-call rule in `check_report`.
+    after_jump: bool,
 }
 
 /// `thread apply all bt` parsed: LWP -> frames, innermost first.
@@ -75,10 +78,12 @@ fn gdb_stacks(interp: &Interp, pid: u32) -> std::collections::HashMap<i64, Vec<G
             None => (None, rest),
         };
         let function = rest.split(" (").next().unwrap_or("").trim().to_string();
-        stacks
-            .get_mut(&t)
-            .unwrap()
-            .push(GdbFrame { function, address });
+        let after_jump = address.is_some_and(|a| is_after_jump(pid, a));
+        stacks.get_mut(&t).unwrap().push(GdbFrame {
+            function,
+            address,
+            after_jump,
+        });
     }
     assert!(
         !stacks.is_empty(),
@@ -209,7 +214,10 @@ fn check_native(name: &str) {
     };
     let ext = build_ext(&interp, &dir.0);
     let args: Vec<&str> = ext.iter().map(String::as_str).collect();
-    let (child, line) = spawn_target_args(&interp, "native_target.py", &[], &args);
+    // Started with RLIMIT_CORE unlimited in a scratch working directory, so that the kernel can
+    // write its core at the end; the live and gcore halves do not notice.
+    let (mut child, line) =
+        spawn_target_args_with(&interp, "native_target.py", &[], &args, Launch::CoreDumping);
     let pid = child.pid();
     let truth: Value = serde_json::from_str(&line).expect("readiness line");
     let tids: Vec<i64> = truth["threads"]
@@ -233,43 +241,61 @@ fn check_native(name: &str) {
         &format!("{name} live"),
         &out,
         &gdb,
-        pid,
         tids.len(),
         ext.is_some(),
     );
     // The same threads from a gcore of the same moment (they stay blocked where gdb saw them).
     let cores = TempDir::new(&format!("native-core-{name}"));
     let core = gcore(pid, &cores.0);
-    if !core.unreadable.is_empty() {
+    if core.unreadable.is_empty() {
+        let out = run_leakspy(core_args(&core.path, &interp));
+        check_report(
+            &format!("{name} gcore"),
+            &out,
+            &gdb,
+            tids.len(),
+            ext.is_some(),
+        );
+    } else {
         eprintln!(
-            "{name}: gcore could not copy some memory; core part skipped: {:?}",
+            "{name}: gcore could not copy some memory; gcore part skipped (the kernel core \
+             below has the stacks): {:?}",
             core.unreadable
         );
-        return;
     }
-    let core_path = core.path.to_str().unwrap().to_string();
-    let root = interp.root.to_str().unwrap().to_string();
-    let mut args = vec![
-        "dump",
-        "--core",
-        &core_path,
-        "--native",
-        "--no-heap",
-        "--json",
-    ];
-    if interp.chrooted() {
-        args.extend(["--sysroot", &root]);
+    std::fs::remove_file(&core.path).ok();
+    // The same threads from the kernel's core: SIGABRT (default action: core) to the process.
+    // The kernel hands a process-directed signal to one thread (the main thread, blocked in
+    // read(0)); it wakes and dumps, and every other thread is stopped for the dump where it
+    // sleeps. No thread runs user code on the way: each one's registers are those of its system
+    // call (rip after the `syscall` instruction, rsp unchanged, as gdb saw them; only rax holds
+    // -ERESTARTSYS and the like instead of what gdb sees), so every frame gdb printed must be there
+    // exactly, the signalled thread's included.
+    if kernel_cores_in_cwd() {
+        let core = kernel_core_of(&mut child, &cores.0, "ABRT");
+        let out = run_leakspy(core_args(&core, &interp));
+        check_report(
+            &format!("{name} kernel core"),
+            &out,
+            &gdb,
+            tids.len(),
+            ext.is_some(),
+        );
     }
-    let out = run_leakspy(&args);
-    check_report(
-        &format!("{name} gcore"),
-        &out,
-        &gdb,
-        pid,
-        tids.len(),
-        ext.is_some(),
-    );
     drop(child);
+}
+
+/// `leakspy dump --core CORE --native --no-heap --json`, with `--sysroot` for chroot interpreters
+/// (where the chroot's files, and its debug files, are; a kernel core also names its files as the
+/// chroot saw them).
+fn core_args(core: &Path, interp: &Interp) -> Vec<String> {
+    let mut args: Vec<String> = ["dump", "--core"].iter().map(|s| s.to_string()).collect();
+    args.push(core.display().to_string());
+    args.extend(["--native", "--no-heap", "--json"].map(String::from));
+    if interp.chrooted() {
+        args.extend(["--sysroot".to_string(), interp.root.display().to_string()]);
+    }
+    args
 }
 
 /// The per-thread checks of one `dump --native --json` output against gdb's stacks.
@@ -277,7 +303,6 @@ fn check_report(
     name: &str,
     out: &std::process::Output,
     gdb: &std::collections::HashMap<i64, Vec<GdbFrame>>,
-    pid: u32,
     nthreads: usize,
     ext: bool,
 ) {
@@ -314,7 +339,7 @@ fn check_report(
                 // (`_PyObject_VectorcallTstate` jumping to `_PyObject_MakeTpCall`): no return
                 // address of theirs is on the stack, so a stack walk cannot see them. Such a frame
                 // is let go only when the instruction before its address is a jump, not a call.
-                if g.address.is_some_and(|a| is_after_jump(pid, a)) {
+                if g.after_jump {
                     continue;
                 }
                 panic!(
@@ -396,6 +421,9 @@ macro_rules! native_tests {
 }
 
 native_tests! {
+    native_pyenv_3_6_15 => "pyenv-3.6.15",
+    native_pyenv_3_7_16 => "pyenv-3.7.16",
+    native_pyenv_3_8_18 => "pyenv-3.8.18",
     native_pyenv_3_9_18 => "pyenv-3.9.18",
     native_pyenv_3_10_13 => "pyenv-3.10.13",
     native_pyenv_3_11_7 => "pyenv-3.11.7",

@@ -84,3 +84,53 @@ pub fn gcore(pid: u32, dir: &Path) -> Gcore {
         unreadable,
     }
 }
+
+/// Whether the kernel writes a fatal signal's core as a plain `core` file into the process's
+/// working directory (core_pattern `core`, as on this project's machines and CI). Otherwise the
+/// cores go elsewhere (systemd-coredump, apport) and the caller skips, saying so; the tests never
+/// change core_pattern.
+pub fn kernel_cores_in_cwd() -> bool {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if pattern.trim() != "core" {
+        eprintln!(
+            "SKIPPED: kernel core_pattern is {:?}, not \"core\" (cores go elsewhere)",
+            pattern.trim()
+        );
+        return false;
+    }
+    true
+}
+
+/// Kill a target started with `Launch::CoreDumping` by `signal` (e.g. "ABRT", "QUIT": default
+/// action "core") so that the kernel writes its core into the target's scratch directory; move the
+/// core into `dir` and return its path. The target is reaped.
+pub fn kernel_core_of(guard: &mut super::targets::ChildGuard, dir: &Path, signal: &str) -> PathBuf {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = guard.pid();
+    let scratch = guard
+        .scratch
+        .clone()
+        .expect("a Launch::CoreDumping target has a scratch dir");
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+    let exit = guard.child.wait().expect("wait for the target");
+    assert!(
+        exit.core_dumped(),
+        "pid {pid} did not dump core on SIG{signal} ({exit:?}); RLIMIT_CORE or core_pattern?"
+    );
+    let uses_pid = std::fs::read_to_string("/proc/sys/kernel/core_uses_pid").unwrap_or_default();
+    let name = if uses_pid.trim() == "1" {
+        format!("core.{pid}")
+    } else {
+        "core".into()
+    };
+    let src = scratch.join(&name);
+    let core = dir.join(&name);
+    std::fs::rename(&src, &core)
+        .or_else(|_| std::fs::copy(&src, &core).map(|_| ()))
+        .unwrap_or_else(|e| panic!("move {} to {}: {e}", src.display(), core.display()));
+    core
+}

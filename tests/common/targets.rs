@@ -125,9 +125,9 @@ pub enum Launch {
     /// --mount-proc --kill-child`, then `chroot` for chroot interpreters): the target is pid 1 of its
     /// namespace and its thread ids are small numbers.
     PidNamespace,
-    /// Through `sh -c 'ulimit -c unlimited; cd SCRATCH; exec python ...'` (chroot interpreters
-    /// only): a fatal signal makes the kernel write its core into the scratch directory (with
-    /// core_pattern `core`).
+    /// Through `sh -c 'ulimit -c unlimited; cd SCRATCH; exec python ...'`: a fatal signal makes
+    /// the kernel write its core into the scratch directory (with core_pattern `core`). The scratch
+    /// directory is inside the chroot for chroot interpreters, a host temporary one otherwise.
     CoreDumping,
 }
 
@@ -252,6 +252,17 @@ pub fn spawn_target_args(
     spawn_target_full(interp, script, py_args, script_args, Launch::Direct)
 }
 
+/// [`spawn_target_args`], started the way `launch` says.
+pub fn spawn_target_args_with(
+    interp: &Interp,
+    script: &str,
+    py_args: &[&str],
+    script_args: &[&str],
+    launch: Launch,
+) -> (ChildGuard, String) {
+    spawn_target_full(interp, script, py_args, script_args, launch)
+}
+
 fn spawn_target_full(
     interp: &Interp,
     script: &str,
@@ -294,16 +305,31 @@ fn spawn_target_full(
         argv.extend(script_args.iter().map(Into::into));
         (argv, Some(on_host))
     } else {
-        assert!(
-            launch != Launch::CoreDumping,
-            "{}: Launch::CoreDumping is for chroot interpreters",
-            interp.name
-        );
         let mut argv: Vec<std::ffi::OsString> = vec![interp.python.clone().into(), "-I".into()];
         argv.extend(py_args.iter().map(Into::into));
         argv.push(src.clone().into());
         argv.extend(script_args.iter().map(Into::into));
-        (argv, None)
+        if launch == Launch::CoreDumping {
+            // A host scratch directory to be the working directory the kernel writes `core` into.
+            let dir = std::env::temp_dir().join(format!(
+                "leakspy-test-core-{}-{}-{}",
+                interp.name,
+                std::process::id(),
+                SCRATCH_COUNTER.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+            let script = format!(
+                "ulimit -c unlimited && cd '{}' && exec \"$@\"",
+                dir.display()
+            );
+            let mut wrapped: Vec<std::ffi::OsString> =
+                vec!["/bin/sh".into(), "-c".into(), script.into(), "sh".into()];
+            wrapped.extend(argv);
+            (wrapped, Some(dir))
+        } else {
+            (argv, None)
+        }
     };
     let mut argv = inner;
     if launch == Launch::PidNamespace {

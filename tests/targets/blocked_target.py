@@ -1,4 +1,4 @@
-"""Blocked-threads target for leakspy (runs unchanged on CPython 3.9 .. 3.15).
+"""Blocked-threads target for leakspy (runs unchanged on CPython 3.6 .. 3.15).
 
 Threads blocked in known places, each named after its wait:
 
@@ -21,6 +21,7 @@ the main thread then starts "spinner", a thread that holds the GIL in a C loop f
 itself, so it ends up waiting for the GIL behind the spinner. No sleeps.
 """
 
+import ctypes
 import json
 import os
 import queue
@@ -32,13 +33,15 @@ import time
 
 VERSION = "%d.%d.%d" % sys.version_info[:3]
 
+# The kernel's thread id: threading.get_native_id from 3.8, gettid(2) (x86_64: 186) before.
+get_native_id = getattr(threading, "get_native_id", lambda: ctypes.CDLL(None).syscall(186))
 info = {}
 started = threading.Semaphore(0)
 
 
 def register(name, fd=None, **extra):
     info[name] = dict(
-        thread_id=threading.get_ident(), native_id=threading.get_native_id(), fd=fd, **extra
+        thread_id=threading.get_ident(), native_id=get_native_id(), fd=fd, **extra
     )
     started.release()
 
@@ -127,7 +130,7 @@ def main():
     for _ in threads:
         started.acquire()
     info["main"] = dict(
-        thread_id=threading.get_ident(), native_id=threading.get_native_id(), fd=0
+        thread_id=threading.get_ident(), native_id=get_native_id(), fd=0
     )
     out = dict(
         pid=os.getpid(),

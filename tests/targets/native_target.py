@@ -1,4 +1,4 @@
-"""Native-stack target for leakspy `dump --native` (runs unchanged on CPython 3.9 .. 3.15).
+"""Native-stack target for leakspy `dump --native` (runs unchanged on CPython 3.6 .. 3.15).
 
 Threads blocked in known C places, each with the GIL released:
   sleep     time.sleep(1000)
@@ -29,7 +29,10 @@ import time
 VERSION = "%d.%d.%d" % sys.version_info[:3]
 HELD = threading.Lock()
 HELD.acquire()
-PIPES = [os.pipe() for _ in range(4)]  # write ends stay open and unused: reads block forever
+PIPES = [os.pipe() for _ in range(4)]
+LIBC = ctypes.CDLL(None)
+# The kernel's thread id: threading.get_native_id from 3.8, gettid(2) (x86_64: 186) before.
+get_native_id = getattr(threading, "get_native_id", lambda: LIBC.syscall(186))  # write ends stay open and unused: reads block forever
 
 
 def in_sleep():
@@ -57,9 +60,8 @@ def in_select():
 
 
 def in_ctypes():
-    libc = ctypes.CDLL(None)
     buf = ctypes.create_string_buffer(1)
-    libc.read(PIPES[2][0], buf, 1)
+    LIBC.read(PIPES[2][0], buf, 1)
 
 
 def ext_callback():
@@ -85,10 +87,12 @@ def main():
 
         jobs.append(("ext", in_ext, (native_ext,)))
     started = []
+    native_ids = {}
     for name, fn, args in jobs:
         ready = threading.Event()
 
-        def run(fn=fn, args=args, ready=ready):
+        def run(fn=fn, args=args, ready=ready, name=name):
+            native_ids[name] = get_native_id()
             ready.set()
             fn(*args)
 
@@ -97,11 +101,11 @@ def main():
         ready.wait()
         started.append(t)
     threads = [
-        {"name": t.name, "thread_id": t.ident, "native_id": t.native_id} for t in started
+        {"name": t.name, "thread_id": t.ident, "native_id": native_ids[t.name]} for t in started
     ]
     main_thread = threading.main_thread()
     threads.append(
-        {"name": "MainThread", "thread_id": main_thread.ident, "native_id": threading.get_native_id()}
+        {"name": "MainThread", "thread_id": main_thread.ident, "native_id": get_native_id()}
     )
     print(json.dumps({"pid": os.getpid(), "version": VERSION, "threads": threads}), flush=True)
     os.read(0, 1)

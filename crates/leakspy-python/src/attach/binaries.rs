@@ -30,6 +30,9 @@ const WANTED: &[&str] = &[
     "_PyThreadState_Current",
     "gil_last_holder",
     "gil_locked",
+    // 3.6: the GIL's condition variable and mutex (what a thread waiting for the GIL sleeps on).
+    "gil_cond",
+    "gil_mutex",
     "generations",
     "collecting",
 ];
