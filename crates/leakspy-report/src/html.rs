@@ -140,7 +140,7 @@ pub fn write(
          <script>window.addEventListener('error', function (e) {{ document.body.dataset.errors = \
          String((Number(document.body.dataset.errors) || 0) + 1); \
          document.getElementById('leakspy-error').textContent += 'error: ' + e.message + '\\n'; }});</script>\n\
-         <script>\n'use strict';\n(function () {{\n{JS}{JS_TIME}  body.dataset.rendered = 'ok';\n}})();\n</script>\n</body></html>\n"
+         <script>\n'use strict';\n(function () {{\n{JS}{JS_TIME}  body.dataset.rendered = 'ok';\n  body.dataset.renderMs = String(Math.round(performance.now()));\n}})();\n</script>\n</body></html>\n"
     )?;
     out.flush()
 }
