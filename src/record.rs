@@ -59,13 +59,14 @@ pub struct RecordArgs {
 }
 
 pub fn cmd_record(args: &RecordArgs) -> Result<i32> {
+    // Before a command is started or a target read.
+    crate::formats::check_dir("--html", args.html.as_deref())?;
     let (pid, child) = crate::cli::pid_or_spawn(
         args.pid,
         &args.command,
         args.after,
         "give either --pid PID or -- COMMAND [ARGS...]",
     )?;
-    crate::formats::check_dir("--html", args.html.as_deref())?;
     leakspy_memory::interrupt::catch_sigint();
     let opts = RecordOptions {
         duration: args.duration,

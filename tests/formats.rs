@@ -815,6 +815,18 @@ fn unwritable_exports_are_usage_errors() {
             vec!["leaks", "--pid", "1", "--subprocesses", "--pprof", "x"],
             "--subprocesses",
         ),
+        (
+            vec!["record", "--html", missing, "--", "/bin/false"],
+            "does not exist",
+        ),
+        (
+            vec!["watch", "--pid", "1", "--html", &tmp],
+            "is a directory",
+        ),
+        (
+            vec!["watch", "--pid", "1", "--subprocesses", "--html", "x.html"],
+            "--subprocesses",
+        ),
     ] {
         let out = run_leakspy(&args);
         let err = assert_clean_error(&out, 2, &args.join(" "));

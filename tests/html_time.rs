@@ -42,6 +42,8 @@ fn next(t: &mut ChildGuard) -> String {
 }
 
 /// `leakspy ARGS` started; its stderr read up to the line saying the recording started.
+// The child goes back to the caller, which waits for it (`finish`).
+#[allow(clippy::zombie_processes)]
 fn start_record(args: &[&str]) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_leakspy"))
         .args(args)
@@ -56,6 +58,7 @@ fn start_record(args: &[&str]) -> (std::process::Child, BufReader<std::process::
         line.clear();
         if err.read_line(&mut line).unwrap_or(0) == 0 {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("leakspy {args:?} never said it was recording");
         }
         if line.contains("leakspy: recording") {
@@ -273,30 +276,25 @@ fn check_series(samples: &[Value], series: &BTreeMap<String, Vec<u64>>, ctx: &st
     }
 }
 
-fn check_watch(name: &str) {
-    let Some(interp) = interpreter(name) else {
-        return;
-    };
-    let dir = TempDir::new("html-watch");
-    let page = dir.0.join("watch.html").display().to_string();
-    let (mut t, _) = spawn_target_args(&interp, "leak_target.py", &[], &["tick"]);
-    let pid = t.pid().to_string();
+/// `leakspy watch --pid PID --interval 1500ms --count N --json --top 2000 -q --html PAGE`, calling
+/// `between` after each sample but the last (while watch sleeps); the JSON lines it printed.
+fn watch(pid: &str, count: usize, page: &str, mut between: impl FnMut()) -> Vec<Value> {
+    let n = count.to_string();
     let args = [
         "watch",
         "--pid",
-        &pid,
+        pid,
         "--interval",
         "1500ms",
         "--count",
-        "4",
+        &n,
         "--json",
         "--top",
-        "1000",
+        "2000",
         "-q",
         "--html",
-        &page,
+        page,
     ];
-    let ctx = format!("[{name}] leakspy {}", args.join(" "));
     let mut child = Command::new(env!("CARGO_BIN_EXE_leakspy"))
         .args(args)
         .stdout(Stdio::piped())
@@ -305,20 +303,34 @@ fn check_watch(name: &str) {
         .expect("start leakspy");
     let out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut samples = Vec::new();
-    let mut leaked = vec![0u64];
     for line in out.lines() {
-        let line = line.expect("a line");
-        samples.push(serde_json::from_str::<Value>(&line).expect("a JSON line"));
-        if samples.len() < 4 {
-            // Between two samples (watch sleeps 1.5 s): the target leaks 100 more.
-            let answer = ask(&mut t, "t");
-            let n = answer.split(' ').nth(1).and_then(|x| x.parse().ok());
-            leaked.push(n.expect("ok LEAKED TEMP"));
+        samples.push(serde_json::from_str::<Value>(&line.expect("a line")).expect("a JSON line"));
+        if samples.len() < count {
+            between();
         }
     }
     let status = child.wait().expect("wait leakspy");
-    assert!(status.success(), "{ctx}: {status}");
-    assert_eq!(samples.len(), 4, "{ctx}");
+    assert!(status.success(), "leakspy {}: {status}", args.join(" "));
+    assert_eq!(samples.len(), count, "leakspy {}", args.join(" "));
+    samples
+}
+
+fn check_watch(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    let dir = TempDir::new("html-watch");
+    let page = dir.0.join("watch.html").display().to_string();
+    let (mut t, _) = spawn_target_args(&interp, "leak_target.py", &[], &["tick"]);
+    let pid = t.pid().to_string();
+    let ctx = format!("[{name}] leakspy watch --pid {pid} --count 4 --html {page}");
+    let mut leaked = vec![0u64];
+    let samples = watch(&pid, 4, &page, || {
+        // Between two samples (watch sleeps 1.5 s): the target leaks 100 more.
+        let answer = ask(&mut t, "t");
+        let n = answer.split(' ').nth(1).and_then(|x| x.parse().ok());
+        leaked.push(n.expect("ok LEAKED TEMP"));
+    });
     let dom = dom_of(&page, &ctx);
     let series = series_of(&dom);
     assert_eq!(
@@ -450,37 +462,11 @@ fn html_pages_of_a_thousand_types_and_ten_thousand_sites() {
 
     // watch: three samples, a round between each.
     let page = file("watch.html");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_leakspy"))
-        .args([
-            "watch",
-            "--pid",
-            &pid,
-            "--interval",
-            "1500ms",
-            "--count",
-            "3",
-            "--json",
-            "--top",
-            "2000",
-            "-q",
-            "--html",
-            &page,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start leakspy");
-    let out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut samples = Vec::new();
-    for line in out.lines() {
-        samples.push(serde_json::from_str::<Value>(&line.expect("a line")).expect("JSON"));
-        if samples.len() < 3 {
-            // A round takes seconds while watch pauses the target: the next sample may see it
-            // half done, so the page is checked against what watch printed, not the round count.
-            ask(&mut t, "run");
-        }
-    }
-    assert!(child.wait().expect("watch").success());
+    // A round takes seconds while watch pauses the target: the next sample may see it half
+    // done, so the page is checked against what watch printed, not the round count.
+    let samples = watch(&pid, 3, &page, || {
+        ask(&mut t, "run");
+    });
     let dom = load(&page, "watch");
     let series = series_of(&dom);
     assert_eq!(

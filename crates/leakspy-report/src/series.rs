@@ -93,7 +93,7 @@ impl Series {
     /// Keep the first point and every other one after it, and the last.
     fn thin(&mut self) {
         let len = self.points.len();
-        let keep = |i: usize| i % 2 == 0 || i + 1 == len;
+        let keep = |i: usize| i.is_multiple_of(2) || i + 1 == len;
         fn filter<T: Clone>(v: &[T], keep: impl Fn(usize) -> bool) -> Vec<T> {
             v.iter()
                 .enumerate()
