@@ -268,6 +268,40 @@ fn dump_flame(report: &DumpReport) -> Option<Vec<u8>> {
         .then_some(svg)
 }
 
+/// `record --html`: the report and the flame graph of `record --flamegraph`.
+pub fn write_record_html(path: &Path, rep: &leakspy_python::record::RecordReport) -> Result<()> {
+    let lines = leakspy_report::record::folded_alive(rep);
+    let title = format!(
+        "leakspy record: bytes alive at the end of pid {} by birth stack",
+        rep.pid
+    );
+    let mut svg = Vec::new();
+    let flame = (!lines.is_empty()
+        && leakspy_report::record::svg(&lines, &title, "bytes", &mut svg).is_ok())
+    .then_some(svg.as_slice());
+    let data = html::record_data(rep)?;
+    let title = format!("leakspy record of pid {}", rep.pid);
+    write_html(path, html::Kind::Record, &title, &data, flame)
+}
+
+/// `watch --html`: the series so far, rewritten after each sample (through a temporary file and a
+/// rename, so a browser reloading it never sees half a page).
+pub fn write_watch_html(
+    path: &Path,
+    series: &leakspy_report::series::Series,
+    pid: i32,
+    python_version: &str,
+) -> Result<()> {
+    let out = series.out(pid, python_version, leakspy_report::series::TOP_TYPES);
+    let data = serde_json::to_value(&out)?;
+    let title = format!("leakspy watch of pid {pid}");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    write_html(&tmp, html::Kind::Watch, &title, &data, None)?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
 fn write_html(
     path: &Path,
     kind: html::Kind,
@@ -282,7 +316,7 @@ fn write_html(
 
 /// A file to write must go into a directory that exists (checked before the target is read, so a
 /// typo does not cost a pause).
-fn check_dir(flag: &str, path: Option<&Path>) -> Result<()> {
+pub fn check_dir(flag: &str, path: Option<&Path>) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -38,6 +38,11 @@ pub struct WatchArgs {
     /// its spread over the processes.
     #[arg(long)]
     pub subprocesses: bool,
+    /// Also write a self-contained HTML report, rewritten after every sample: the growth table
+    /// with a sparkline per type (objects and bytes over the samples; the 100 types that grew most,
+    /// at most 256 points: older samples are thinned out; docs/formats.md).
+    #[arg(long, value_name = "FILE.html", value_hint = clap::ValueHint::FilePath)]
+    pub html: Option<PathBuf>,
     /// Start this program and watch it (stopped when watching ends).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -133,6 +138,12 @@ fn take(pid: i32, identities: bool, quiet: bool) -> Result<Snapshot> {
 }
 
 pub fn cmd_watch(args: &WatchArgs) -> Result<i32> {
+    if args.subprocesses && args.html.is_some() {
+        anyhow::bail!(crate::cli::UsageError(
+            "--html writes one process: it does not go with --subprocesses".into()
+        ));
+    }
+    crate::formats::check_dir("--html", args.html.as_deref())?;
     let (pid, child) = crate::cli::pid_or_spawn(
         args.pid,
         &args.command,
@@ -156,6 +167,7 @@ fn watch_loop(pid: i32, args: &WatchArgs) -> Result<i32> {
     let start = Instant::now();
     let mut first: Option<Snapshot> = None;
     let mut prev: Option<Snapshot> = None;
+    let mut series = leakspy_report::series::Series::default();
     let mut n = 0u64;
     loop {
         let snap = match take(pid, false, args.quiet) {
@@ -183,6 +195,10 @@ fn watch_loop(pid: i32, args: &WatchArgs) -> Result<i32> {
             .map(|p| snapshot::diff_types(p, &snap))
             .unwrap_or_default();
         let elapsed = start.elapsed().as_secs_f64();
+        if let Some(path) = &args.html {
+            series.push(n, elapsed, &snap);
+            crate::formats::write_watch_html(path, &series, pid, &snap.python_version)?;
+        }
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         if args.json {

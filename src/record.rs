@@ -42,6 +42,11 @@ pub struct RecordArgs {
     /// stack samples as a time profile.
     #[arg(long, value_name = "FILE")]
     pub speedscope: Option<PathBuf>,
+    /// Also write a self-contained HTML report: the summary, the types born (sortable, filterable,
+    /// each with its allocation sites), a treemap of alive bytes by site and the flame graph
+    /// (no network needed; docs/formats.md).
+    #[arg(long, value_name = "FILE.html", value_hint = clap::ValueHint::FilePath)]
+    pub html: Option<PathBuf>,
     /// With a command: how long to let it run before recording starts.
     #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
     pub after: Duration,
@@ -54,6 +59,8 @@ pub struct RecordArgs {
 }
 
 pub fn cmd_record(args: &RecordArgs) -> Result<i32> {
+    // Before a command is started or a target read.
+    crate::formats::check_dir("--html", args.html.as_deref())?;
     let (pid, child) = crate::cli::pid_or_spawn(
         args.pid,
         &args.command,
@@ -122,6 +129,9 @@ pub fn cmd_record(args: &RecordArgs) -> Result<i32> {
         let profiles = leakspy_report::record::speedscope_profiles(&rep);
         let name = format!("leakspy record of pid {pid}");
         leakspy_report::speedscope::write(&name, &profiles, &mut std::io::BufWriter::new(f))?;
+    }
+    if let Some(path) = &args.html {
+        crate::formats::write_record_html(path, &rep)?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

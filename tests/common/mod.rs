@@ -16,6 +16,7 @@
 //!   `try_run_leakspy`, `run_with_timeout`, `try_run_with_timeout`) and `show_output`.
 //! - [`checks`]: the report-vs-truth assertions (`check_dump`, `check_report`, `Expect`,
 //!   `check_layout`, `EXPECTED_LAYOUTS`, `assert_clean_error`) and the heap-total tolerances.
+//! - [`browser`]: headless Chromium for the `--html` pages (`chromium`, `dom_of`, `rows`).
 //! - [`cores`]: core files (`TempDir`, `Gcore`, `gcore`, `wait_blocked_in_read`).
 //!
 //! Each test binary uses only part of this, hence the `dead_code` allowance below (it covers the
@@ -23,6 +24,7 @@
 //! sub-module would warn about its `pub use`); imports inside the sub-modules are still checked.
 #![allow(dead_code)]
 
+mod browser;
 mod checks;
 mod cores;
 mod interpreters;
@@ -31,6 +33,8 @@ mod report;
 mod targets;
 mod truth;
 
+#[allow(unused_imports)]
+pub use browser::*;
 #[allow(unused_imports)]
 pub use checks::*;
 #[allow(unused_imports)]

@@ -1,6 +1,6 @@
-'use strict';
-// leakspy's HTML report: everything from the inline JSON (#leakspy-data), no network.
-(function () {
+// leakspy's HTML report: everything from the inline JSON (#leakspy-data), no network. This file
+// (the shared parts and the heap pages) and html-time.js (record, watch) run in one function scope
+// that html.rs writes around them.
   const body = document.body;
   const main = document.getElementById('leakspy-main');
   const D = JSON.parse(document.getElementById('leakspy-data').textContent);
@@ -8,7 +8,9 @@
 
   const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
   const esc = s => String(s).replace(/[&<>"']/g, c => ESC[c]);
-  const num = n => Number(n).toLocaleString('en-US');
+  // One formatter: Number.toLocaleString builds one per call (10,000 calls took 550 ms).
+  const NF = new Intl.NumberFormat('en-US');
+  const num = n => NF.format(Number(n));
   const signed = n => (n > 0 ? '+' : '') + num(n);
   function bytes(n) {
     const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -41,16 +43,19 @@
     parent.appendChild(c);
   }
 
+  // Rows a table puts in the DOM at first (and per "show more").
+  const PAGE = 500;
+
   // A sortable, filterable table. cols: {key, label, num, fmt, cls}; rows carry data-* from attrs(row).
   function table(parent, id, cols, rows, opt) {
-    const o = Object.assign({ sort: null, desc: true, filter: true, attrs: () => '', tie: null }, opt || {});
-    let sortKey = o.sort, desc = o.desc, needle = '';
+    const o = Object.assign({ sort: null, desc: true, filter: true, attrs: () => '', tie: null, page: PAGE }, opt || {});
+    let sortKey = o.sort, desc = o.desc, needle = '', limit = o.page;
     const wrap = el('div');
     if (o.filter) {
       const f = el('input', 'filter');
       f.type = 'search';
       f.placeholder = 'filter (substring)';
-      f.addEventListener('input', () => { needle = f.value.toLowerCase(); render(); });
+      f.addEventListener('input', () => { needle = f.value.toLowerCase(); limit = o.page; render(); });
       wrap.appendChild(f);
       wrap.appendChild(el('span', 'shown'));
     }
@@ -74,6 +79,16 @@
     t.appendChild(tb);
     sc.appendChild(t);
     wrap.appendChild(sc);
+    // Only `limit` rows are in the DOM (a page of 10,000 sites stays quick to sort and filter).
+    const more = el('button', 'more');
+    more.type = 'button';
+    more.addEventListener('click', () => { limit += o.page; render(); });
+    const all = el('button', 'more');
+    all.type = 'button';
+    all.textContent = 'show all';
+    all.addEventListener('click', () => { limit = Infinity; render(); });
+    wrap.appendChild(more);
+    wrap.appendChild(all);
     parent.appendChild(wrap);
     const text = r => cols.map(c => String(r[c.key] === undefined ? '' : r[c.key])).join(' ').toLowerCase();
     const hay = rows.map(text);
@@ -94,7 +109,7 @@
         th.classList.toggle('asc', th.dataset.key === sortKey && !desc);
       });
       const out = [];
-      for (const i of idx) {
+      for (const i of idx.slice(0, limit)) {
         const r = rows[i];
         out.push('<tr' + o.attrs(r) + '>' + cols.map(c => {
           const v = r[c.key];
@@ -103,8 +118,13 @@
         }).join('') + '</tr>');
       }
       tb.innerHTML = out.join('');
+      const hidden = Math.max(0, idx.length - limit);
+      more.hidden = all.hidden = hidden === 0;
+      more.textContent = 'show ' + Math.min(hidden, o.page) + ' more (' + hidden + ' not shown)';
+      t.dataset.hidden = String(hidden);
       const shown = wrap.querySelector('.shown');
-      if (shown) shown.textContent = idx.length + ' of ' + rows.length + ' rows';
+      if (shown) shown.textContent = idx.length + ' of ' + rows.length + ' rows' + (hidden ? ', ' + out.length + ' on the page' : '');
+      if (o.rendered) o.rendered(tb);
     }
     render();
     return t;
@@ -127,7 +147,9 @@
       list = list.slice(0, max);
       list.push({ label: '(' + (items.length - max) + ' more)', value: rest, title: 'the rest' });
     }
-    const W = box.clientWidth || 1000, H = box.clientHeight || 360;
+    // Laid out on a 1000 x 360 grid and placed in percent of the width: reading the box's size
+    // would force a layout of the whole page (about 300 ms each with 500-row tables above).
+    const W = 1000, H = 360;
     const total = list.reduce((s, i) => s + i.value, 0);
     if (!total) { box.innerHTML = '<div style="color:#667085;position:static">nothing to show</div>'; return; }
     const scale = (W * H) / total;
@@ -165,7 +187,7 @@
     for (const [k, cx, cy, cw, ch] of cells) {
       const it = list[k];
       const tip = it.label + ': ' + bytes(it.value) + (it.title ? ' (' + it.title + ')' : '');
-      html.push('<div title="' + esc(tip) + '" style="left:' + cx.toFixed(1) + 'px;top:' + cy.toFixed(1) + 'px;width:' + cw.toFixed(1) + 'px;height:' + ch.toFixed(1) + 'px;background:' + PALETTE[k % PALETTE.length] + '">' + (cw > 40 && ch > 14 ? esc(short(it.label)) + ' ' + esc(bytes(it.value)) : '') + '</div>');
+      html.push('<div title="' + esc(tip) + '" style="left:' + (cx / 10).toFixed(2) + '%;top:' + cy.toFixed(1) + 'px;width:' + (cw / 10).toFixed(2) + '%;height:' + ch.toFixed(1) + 'px;background:' + PALETTE[k % PALETTE.length] + '">' + (cw > 40 && ch > 14 ? esc(short(it.label)) + ' ' + esc(bytes(it.value)) : '') + '</div>');
     }
     box.innerHTML = html.join('');
   }
@@ -188,13 +210,16 @@
     parent.appendChild(legend);
   }
 
-  function flame(parent) {
+  function flame(note) {
     const src = document.getElementById('leakspy-flame');
     if (!src) return;
-    const s = section('flame', 'Flame graph', 'Live bytes by allocation traceback (outermost at the bottom) and type (the top).');
+    const s = section('flame', 'Flame graph', note || 'Live bytes by allocation traceback (outermost at the bottom) and type (the top).');
     const d = el('div', 'flame');
     const img = el('img');
     img.alt = 'flame graph';
+    // Decoded when scrolled to and off the main thread: 10,000 sites make an SVG of megabytes.
+    img.loading = 'lazy';
+    img.decoding = 'async';
     img.src = src.dataset.src;
     d.appendChild(img);
     s.appendChild(d);
@@ -308,7 +333,8 @@
   }
 
   function growth(id, title, list, note) {
-    const rows = list.map(d => ({ type: d.type, site: d.frames && d.frames.length ? frame(d.frames[0]) : '', dcount: d.count_after - d.count_before, dbytes: d.bytes_after - d.bytes_before, count: d.count_after, bytes: d.bytes_after }));
+    // The sparklines: the series watch kept (d.series_count, d.series_bytes) or diff's two points.
+    const rows = list.map(d => ({ type: d.type, site: d.frames && d.frames.length ? frame(d.frames[0]) : '', dcount: d.count_after - d.count_before, dbytes: d.bytes_after - d.bytes_before, count: d.count_after, bytes: d.bytes_after, sc: d.series_count || [d.count_before, d.count_after], sb: d.series_bytes || [d.bytes_before, d.bytes_after] }));
     const s = section(id, title + ' (' + rows.length + ')', note);
     const cols = [{ key: 'type', label: 'type', cls: 'name' }];
     if (rows.some(r => r.site)) cols.push({ key: 'site', label: 'site (innermost)', cls: 'name' });
@@ -316,9 +342,24 @@
       { key: 'dcount', label: 'objects +/-', num: true, fmt: v => '<span class="' + (v > 0 ? 'up' : v < 0 ? 'down' : '') + '">' + signed(v) + '</span>' },
       { key: 'dbytes', label: 'bytes +/-', num: true, fmt: v => '<span class="' + (v > 0 ? 'up' : v < 0 ? 'down' : '') + '">' + sbytes(v) + '</span>' },
       { key: 'count', label: 'objects after', num: true, fmt: num },
-      { key: 'bytes', label: 'bytes after', num: true, fmt: bytes });
-    table(s, id + '-table', cols, rows, { sort: 'dbytes', tie: 'type', attrs: r => attr('type', r.type) + attr('count-delta', r.dcount) + attr('bytes-delta', r.dbytes) });
+      { key: 'sc', label: 'objects', fmt: v => spark(v, num) },
+      { key: 'bytes', label: 'bytes after', num: true, fmt: bytes },
+      { key: 'sb', label: 'bytes', fmt: v => spark(v, bytes) });
+    table(s, id + '-table', cols, rows, { sort: 'dbytes', tie: 'type', attrs: r => attr('type', r.type) + attr('count-delta', r.dcount) + attr('bytes-delta', r.dbytes) + attr('count-series', r.sc.join(',')) });
     return rows;
+  }
+
+  // A sparkline of values (oldest first) as inline SVG; its tooltip: first, least, most, last.
+  function spark(values, fmt) {
+    const n = values.length;
+    if (!n) return '';
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    const W = 90, H = 20, span = hi - lo || 1;
+    const pts = values.map((v, i) => (1 + (n === 1 ? (W - 2) / 2 : (i * (W - 2)) / (n - 1))).toFixed(1) + ',' + (H - 2 - ((v - lo) * (H - 4)) / span).toFixed(1)).join(' ');
+    const tip = n + ' points: ' + fmt(values[0]) + ' first, ' + fmt(lo) + ' least, ' + fmt(hi) + ' most, ' + fmt(values[n - 1]) + ' last';
+    const up = values[n - 1] > values[0] ? ' up' : values[n - 1] < values[0] ? ' down' : '';
+    return '<svg class="spark' + up + '" width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + ' ' + H + '"><title>' + esc(tip) + '</title><polyline points="' + pts + '"/></svg>';
   }
 
   function header(title, sub) {
@@ -366,5 +407,3 @@
     const tm = section('treemap-survivors', 'Surviving bytes by type and site');
     treemap(tm, rows.map(r => ({ label: r.type + (r.site ? ' @ ' + r.site : ''), value: r.bytes, title: num(r.count) + ' objects' })), 300);
   }
-  body.dataset.rendered = 'ok';
-})();

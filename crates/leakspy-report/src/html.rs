@@ -1,12 +1,14 @@
 //! `--html FILE`: one self-contained HTML page (no network: a Content-Security-Policy forbids every
 //! load; the data inline as JSON, a small hand-written script and style sheet) for `dump`, `refs`,
-//! `diff` and `leaks`: a summary, the threads, a sortable and filterable type table, treemaps of
-//! bytes by type and by allocation site, the flame graph (the SVG of [`crate::flame`], as an
-//! image), `refs`' paths merged into a tree, the resident-memory breakdown as a bar; the growth
-//! tables for `diff`, the survivors for `leaks`.
+//! `diff`, `leaks`, `record` and `watch`: a summary, the threads, a sortable and filterable type
+//! table, treemaps of bytes by type and by allocation site, the flame graph (the SVG of
+//! [`crate::flame`], as an image), `refs`' paths merged into a tree, the resident-memory breakdown
+//! as a bar; the growth tables with a sparkline per type for `diff` and `watch`, the survivors for
+//! `leaks`; `record`'s births by type with each type's sites.
 //!
-//! The page is built in the browser from the data (`html.js`), so a heap of 1,000 types and 10,000
-//! sites is one JSON blob and a table rendered once per sort or filter.
+//! The page is built in the browser from the data (`html.js`, `html-time.js`), so a heap of 1,000
+//! types and 10,000 sites is one JSON blob; a table puts its first 500 rows in the DOM (more on
+//! request) and is rendered once per sort or filter.
 
 use leakspy_python::analysis::refs::RefsReport;
 use leakspy_python::dump::DumpReport;
@@ -15,6 +17,7 @@ use std::io::{self, Write};
 
 const CSS: &str = include_str!("html.css");
 const JS: &str = include_str!("html.js");
+const JS_TIME: &str = include_str!("html-time.js");
 
 /// Which report the page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub enum Kind {
     Refs,
     Diff,
     Leaks,
+    Record,
+    Watch,
 }
 
 impl Kind {
@@ -32,6 +37,8 @@ impl Kind {
             Kind::Refs => "refs",
             Kind::Diff => "diff",
             Kind::Leaks => "leaks",
+            Kind::Record => "record",
+            Kind::Watch => "watch",
         }
     }
 }
@@ -48,6 +55,11 @@ pub fn refs_data(report: &DumpReport, refs: &RefsReport) -> io::Result<Value> {
         m.insert("refs".into(), serde_json::to_value(refs)?);
     }
     Ok(v)
+}
+
+/// The data of a `record` page: the report as `--json` writes it.
+pub fn record_data(report: &leakspy_python::record::RecordReport) -> io::Result<Value> {
+    Ok(serde_json::to_value(report)?)
 }
 
 /// Text safe inside an HTML element or attribute.
@@ -128,7 +140,7 @@ pub fn write(
          <script>window.addEventListener('error', function (e) {{ document.body.dataset.errors = \
          String((Number(document.body.dataset.errors) || 0) + 1); \
          document.getElementById('leakspy-error').textContent += 'error: ' + e.message + '\\n'; }});</script>\n\
-         <script>\n{JS}</script>\n</body></html>\n"
+         <script>\n'use strict';\n(function () {{\n{JS}{JS_TIME}  body.dataset.rendered = 'ok';\n  body.dataset.renderMs = String(Math.round(performance.now()));\n}})();\n</script>\n</body></html>\n"
     )?;
     out.flush()
 }

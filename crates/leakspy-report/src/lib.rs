@@ -10,6 +10,7 @@ mod native;
 pub mod pprof;
 pub mod record;
 pub mod refs;
+pub mod series;
 pub mod snapshot;
 pub mod speedscope;
 
