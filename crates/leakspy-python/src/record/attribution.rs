@@ -88,6 +88,27 @@ fn is_constructor(f: &Frame) -> bool {
 pub struct Pair {
     pub addr: u64,
     pub stack: Vec<Frame>,
+    /// Where the stack walk found it: (frame, code object, local slot), for [`still_holds`].
+    pub holder: (u64, u64, usize),
+}
+
+/// Whether frame `frame` still runs `code` and its local `slot` still holds `addr` (read now).
+///
+/// Without a pause the stacks are read before the list walk: a local read then may point at an
+/// object that died right after (a `Churn` dropped when `churn` returned), and the address be
+/// reused by an object born before the walk (the next `Leak`, same size class: pymalloc hands out
+/// the block just freed). The walk then finds that object born at an address the stale local
+/// names, and the pair would charge it to the wrong function. A frame that still runs the same code
+/// and still holds the address after the walk held the object the walk saw.
+pub fn still_holds(r: &Reader<'_>, holder: (u64, u64, usize), addr: u64) -> bool {
+    let (frame, code, slot) = holder;
+    let base = match (&r.l.iframe, r.l.frame_object.f_localsplus) {
+        (Some(fr), _) => frame.wrapping_add(fr.localsplus),
+        (None, Some(off)) => frame.wrapping_add(off),
+        (None, None) => return false,
+    };
+    let held = r.ptr(base.wrapping_add(slot as u64 * 8)).ok() == Some(addr);
+    held && still_runs(r, frame) == Some(code)
 }
 
 /// Charge the `candidates` (addresses of born, not yet attributed objects) held by the frames of
@@ -97,8 +118,8 @@ pub fn attribute(
     locals: &[Vec<Vec<u64>>],
     is_candidate: &dyn Fn(u64) -> bool,
 ) -> Vec<Pair> {
-    // addr -> (thread, outermost holding frame, held there only as a constructor's self)
-    let mut holders: FxHashMap<u64, (usize, usize, bool)> = FxHashMap::default();
+    // addr -> (thread, outermost holding frame, held there only as a constructor's self, slot)
+    let mut holders: FxHashMap<u64, (usize, usize, bool, usize)> = FxHashMap::default();
     for (t, thread) in threads.iter().enumerate() {
         let Some(frames_locals) = locals.get(t) else {
             continue;
@@ -112,17 +133,19 @@ pub fn attribute(
                     continue;
                 }
                 let as_self = slot == 0 && is_constructor(frame);
-                let e = holders.entry(w).or_insert((t, i, as_self));
+                let e = holders.entry(w).or_insert((t, i, as_self, slot));
                 if e.0 == t && i > e.1 {
-                    *e = (t, i, as_self);
+                    *e = (t, i, as_self, slot);
                 }
             }
         }
     }
     let mut out: Vec<Pair> = holders
         .into_iter()
-        .filter_map(|(addr, (t, i, as_self))| {
-            let frames = &threads.get(t)?.frames;
+        .filter_map(|(addr, (t, i, as_self, slot))| {
+            let thread = threads.get(t)?;
+            let frames = &thread.frames;
+            let (frame, code) = thread.frame_addrs.get(i).copied().unwrap_or_default();
             let from = if as_self && i + 1 < frames.len() {
                 i + 1
             } else {
@@ -131,6 +154,7 @@ pub fn attribute(
             Some(Pair {
                 addr,
                 stack: frames.get(from..)?.to_vec(),
+                holder: (frame, code, slot),
             })
         })
         .collect();

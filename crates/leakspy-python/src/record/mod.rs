@@ -432,8 +432,9 @@ fn sample_once(
         let Some(b) = st.born.get(&p.addr).copied() else {
             continue;
         };
-        // The address must still hold an object of the born type (not freed and reused).
-        if r.type_of(p.addr).ok() != Some(b.tp) {
+        // The address must still hold an object of the born type (not freed and reused), and the
+        // frame still hold it (the local read before the walk named this very object).
+        if r.type_of(p.addr).ok() != Some(b.tp) || !attribution::still_holds(r, p.holder, p.addr) {
             continue;
         }
         let key = site_key(&p.stack);
