@@ -168,4 +168,21 @@ pub(crate) mod tests {
             }
         }
     }
+
+    #[test]
+    fn reused_buffers_hold_the_new_sample_bytes() {
+        let a = Flat(vec![1u8; 2 * PAGE as usize]);
+        let b = Flat(vec![2u8; 2 * PAGE as usize]);
+        let c = PageCache::new(&a);
+        let mut buf = [0u8; 16];
+        c.read(PAGE - 8, &mut buf).unwrap();
+        assert_eq!(buf, [1u8; 16]);
+        let pool = c.into_pool();
+        assert_eq!(pool.0.len(), 2);
+        let c = PageCache::with_pool(&b, pool);
+        c.read(PAGE - 8, &mut buf).unwrap();
+        assert_eq!(buf, [2u8; 16]);
+        // Unreadable: an error, the same as a direct read.
+        assert!(c.read(2 * PAGE - 4, &mut buf).is_err());
+    }
 }
