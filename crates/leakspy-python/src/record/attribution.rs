@@ -88,6 +88,27 @@ fn is_constructor(f: &Frame) -> bool {
 pub struct Pair {
     pub addr: u64,
     pub stack: Vec<Frame>,
+    /// Where the stack walk found it: (frame, code object, local slot), for [`still_holds`].
+    pub holder: (u64, u64, usize),
+}
+
+/// Whether frame `frame` still runs `code` and its local `slot` still holds `addr` (read now).
+///
+/// Without a pause the stacks are read before the list walk: a local read then may point at an
+/// object that died right after (a `Churn` dropped when `churn` returned), and the address be
+/// reused by an object born before the walk (the next `Leak`, same size class: pymalloc hands out
+/// the block just freed). The walk then finds that object born at an address the stale local
+/// names, and the pair would charge it to the wrong function. A frame that still runs the same code
+/// and still holds the address after the walk held the object the walk saw.
+pub fn still_holds(r: &Reader<'_>, holder: (u64, u64, usize), addr: u64) -> bool {
+    let (frame, code, slot) = holder;
+    let base = match (&r.l.iframe, r.l.frame_object.f_localsplus) {
+        (Some(fr), _) => frame.wrapping_add(fr.localsplus),
+        (None, Some(off)) => frame.wrapping_add(off),
+        (None, None) => return false,
+    };
+    let held = r.ptr(base.wrapping_add((slot as u64).wrapping_mul(8))).ok() == Some(addr);
+    held && still_runs(r, frame) == Some(code)
 }
 
 /// Charge the `candidates` (addresses of born, not yet attributed objects) held by the frames of
@@ -97,8 +118,8 @@ pub fn attribute(
     locals: &[Vec<Vec<u64>>],
     is_candidate: &dyn Fn(u64) -> bool,
 ) -> Vec<Pair> {
-    // addr -> (thread, outermost holding frame, held there only as a constructor's self)
-    let mut holders: FxHashMap<u64, (usize, usize, bool)> = FxHashMap::default();
+    // addr -> (thread, outermost holding frame, held there only as a constructor's self, slot)
+    let mut holders: FxHashMap<u64, (usize, usize, bool, usize)> = FxHashMap::default();
     for (t, thread) in threads.iter().enumerate() {
         let Some(frames_locals) = locals.get(t) else {
             continue;
@@ -112,17 +133,19 @@ pub fn attribute(
                     continue;
                 }
                 let as_self = slot == 0 && is_constructor(frame);
-                let e = holders.entry(w).or_insert((t, i, as_self));
+                let e = holders.entry(w).or_insert((t, i, as_self, slot));
                 if e.0 == t && i > e.1 {
-                    *e = (t, i, as_self);
+                    *e = (t, i, as_self, slot);
                 }
             }
         }
     }
     let mut out: Vec<Pair> = holders
         .into_iter()
-        .filter_map(|(addr, (t, i, as_self))| {
-            let frames = &threads.get(t)?.frames;
+        .filter_map(|(addr, (t, i, as_self, slot))| {
+            let thread = threads.get(t)?;
+            let frames = &thread.frames;
+            let (frame, code) = thread.frame_addrs.get(i).copied().unwrap_or_default();
             let from = if as_self && i + 1 < frames.len() {
                 i + 1
             } else {
@@ -131,6 +154,7 @@ pub fn attribute(
             Some(Pair {
                 addr,
                 stack: frames.get(from..)?.to_vec(),
+                holder: (frame, code, slot),
             })
         })
         .collect();
@@ -177,6 +201,66 @@ mod tests {
         assert_eq!(pairs[0].stack[0].function, "handle");
         assert_eq!(pairs[0].stack.len(), 2);
         assert_eq!(pairs[1].stack[0].function, "handle");
+    }
+
+    fn layout() -> leakspy_layout::Layout {
+        leakspy_layout::all()
+            .into_iter()
+            .find(|l| l.file == "3.12.toml")
+            .map(|l| l.layout)
+            .expect("shipped layout")
+    }
+
+    /// A 3.12 frame at 0x100 running code 0x2000, local slot 1 holding 0x3000.
+    fn frame_image(l: &leakspy_layout::Layout) -> Vec<u8> {
+        let fr = l.iframe.as_ref().expect("3.12 has interpreter frames");
+        let mut m = vec![0u8; 0x1000];
+        let put = |m: &mut Vec<u8>, at: u64, v: u64| {
+            m[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes())
+        };
+        put(&mut m, 0x100 + fr.executable, 0x2000);
+        put(&mut m, 0x100 + fr.localsplus + 8, 0x3000);
+        m
+    }
+
+    #[test]
+    fn a_pair_needs_the_frame_to_still_hold_the_object() {
+        use crate::record::pages::tests::Flat;
+        let l = layout();
+        let fr = l.iframe.clone().expect("iframe");
+        let m = Flat(frame_image(&l));
+        let r = Reader::new(&m, &l);
+        assert!(still_holds(&r, (0x100, 0x2000, 1), 0x3000));
+        // Another slot, another object, another code object (the frame now runs the next call).
+        assert!(!still_holds(&r, (0x100, 0x2000, 0), 0x3000));
+        assert!(!still_holds(&r, (0x100, 0x2000, 1), 0x3008));
+        assert!(!still_holds(&r, (0x100, 0x2008, 1), 0x3000));
+        // The local changed after the stack walk: the object the walk saw is not held any more.
+        let mut img = frame_image(&l);
+        let at = (0x100 + fr.localsplus + 8) as usize;
+        img[at..at + 8].copy_from_slice(&0x3100u64.to_le_bytes());
+        let m = Flat(img);
+        let r = Reader::new(&m, &l);
+        assert!(!still_holds(&r, (0x100, 0x2000, 1), 0x3000));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Garbage frames, wild addresses and slots: no panic.
+        #[test]
+        fn still_holds_survives_garbage(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..0x800),
+            frame in proptest::prelude::any::<u64>(),
+            code in proptest::prelude::any::<u64>(),
+            slot in proptest::prelude::any::<usize>(),
+            addr in proptest::prelude::any::<u64>(),
+        ) {
+            let l = layout();
+            let m = crate::record::pages::tests::Flat(bytes);
+            let r = Reader::new(&m, &l);
+            let _ = still_holds(&r, (frame, code, slot), addr);
+            let _ = still_holds(&r, (frame % 0x800, code, slot % 64), addr);
+        }
     }
 
     #[test]

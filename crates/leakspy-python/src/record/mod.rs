@@ -149,6 +149,8 @@ struct State {
     torn: u64,
     last_torn: Option<String>,
     warnings: Vec<String>,
+    /// Page buffers reused from sample to sample.
+    pool: pages::PagePool,
 }
 
 fn site_key(stack: &[Frame]) -> String {
@@ -189,6 +191,7 @@ pub fn record(
         torn: 0,
         last_torn: None,
         warnings: target.warnings.clone(),
+        pool: pages::PagePool::default(),
     };
     let interps = stacks::interpreters(&r, target.runtime)?;
     if interps.is_empty() {
@@ -210,13 +213,18 @@ pub fn record(
     let period = Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1)));
     let mut samples = 0u64;
     let mut next = start;
+    let mut checked = start;
     while start.elapsed() < opts.duration && !stop() {
-        if !alive(pid) {
+        // Whether the target still runs, a few times a second (two /proc reads: not every sample).
+        if checked.elapsed() >= ALIVE_EVERY && !alive(pid) {
             st.warnings.push(format!(
                 "pid {pid} exited after {:.1} s; reporting what was recorded",
                 start.elapsed().as_secs_f64()
             ));
             break;
+        }
+        if checked.elapsed() >= ALIVE_EVERY {
+            checked = Instant::now();
         }
         sample_once(&r, &target, &interps, &gcs, pid, opts.pause, &mut st);
         samples += 1;
@@ -355,6 +363,9 @@ fn take_baseline(r: &Reader<'_>, pid: i32, gcs: &[u64], paused: bool, st: &mut S
     total
 }
 
+/// How often the sampling loop checks that the target still runs.
+const ALIVE_EVERY: Duration = Duration::from_millis(100);
+
 /// How many times the last, paused look is taken when it comes out torn.
 const LAST_LOOK_TRIES: u32 = 8;
 
@@ -370,25 +381,29 @@ fn sample_once(
     let guard = pause(pid, paused);
     // Stacks first: what the frames hold now was born before the list walk that follows, so the
     // walk finds it (read the other way round, the object a frame holds is mostly newer than the
-    // tail the walk started from).
+    // tail the walk started from). Through a page cache of their own: thread states and frames sit
+    // on a few pages (3.11+: the thread's frame stack), read once each, and a frame's locals come
+    // from the same copy of its page as the frame itself (one moment, not two reads apart).
+    let stack_cache = pages::PageCache::with_pool(r.mem, std::mem::take(&mut st.pool));
+    let sr = Reader::new(&stack_cache, r.l);
     let mut threads: Vec<RawThread> = Vec::new();
     let mut holders = Vec::new();
     for &interp in interps {
-        if let Ok(mut t) = stacks::threads(r, interp, &mut st.codes) {
+        if let Ok(mut t) = stacks::threads(&sr, interp, &mut st.codes) {
             threads.append(&mut t);
         }
-        holders.extend(stacks::gil_holder(r, target.runtime, interp));
+        holders.extend(stacks::gil_holder(&sr, target.runtime, interp));
     }
     let locals: Vec<Vec<Vec<u64>>> = threads
         .iter()
         .map(|t| {
             t.frame_addrs
                 .iter()
-                .map(|&(f, c)| attribution::frame_locals(r, &mut st.locals, f, c))
+                .map(|&(f, c)| attribution::frame_locals(&sr, &mut st.locals, f, c))
                 .collect()
         })
         .collect();
-    let cache = pages::PageCache::new(r.mem);
+    let cache = pages::PageCache::with_pool(r.mem, stack_cache.into_pool());
     let cached = Reader::new(&cache, r.l);
     for &gc in gcs {
         let walk = sampler::sample(&cached, gc, &mut st.seen);
@@ -408,6 +423,7 @@ fn sample_once(
             );
         }
     }
+    st.pool = cache.into_pool();
     let born = &st.born;
     let pairs = attribution::attribute(&threads, &locals, &|a| {
         born.get(&a).is_some_and(|b| b.site.is_none())
@@ -416,8 +432,9 @@ fn sample_once(
         let Some(b) = st.born.get(&p.addr).copied() else {
             continue;
         };
-        // The address must still hold an object of the born type (not freed and reused).
-        if r.type_of(p.addr).ok() != Some(b.tp) {
+        // The address must still hold an object of the born type (not freed and reused), and the
+        // frame still hold it (the local read before the walk named this very object).
+        if r.type_of(p.addr).ok() != Some(b.tp) || !attribution::still_holds(r, p.holder, p.addr) {
             continue;
         }
         let key = site_key(&p.stack);

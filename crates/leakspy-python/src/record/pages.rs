@@ -1,9 +1,11 @@
-//! A page cache over target memory for one sample's list walks.
+//! A page cache over target memory for one sample's list walks (and, separately, its stack walk).
 //!
 //! New objects sit side by side in pymalloc's pools, so a tail walk reads many nodes from the same
 //! page: reading each page once per sample (one `process_vm_readv` instead of one per node) makes
 //! the walk tens of times cheaper. The bytes of one page are from one moment, different pages from
-//! slightly different ones; the walk's link checks catch the difference like any other race.
+//! slightly different ones; the walk's link checks catch the difference like any other race. For the
+//! stack walk the same holds per frame: a frame's header and its locals, read from one copy of
+//! their page(s), come from one moment, not from two reads microseconds apart.
 
 use leakspy_memory::{Memory, ReadError};
 use rustc_hash::FxHashMap;
@@ -12,19 +14,76 @@ use std::sync::Mutex;
 const PAGE: u64 = 4096;
 /// Most pages kept per sample (16 MiB).
 const MAX_PAGES: usize = 4096;
+/// Reads up to this long are put together from cached pages (a frame with its locals that crosses
+/// a page boundary); longer ones go straight to the target.
+const MAX_ASSEMBLED: u64 = 4 * PAGE;
+
+type Page = Box<[u8]>;
 
 pub struct PageCache<'a> {
     mem: &'a dyn Memory,
     /// One sample's thread uses it; a `Mutex` (never contended) because `Memory` is `Sync`.
-    pages: Mutex<FxHashMap<u64, Option<Box<[u8]>>>>,
+    pages: Mutex<Pages>,
 }
+
+#[derive(Default)]
+struct Pages {
+    map: FxHashMap<u64, Option<Page>>,
+    /// Buffers of an earlier sample, reused (no fresh zeroed pages from the allocator per sample).
+    spare: Vec<Page>,
+}
+
+/// Page buffers kept from one sample to the next ([`PageCache::into_pool`]).
+#[derive(Default)]
+pub struct PagePool(Vec<Page>);
 
 impl<'a> PageCache<'a> {
     pub fn new(mem: &'a dyn Memory) -> Self {
+        Self::with_pool(mem, PagePool::default())
+    }
+
+    /// A cache that takes its page buffers from `pool` before allocating.
+    pub fn with_pool(mem: &'a dyn Memory, pool: PagePool) -> Self {
         PageCache {
             mem,
-            pages: Mutex::new(FxHashMap::default()),
+            pages: Mutex::new(Pages {
+                map: FxHashMap::default(),
+                spare: pool.0,
+            }),
         }
+    }
+
+    /// The page buffers, for the next sample's cache.
+    pub fn into_pool(self) -> PagePool {
+        let mut p = self.pages.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut spare = std::mem::take(&mut p.spare);
+        spare.extend(p.map.into_values().flatten());
+        spare.truncate(MAX_PAGES);
+        PagePool(spare)
+    }
+}
+
+impl Pages {
+    /// The page at `base`, read from `mem` the first time (`None`: unreadable).
+    fn page(&mut self, mem: &dyn Memory, base: u64) -> Option<&Page> {
+        if !self.map.contains_key(&base) {
+            if self.map.len() >= MAX_PAGES {
+                let old: Vec<Page> = self.map.drain().filter_map(|(_, p)| p).collect();
+                self.spare.extend(old);
+            }
+            let mut page = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| vec![0u8; PAGE as usize].into_boxed_slice());
+            let entry = if mem.read(base, &mut page).is_ok() {
+                Some(page)
+            } else {
+                self.spare.push(page);
+                None
+            };
+            self.map.insert(base, entry);
+        }
+        self.map.get(&base).and_then(|p| p.as_ref())
     }
 }
 
@@ -35,33 +94,30 @@ impl Memory for PageCache<'_> {
             addr,
             len: buf.len(),
         })?;
-        // Big or page-crossing reads go straight to the target.
-        if len > PAGE || addr / PAGE != (end.saturating_sub(1)) / PAGE {
+        if len == 0 || len > MAX_ASSEMBLED {
             return self.mem.read(addr, buf);
         }
-        let base = addr - addr % PAGE;
         let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        if !pages.contains_key(&base) {
-            if pages.len() >= MAX_PAGES {
-                pages.clear();
+        let mut at = addr;
+        let mut filled = 0usize;
+        while at < end {
+            let base = at - at % PAGE;
+            let upto = end.min(base + PAGE);
+            let n = (upto - at) as usize;
+            let from = (at - base) as usize;
+            let src = pages
+                .page(self.mem, base)
+                .and_then(|p| p.get(from..from + n));
+            let dst = buf.get_mut(filled..filled + n);
+            match (src, dst) {
+                (Some(s), Some(d)) => d.copy_from_slice(s),
+                // An unreadable page: the target itself says why (and may have more to say).
+                _ => return self.mem.read(addr, buf),
             }
-            let mut page = vec![0u8; PAGE as usize].into_boxed_slice();
-            let got = self.mem.read(base, &mut page).is_ok();
-            pages.insert(base, got.then_some(page));
+            filled += n;
+            at = upto;
         }
-        match pages.get(&base) {
-            Some(Some(page)) => {
-                let at = (addr - base) as usize;
-                match page.get(at..at + buf.len()) {
-                    Some(s) => {
-                        buf.copy_from_slice(s);
-                        Ok(())
-                    }
-                    None => self.mem.read(addr, buf),
-                }
-            }
-            _ => self.mem.read(addr, buf),
-        }
+        Ok(())
     }
 }
 
@@ -100,6 +156,8 @@ pub(crate) mod tests {
             (8192, 32),
             (12300, 8),
             (12380, 64),
+            (4000, 5000),
+            (100, 3 * PAGE as usize),
         ] {
             let mut a = vec![0u8; len];
             let r = c.read(addr, &mut a);
@@ -109,5 +167,22 @@ pub(crate) mod tests {
                 None => assert!(r.is_err()),
             }
         }
+    }
+
+    #[test]
+    fn reused_buffers_hold_the_new_sample_bytes() {
+        let a = Flat(vec![1u8; 2 * PAGE as usize]);
+        let b = Flat(vec![2u8; 2 * PAGE as usize]);
+        let c = PageCache::new(&a);
+        let mut buf = [0u8; 16];
+        c.read(PAGE - 8, &mut buf).unwrap();
+        assert_eq!(buf, [1u8; 16]);
+        let pool = c.into_pool();
+        assert_eq!(pool.0.len(), 2);
+        let c = PageCache::with_pool(&b, pool);
+        c.read(PAGE - 8, &mut buf).unwrap();
+        assert_eq!(buf, [2u8; 16]);
+        // Unreadable: an error, the same as a direct read.
+        assert!(c.read(2 * PAGE - 4, &mut buf).is_err());
     }
 }
