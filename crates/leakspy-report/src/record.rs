@@ -59,6 +59,9 @@ pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Res
         }
     )?;
     writeln!(w, "note: {}", rep.untracked)?;
+    if !rep.exact {
+        writeln!(w, "note: {}", rep.born_note)?;
+    }
     for warning in &rep.warnings {
         writeln!(w, "warning: {warning}")?;
     }
@@ -294,6 +297,7 @@ mod tests {
             baseline_objects: 10,
             torn_walks: 0,
             untracked: leakspy_python::record::UNTRACKED_NOTE,
+            born_note: leakspy_python::record::BORN_NOTE,
             warnings: vec![],
             types: vec![TypeRecord {
                 type_name: "__main__.Session".into(),

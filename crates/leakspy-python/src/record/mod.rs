@@ -33,6 +33,11 @@ pub const MAX_BASELINE: usize = 50_000_000;
 /// Most distinct allocation stacks kept (further ones are counted under the type only).
 pub const MAX_SITES: usize = 100_000;
 
+/// What the report says about what `born` can miss.
+pub const BORN_NOTE: &str = "born counts the tracked objects a sample saw new: one born and freed \
+between two samples, or put in the block of a just-freed object of its own type, is not seen, so \
+types that churn fast are undercounted (a lower bound)";
+
 /// What the report says about objects the GC lists never hold.
 pub const UNTRACKED_NOTE: &str =
     "only GC-tracked objects are recorded: str, int, float, bytes and \
@@ -118,6 +123,8 @@ pub struct RecordReport {
     /// List walks dropped because the target changed the list during the walk (retried next sample).
     pub torn_walks: u64,
     pub untracked: &'static str,
+    /// [`BORN_NOTE`].
+    pub born_note: &'static str,
     pub warnings: Vec<String>,
     pub types: Vec<TypeRecord>,
     /// Folded stacks of the thread holding the GIL, one count per sample (`--flamegraph-time`).
@@ -308,6 +315,7 @@ pub fn record(
         baseline_objects: baseline,
         torn_walks: st.torn,
         untracked: UNTRACKED_NOTE,
+        born_note: BORN_NOTE,
         warnings: st.warnings,
         types,
         time_profile,
