@@ -451,14 +451,15 @@ pub fn live_syscalls(
     .collect()
 }
 
-/// fd -> what it is, through the target's own `/proc` (its sockets read once, on first use).
+/// fd -> what it is, through the target's own `/proc` (its socket tables read only when a socket
+/// is asked for, and only until it is found).
 pub fn live_fd_target(pid: i32) -> Box<dyn Fn(i64) -> Option<String>> {
-    let sockets = std::cell::OnceCell::new();
+    let sockets = std::cell::RefCell::new(procwait::Sockets::new(pid));
     Box::new(move |fd| {
         let link = procwait::fd_link(pid, fd)?;
-        Some(procwait::describe_link(
+        Some(procwait::describe_link_lazy(
             &link,
-            sockets.get_or_init(|| procwait::sockets(pid)),
+            &mut sockets.borrow_mut(),
         ))
     })
 }
