@@ -1,7 +1,7 @@
 //! One loaded ELF image: its parsed tables, where it sits in the target, and its line information
 //! (from the file itself or its separate debug file), read on first use.
 
-use crate::elf::{demangle, ElfFile};
+use crate::elf::{demangle, read_shared, ElfFile};
 use gimli::{EndianArcSlice, LittleEndian};
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -43,9 +43,7 @@ impl Image {
         if magic != *b"\x7fELF" {
             return None;
         }
-        let bytes = std::fs::read(file).ok()?;
-        let elf = ElfFile::parse(&bytes)?;
-        drop(bytes);
+        let elf = ElfFile::parse_shared(read_shared(file)?)?;
         let mut debug_candidates = Vec::new();
         if !elf.has_lines() {
             let debug = debug_root.join("usr/lib/debug");
@@ -84,10 +82,10 @@ impl Image {
                     return lines_of(&self.elf);
                 }
                 for c in &self.debug_candidates {
-                    let Ok(bytes) = std::fs::read(c) else {
+                    let Some(bytes) = read_shared(c) else {
                         continue;
                     };
-                    let Some(d) = ElfFile::parse(&bytes) else {
+                    let Some(d) = ElfFile::parse_shared(bytes) else {
                         continue;
                     };
                     // A debug file of another build would give wrong lines: the build-ids must match.
@@ -159,12 +157,18 @@ impl Image {
 fn lines_of(elf: &ElfFile) -> Option<Lines> {
     let load = |id: gimli::SectionId| -> Result<R, gimli::Error> {
         let name = id.name().trim_start_matches('.');
-        let data: Arc<[u8]> = elf
+        // addr2line never reads location lists or macros: not decompressing them saves time.
+        let unused = matches!(
+            name,
+            "debug_loc" | "debug_loclists" | "debug_macinfo" | "debug_macro"
+        );
+        Ok(elf
             .dwarf
             .get(name)
-            .map(|d| Arc::from(d.as_slice()))
-            .unwrap_or_else(|| Arc::from(&[][..]));
-        Ok(EndianArcSlice::new(data, LittleEndian))
+            .filter(|_| !unused)
+            .and_then(|d| d.bytes())
+            .map(|b| b.reader())
+            .unwrap_or_else(|| EndianArcSlice::new(Arc::from(&[][..]), LittleEndian)))
     };
     let dwarf = gimli::Dwarf::load(load).ok()?;
     let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;

@@ -174,12 +174,12 @@ fn cfi_step(
         if let Some(t) = &e.text {
             bases = bases.set_text(t.addr);
         }
-        let mut section = EhFrame::new(&eh.data, LittleEndian);
+        let mut section = EhFrame::new(&eh.data[..], LittleEndian);
         section.set_address_size(8);
         let fde = match &e.eh_frame_hdr {
             Some(hdr) => {
                 bases = bases.set_eh_frame_hdr(hdr.addr);
-                EhFrameHdr::new(&hdr.data, LittleEndian)
+                EhFrameHdr::new(&hdr.data[..], LittleEndian)
                     .parse(&bases, 8)
                     .ok()
                     .and_then(|p| {
@@ -200,7 +200,7 @@ fn cfi_step(
         }
     }
     if let Some(df) = &e.debug_frame {
-        let mut section = gimli::DebugFrame::new(&df.data, LittleEndian);
+        let mut section = gimli::DebugFrame::new(&df.data[..], LittleEndian);
         section.set_address_size(8);
         let bases = BaseAddresses::default();
         if let Ok(fde) = section.fde_for_address(&bases, svma, gimli::DebugFrame::cie_from_offset) {
