@@ -31,7 +31,7 @@ pub struct Births {
 }
 
 impl Births {
-    pub(super) fn of(r: &Reader<'_>, st: State, run: &Run) -> Births {
+    pub(super) fn of(r: &Reader<'_>, st: State, run: &Run<'_>) -> Births {
         let mut types: Vec<String> = Vec::new();
         let mut type_ix: FxHashMap<u64, u32> = FxHashMap::default();
         let mut objects = FxHashMap::default();

@@ -175,61 +175,55 @@ pub fn record(
     stop: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RecordReport> {
-    sampling(
-        pid,
-        opts,
-        stop,
-        progress,
-        &mut |r, target, mut st, run, progress| {
-            progress(Progress::Census);
-            let census = dump::dump(
-                pid,
-                &DumpOptions {
-                    collect_objects: true,
-                    gc_only: true,
-                    ..DumpOptions::default()
-                },
-                &mut |_| {},
-            );
-            let (types, exact) = match census {
-                Ok(report) => {
-                    if report.partial {
-                        for w in &report.warnings {
-                            st.warnings.push(format!("final census: {w}"));
-                        }
+    sampling(pid, opts, stop, progress, |r, mut st, run| {
+        (run.progress)(Progress::Census);
+        let census = dump::dump(
+            pid,
+            &DumpOptions {
+                collect_objects: true,
+                gc_only: true,
+                ..DumpOptions::default()
+            },
+            &mut |_| {},
+        );
+        let (types, exact) = match census {
+            Ok(report) => {
+                if report.partial {
+                    for w in &report.warnings {
+                        st.warnings.push(format!("final census: {w}"));
                     }
-                    let exact = report.heap.tracemalloc.as_ref().is_some_and(|t| t.tracing);
-                    let table = report.heap.object_table.unwrap_or_default();
-                    (summary::build_types(r, &st, &table, exact), exact)
                 }
-                Err(e) => {
-                    st.warnings.push(format!(
-                        "final census failed ({e}): alive counts are 0 (unknown)"
-                    ));
-                    (
-                        summary::build_types(r, &st, &Default::default(), false),
-                        false,
-                    )
-                }
-            };
-            let mut time_profile: Vec<(String, u64)> = st.time.into_iter().collect();
-            time_profile.sort();
-            RecordReport {
-                pid,
-                python_version: target.version.to_string(),
-                duration_s: run.duration_s,
-                samples: run.samples,
-                exact,
-                paused_samples: opts.pause,
-                baseline_objects: run.baseline,
-                torn_walks: st.torn,
-                untracked: UNTRACKED_NOTE,
-                warnings: st.warnings,
-                types,
-                time_profile,
+                let exact = report.heap.tracemalloc.as_ref().is_some_and(|t| t.tracing);
+                let table = report.heap.object_table.unwrap_or_default();
+                (summary::build_types(r, &st, &table, exact), exact)
             }
-        },
-    )
+            Err(e) => {
+                st.warnings.push(format!(
+                    "final census failed ({e}): alive counts are 0 (unknown)"
+                ));
+                (
+                    summary::build_types(r, &st, &Default::default(), false),
+                    false,
+                )
+            }
+        };
+        let mut time_profile: Vec<(String, u64)> = st.time.into_iter().collect();
+        time_profile.sort();
+        RecordReport {
+            pid,
+            python_version: run.target.version.to_string(),
+            duration_s: run.duration_s,
+            samples: run.samples,
+            exact,
+            paused_samples: opts.pause,
+            baseline_objects: run.baseline,
+            torn_walks: st.torn,
+            untracked: UNTRACKED_NOTE,
+            warnings: st.warnings,
+            types,
+            time_profile,
+        }
+    })
 }
 
 /// Record `pid` like [`record`] but without the final census: each born object a sample saw, by
@@ -240,13 +234,15 @@ pub fn record_births(
     stop: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<births::Births> {
-    sampling(pid, opts, stop, progress, &mut |r, _, st, run, _| {
+    sampling(pid, opts, stop, progress, |r, st, run| {
         births::Births::of(r, st, &run)
     })
 }
 
 /// How a sampling run went.
-struct Run {
+struct Run<'a> {
+    target: &'a process::Target,
+    progress: &'a mut dyn FnMut(Progress),
     duration_s: f64,
     samples: u64,
     baseline: u64,
@@ -258,13 +254,7 @@ fn sampling<T>(
     opts: &RecordOptions,
     stop: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(Progress),
-    finish: &mut dyn FnMut(
-        &Reader<'_>,
-        &process::Target,
-        State,
-        Run,
-        &mut dyn FnMut(Progress),
-    ) -> T,
+    finish: impl FnOnce(&Reader<'_>, State, Run<'_>) -> T,
 ) -> Result<T> {
     let (live, maps) = process::open(pid)?;
     let target = process::identify(pid, &live, &maps, None)?;
@@ -358,11 +348,13 @@ fn sampling<T>(
         ));
     }
     let run = Run {
+        target: &target,
+        progress,
         duration_s,
         samples,
         baseline,
     };
-    Ok(finish(&r, &target, st, run, progress))
+    Ok(finish(&r, st, run))
 }
 
 fn alive(pid: i32) -> bool {
