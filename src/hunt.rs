@@ -90,7 +90,8 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct LeaksArgs {
-    /// Process id of the Python process (three snapshots are taken, --interval apart).
+    /// Process id of the Python process (three snapshots are taken, --interval apart; births are
+    /// sampled between the first two, so survivors without a tracemalloc site get birth stacks).
     #[arg(long, short = 'p', value_name = "PID", conflicts_with = "snapshots")]
     pub pid: Option<i32>,
     /// Or three snapshot files of one process, oldest first (made with `leakspy snapshot`).
