@@ -90,7 +90,8 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct LeaksArgs {
-    /// Process id of the Python process (three snapshots are taken, --interval apart).
+    /// Process id of the Python process (three snapshots are taken, --interval apart; births are
+    /// sampled between the first two, so survivors without a tracemalloc site get birth stacks).
     #[arg(long, short = 'p', value_name = "PID", conflicts_with = "snapshots")]
     pub pid: Option<i32>,
     /// Or three snapshot files of one process, oldest first (made with `leakspy snapshot`).
@@ -334,6 +335,7 @@ pub fn cmd_leaks(args: &LeaksArgs) -> Result<i32> {
     if let (true, Some(pid)) = (args.subprocesses, args.pid) {
         return crate::fleet::cmd_leaks(pid, args, quiet);
     }
+    let mut births = None;
     let snaps = match (args.pid, args.snapshots.as_slice()) {
         (Some(pid), []) => {
             let mut snaps = Vec::new();
@@ -345,7 +347,12 @@ pub fn cmd_leaks(args: &LeaksArgs) -> Result<i32> {
                             args.interval
                         );
                     }
-                    std::thread::sleep(args.interval);
+                    if i == 1 {
+                        // The survivors are born between the first two snapshots: record there.
+                        births = crate::leak_births::record(pid, args.interval);
+                    } else {
+                        std::thread::sleep(args.interval);
+                    }
                 }
                 snaps.push(take(pid, true, quiet)?);
             }
@@ -380,8 +387,12 @@ pub fn cmd_leaks(args: &LeaksArgs) -> Result<i32> {
             "give --pid PID, or three snapshot files (oldest first)".into()
         )),
     };
-    let groups = snapshot::survivors(&snaps[0], &snaps[1], &snaps[2])
+    let objects = snapshot::survivor_objects(&snaps[0], &snaps[1], &snaps[2])
         .ok_or_else(|| anyhow::anyhow!("snapshots lack object identities"))?;
+    let mut groups = snapshot::group_survivors(&objects);
+    if let Some(b) = &births {
+        leakspy_report::leak_births::attach(&mut groups, &objects, b);
+    }
     args.exports.write_leaks(&snaps, &groups)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -395,9 +406,15 @@ pub fn cmd_leaks(args: &LeaksArgs) -> Result<i32> {
                 "pid": snaps[0].pid,
                 "snapshots_s": [0.0, secs(&snaps[0], &snaps[1]), secs(&snaps[0], &snaps[2])],
                 "survivors": groups,
+                "births_recorded": births.as_ref().map(|b| serde_json::json!({
+                    "samples": b.samples, "duration_s": b.duration_s,
+                })),
             })
         )?;
     } else {
+        if let Some(b) = &births {
+            writeln!(out, "{}", leakspy_report::leak_births::header(b))?;
+        }
         snapshot::render_survivors(&groups, args.top, &mut out)?;
     }
     Ok(0)

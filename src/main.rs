@@ -8,6 +8,7 @@ mod exit;
 mod fleet;
 mod formats;
 mod hunt;
+mod leak_births;
 mod record;
 
 use anyhow::Result;

@@ -785,6 +785,7 @@ mod tests {
                 frames: vec![],
                 count: 2,
                 bytes: 20,
+                born_at: None,
             },
             crate::snapshot::SurvivorGroup {
                 type_name: "a".into(),
@@ -794,6 +795,7 @@ mod tests {
                 }],
                 count: 3,
                 bytes: 30,
+                born_at: None,
             },
         ];
         assert_eq!(

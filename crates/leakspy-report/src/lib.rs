@@ -6,6 +6,7 @@ pub mod flame;
 pub mod fleet;
 pub mod heapsnapshot;
 pub mod html;
+pub mod leak_births;
 mod native;
 pub mod pprof;
 pub mod record;

@@ -25,14 +25,30 @@ fn frame_text(f: &SiteFrameOut) -> String {
 
 /// `handle (app.py:31) <- worker (app.py:40)`.
 pub fn site_text(s: &SiteRecord) -> String {
-    let mut parts: Vec<String> = s.frames.iter().take(FRAMES_SHOWN).map(frame_text).collect();
-    if s.frames.len() > FRAMES_SHOWN {
+    frames_text(&s.frames)
+}
+
+/// A stack, innermost first, as `handle (app.py:31) <- worker (app.py:40)`.
+pub fn frames_text(frames: &[SiteFrameOut]) -> String {
+    let mut parts: Vec<String> = frames.iter().take(FRAMES_SHOWN).map(frame_text).collect();
+    if frames.len() > FRAMES_SHOWN {
         parts.push("...".into());
     }
     if parts.is_empty() {
         return "(no Python frame)".into();
     }
     parts.join(" <- ")
+}
+
+/// Sampled shares are only as good as the pairs behind them: `  (N sampled pairs)`, flagged when
+/// too few (empty for none).
+pub fn pairs_note(pairs: u64) -> String {
+    match pairs {
+        0 => String::new(),
+        1 => "  (1 sampled pair: too few for reliable shares)".into(),
+        n if n < FEW_PAIRS => format!("  ({n} sampled pairs: too few for reliable shares)"),
+        n => format!("  ({} sampled pairs)", thousands(n)),
+    }
 }
 
 pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Result<()> {
@@ -76,14 +92,10 @@ pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Res
         "born", "alive", "alive"
     )?;
     for t in rep.types.iter().take(top) {
-        // Sampled shares are only as good as the pairs behind them: say how many.
-        let support = match (rep.exact, t.pairs) {
-            (true, _) | (false, 0) => String::new(),
-            (false, 1) => "  (1 sampled pair: too few for reliable shares)".into(),
-            (false, n) if n < FEW_PAIRS => {
-                format!("  ({n} sampled pairs: too few for reliable shares)")
-            }
-            (false, n) => format!("  ({} sampled pairs)", thousands(n)),
+        let support = if rep.exact {
+            String::new()
+        } else {
+            pairs_note(t.pairs)
         };
         writeln!(
             w,

@@ -238,13 +238,25 @@ pub fn diff_sites(a: &Snapshot, b: &Snapshot) -> Vec<Delta> {
 
 /// Objects that appeared after the first snapshot and are still alive in the third, grouped by
 /// type and allocation site.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SurvivorGroup {
     #[serde(rename = "type")]
     pub type_name: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<SiteFrame>,
     pub count: u64,
+    pub bytes: u64,
+    /// Sampled birth stacks of these survivors (`leaks --pid` without tracemalloc sites).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub born_at: Option<crate::leak_births::BornAt>,
+}
+
+/// One object that survived (see [`survivor_objects`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Survivor<'a> {
+    pub addr: u64,
+    pub type_name: &'a str,
+    pub site: &'a [SiteFrame],
     pub bytes: u64,
 }
 
@@ -271,12 +283,16 @@ fn identities(s: &Snapshot) -> Option<HashSet<(u64, &str, &[SiteFrame])>> {
 
 /// The set algebra that separates a leak from churn: objects of `s2` that were not in `s1` and are
 /// still in `s3`. None when a snapshot lacks identities.
-pub fn survivors(s1: &Snapshot, s2: &Snapshot, s3: &Snapshot) -> Option<Vec<SurvivorGroup>> {
+pub fn survivor_objects<'a>(
+    s1: &Snapshot,
+    s2: &'a Snapshot,
+    s3: &Snapshot,
+) -> Option<Vec<Survivor<'a>>> {
     let first = identities(s1)?;
     let last = identities(s3)?;
     let t2 = s2.identities.as_ref()?;
-    let mut groups: HashMap<(String, Vec<SiteFrame>), (u64, u64)> = HashMap::new();
     let empty: &[SiteFrame] = &[];
+    let mut v = Vec::new();
     for o in &t2.objects {
         let Some(ty) = t2.types.get(o[1] as usize) else {
             continue;
@@ -288,18 +304,37 @@ pub fn survivors(s1: &Snapshot, s2: &Snapshot, s3: &Snapshot) -> Option<Vec<Surv
         };
         let id = (o[0], ty.as_str(), site);
         if !first.contains(&id) && last.contains(&id) {
-            let e = groups.entry((ty.clone(), site.to_vec())).or_insert((0, 0));
-            e.0 += 1;
-            e.1 += o[2];
+            v.push(Survivor {
+                addr: o[0],
+                type_name: ty,
+                site,
+                bytes: o[2],
+            });
         }
+    }
+    Some(v)
+}
+
+/// The survivors ([`survivor_objects`]) grouped by type and allocation site, most bytes first.
+pub fn survivors(s1: &Snapshot, s2: &Snapshot, s3: &Snapshot) -> Option<Vec<SurvivorGroup>> {
+    Some(group_survivors(&survivor_objects(s1, s2, s3)?))
+}
+
+pub fn group_survivors(objects: &[Survivor<'_>]) -> Vec<SurvivorGroup> {
+    let mut groups: HashMap<(&str, &[SiteFrame]), (u64, u64)> = HashMap::new();
+    for o in objects {
+        let e = groups.entry((o.type_name, o.site)).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += o.bytes;
     }
     let mut v: Vec<SurvivorGroup> = groups
         .into_iter()
         .map(|((type_name, frames), (count, bytes))| SurvivorGroup {
-            type_name,
-            frames,
+            type_name: type_name.to_string(),
+            frames: frames.to_vec(),
             count,
             bytes,
+            born_at: None,
         })
         .collect();
     v.sort_by(|a, b| {
@@ -308,7 +343,7 @@ pub fn survivors(s1: &Snapshot, s2: &Snapshot, s3: &Snapshot) -> Option<Vec<Surv
             .then_with(|| a.type_name.cmp(&b.type_name))
             .then_with(|| a.frames.cmp(&b.frames))
     });
-    Some(v)
+    v
 }
 
 /// `+1,234` / `-56` / `0`.
@@ -421,12 +456,19 @@ pub fn render_survivors(
         } else {
             format!("{}  at {}", g.type_name, site_label(&g.frames))
         };
+        let note = g
+            .born_at
+            .as_ref()
+            .map_or(String::new(), crate::leak_births::pairs_note);
         writeln!(
             w,
-            "  {:>12}  {:>11}  {what}",
+            "  {:>12}  {:>11}  {what}{note}",
             crate::thousands(g.count),
             crate::human_bytes(g.bytes)
         )?;
+        if let Some(b) = &g.born_at {
+            crate::leak_births::render(b, w)?;
+        }
     }
     if groups.len() > top {
         writeln!(

@@ -14,6 +14,7 @@
 //! of `dump`, with its sizes and, when the target traces, tracemalloc's exact tracebacks).
 
 pub mod attribution;
+pub mod births;
 pub mod pages;
 pub mod sampler;
 mod summary;
@@ -181,6 +182,88 @@ pub fn record(
     stop: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RecordReport> {
+    sampling(pid, opts, stop, progress, |r, mut st, run| {
+        (run.progress)(Progress::Census);
+        let census = dump::dump(
+            pid,
+            &DumpOptions {
+                collect_objects: true,
+                gc_only: true,
+                ..DumpOptions::default()
+            },
+            &mut |_| {},
+        );
+        let (types, exact) = match census {
+            Ok(report) => {
+                if report.partial {
+                    for w in &report.warnings {
+                        st.warnings.push(format!("final census: {w}"));
+                    }
+                }
+                let exact = report.heap.tracemalloc.as_ref().is_some_and(|t| t.tracing);
+                let table = report.heap.object_table.unwrap_or_default();
+                (summary::build_types(r, &st, &table, exact), exact)
+            }
+            Err(e) => {
+                st.warnings.push(format!(
+                    "final census failed ({e}): alive counts are 0 (unknown)"
+                ));
+                (
+                    summary::build_types(r, &st, &Default::default(), false),
+                    false,
+                )
+            }
+        };
+        let mut time_profile: Vec<(String, u64)> = st.time.into_iter().collect();
+        time_profile.sort();
+        RecordReport {
+            pid,
+            python_version: run.target.version.to_string(),
+            duration_s: run.duration_s,
+            samples: run.samples,
+            exact,
+            paused_samples: opts.pause,
+            baseline_objects: run.baseline,
+            torn_walks: st.torn,
+            untracked: UNTRACKED_NOTE,
+            born_note: BORN_NOTE,
+            warnings: st.warnings,
+            types,
+            time_profile,
+        }
+    })
+}
+
+/// Record `pid` like [`record`] but without the final census: each born object a sample saw, by
+/// address, with its sampled site (for a caller that counts survivors its own way: `leaks --pid`).
+pub fn record_births(
+    pid: i32,
+    opts: &RecordOptions,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<births::Births> {
+    sampling(pid, opts, stop, progress, |r, st, run| {
+        births::Births::of(r, st, &run)
+    })
+}
+
+/// How a sampling run went.
+struct Run<'a> {
+    target: &'a process::Target,
+    progress: &'a mut dyn FnMut(Progress),
+    duration_s: f64,
+    samples: u64,
+    baseline: u64,
+}
+
+/// The baseline, the sampling loop and its last paused look; then `finish` with what was seen.
+fn sampling<T>(
+    pid: i32,
+    opts: &RecordOptions,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(Progress),
+    finish: impl FnOnce(&Reader<'_>, State, Run<'_>) -> T,
+) -> Result<T> {
     let (live, maps) = process::open(pid)?;
     let target = process::identify(pid, &live, &maps, None)?;
     let r = Reader::new(&live, &target.layout);
@@ -264,37 +347,6 @@ pub fn record(
             break;
         }
     }
-    progress(Progress::Census);
-    let census = dump::dump(
-        pid,
-        &DumpOptions {
-            collect_objects: true,
-            gc_only: true,
-            ..DumpOptions::default()
-        },
-        &mut |_| {},
-    );
-    let (types, exact) = match census {
-        Ok(report) => {
-            if report.partial {
-                for w in &report.warnings {
-                    st.warnings.push(format!("final census: {w}"));
-                }
-            }
-            let exact = report.heap.tracemalloc.as_ref().is_some_and(|t| t.tracing);
-            let table = report.heap.object_table.unwrap_or_default();
-            (summary::build_types(&r, &st, &table, exact), exact)
-        }
-        Err(e) => {
-            st.warnings.push(format!(
-                "final census failed ({e}): alive counts are 0 (unknown)"
-            ));
-            (
-                summary::build_types(&r, &st, &Default::default(), false),
-                false,
-            )
-        }
-    };
     if st.torn > 0 {
         st.warnings.push(format!(
             "{} list walks met the target changing the list and were retried at the next sample \
@@ -303,23 +355,14 @@ pub fn record(
             st.last_torn.clone().unwrap_or_default()
         ));
     }
-    let mut time_profile: Vec<(String, u64)> = st.time.into_iter().collect();
-    time_profile.sort();
-    Ok(RecordReport {
-        pid,
-        python_version: target.version.to_string(),
+    let run = Run {
+        target: &target,
+        progress,
         duration_s,
         samples,
-        exact,
-        paused_samples: opts.pause,
-        baseline_objects: baseline,
-        torn_walks: st.torn,
-        untracked: UNTRACKED_NOTE,
-        born_note: BORN_NOTE,
-        warnings: st.warnings,
-        types,
-        time_profile,
-    })
+        baseline,
+    };
+    Ok(finish(&r, st, run))
 }
 
 fn alive(pid: i32) -> bool {

@@ -7,7 +7,7 @@ use crate::model::Reader;
 use crate::stacks::Frame;
 use rustc_hash::FxHashMap;
 
-fn frames_out(stack: &[Frame]) -> Vec<SiteFrameOut> {
+pub(super) fn frames_out(stack: &[Frame]) -> Vec<SiteFrameOut> {
     stack
         .iter()
         .map(|f| SiteFrameOut {
