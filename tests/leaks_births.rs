@@ -16,30 +16,12 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::io::Write;
 use std::time::Duration;
 
 const SCRIPT: &str = "record_target.py";
 const WAIT: Duration = Duration::from_secs(120);
 /// Pairs needed per type for the 90% check.
 const MIN_PAIRS: u64 = 15;
-
-fn send(guard: &mut ChildGuard, line: &str) {
-    let stdin = guard.stdin.as_mut().expect("target stdin");
-    stdin
-        .write_all(format!("{line}\n").as_bytes())
-        .and_then(|()| stdin.flush())
-        .expect("write to the target");
-}
-
-fn next_line(guard: &mut ChildGuard, name: &str) -> String {
-    guard
-        .lines
-        .as_ref()
-        .expect("target stdout")
-        .recv_timeout(WAIT)
-        .unwrap_or_else(|_| panic!("{name}: the target printed nothing"))
-}
 
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
@@ -48,7 +30,7 @@ fn u(v: &Value) -> u64 {
 /// One `leaks --pid --json` over the target's workload; (report, truth).
 fn run(interp: &Interp, seconds: &str, interval: &str) -> (Value, Value) {
     let (mut guard, _ready) = spawn_target_args(interp, SCRIPT, &[], &["2000", seconds]);
-    send(&mut guard, "go");
+    guard.send_line("go");
     let pid = guard.pid().to_string();
     let out = run_leakspy([
         "leaks",
@@ -69,13 +51,13 @@ fn run(interp: &Interp, seconds: &str, interval: &str) -> (Value, Value) {
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{}: not JSON ({e})\n{}", interp.name, show_output(&out)));
     loop {
-        if next_line(&mut guard, &interp.name).trim() == "done" {
+        if guard.next_line(WAIT, &interp.name).trim() == "done" {
             break;
         }
     }
-    send(&mut guard, "truth");
+    guard.send_line("truth");
     let truth: Value =
-        serde_json::from_str(&next_line(&mut guard, &interp.name)).expect("truth JSON");
+        serde_json::from_str(&guard.next_line(WAIT, &interp.name)).expect("truth JSON");
     (report, truth)
 }
 

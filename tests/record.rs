@@ -23,7 +23,7 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -99,7 +99,7 @@ fn run_script(
             all_rx.recv_timeout(WAIT).unwrap_or_default()
         );
     }
-    send(&mut guard, "go");
+    guard.send_line("go");
     wait_line(&mut guard, "done", &interp.name);
     // Ctrl-C: the recording ends and still reports.
     nix::sys::signal::kill(
@@ -119,8 +119,8 @@ fn run_script(
     let report: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("{}: bad JSON ({e}):\n{out}\n{stderr}", interp.name));
     check_speedscope(&report, &speedscope, &interp.name);
-    send(&mut guard, "truth");
-    let line = next_line(&mut guard, &interp.name);
+    guard.send_line("truth");
+    let line = guard.next_line(WAIT, &interp.name);
     let truth: Value = serde_json::from_str(&line).expect("truth JSON");
     Run {
         report,
@@ -166,26 +166,9 @@ fn check_speedscope(report: &Value, path: &std::path::Path, name: &str) {
     assert!(total(1) > 0, "{name}: speedscope's time profile is empty");
 }
 
-fn send(guard: &mut ChildGuard, line: &str) {
-    let stdin = guard.stdin.as_mut().expect("target stdin");
-    stdin
-        .write_all(format!("{line}\n").as_bytes())
-        .and_then(|()| stdin.flush())
-        .expect("write to the target");
-}
-
-fn next_line(guard: &mut ChildGuard, name: &str) -> String {
-    guard
-        .lines
-        .as_ref()
-        .expect("target stdout")
-        .recv_timeout(WAIT)
-        .unwrap_or_else(|_| panic!("{name}: the target printed nothing"))
-}
-
 fn wait_line(guard: &mut ChildGuard, want: &str, name: &str) {
     loop {
-        if next_line(guard, name).trim() == want {
+        if guard.next_line(WAIT, name).trim() == want {
             return;
         }
     }

@@ -29,6 +29,25 @@ pub struct ChildGuard {
 }
 
 impl ChildGuard {
+    /// Write one line to the target's stdin (the test protocols' "go", "truth", ...).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("target stdin");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .expect("write to the target");
+    }
+
+    /// The next line the target prints on stdout, waiting at most `wait` (`name` for the panic).
+    pub fn next_line(&mut self, wait: Duration, name: &str) -> String {
+        self.lines
+            .as_ref()
+            .expect("target stdout")
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| panic!("{name}: the target printed nothing"))
+    }
+
     pub fn new(child: Child) -> Self {
         ChildGuard {
             child,

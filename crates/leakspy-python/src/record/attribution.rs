@@ -203,14 +203,6 @@ mod tests {
         assert_eq!(pairs[1].stack[0].function, "handle");
     }
 
-    fn layout() -> leakspy_layout::Layout {
-        leakspy_layout::all()
-            .into_iter()
-            .find(|l| l.file == "3.12.toml")
-            .map(|l| l.layout)
-            .expect("shipped layout")
-    }
-
     /// A 3.12 frame at 0x100 running code 0x2000, local slot 1 holding 0x3000.
     fn frame_image(l: &leakspy_layout::Layout) -> Vec<u8> {
         let fr = l.iframe.as_ref().expect("3.12 has interpreter frames");
@@ -225,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_pair_needs_the_frame_to_still_hold_the_object() {
-        use crate::record::pages::tests::Flat;
+        use crate::record::pages::tests::{layout, Flat};
         let l = layout();
         let fr = l.iframe.clone().expect("iframe");
         let m = Flat(frame_image(&l));
@@ -255,7 +247,7 @@ mod tests {
             slot in proptest::prelude::any::<usize>(),
             addr in proptest::prelude::any::<u64>(),
         ) {
-            let l = layout();
+            let l = crate::record::pages::tests::layout();
             let m = crate::record::pages::tests::Flat(bytes);
             let r = Reader::new(&m, &l);
             let _ = still_holds(&r, (frame, code, slot), addr);

@@ -125,6 +125,15 @@ impl Memory for PageCache<'_> {
 pub(crate) mod tests {
     use super::*;
 
+    /// The shipped 3.12 layout (the record module's tests share it).
+    pub(crate) fn layout() -> leakspy_layout::Layout {
+        leakspy_layout::all()
+            .into_iter()
+            .find(|l| l.file == "3.12.toml")
+            .map(|l| l.layout)
+            .expect("shipped layout")
+    }
+
     /// A flat memory image at address 0 (the record module's tests share it).
     pub(crate) struct Flat(pub(crate) Vec<u8>);
     impl Memory for Flat {

@@ -280,15 +280,7 @@ pub fn sample(r: &Reader<'_>, gc: u64, seen: &mut Seen) -> TailWalk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::pages::tests::Flat;
-
-    fn layout() -> leakspy_layout::Layout {
-        leakspy_layout::all()
-            .into_iter()
-            .find(|l| l.file == "3.12.toml")
-            .map(|l| l.layout)
-            .expect("shipped layout")
-    }
+    use crate::record::pages::tests::{layout, Flat};
 
     /// A list head at 0x100 and nodes at 0x1000 + 0x40*i (all of type 0x77).
     fn image(nodes: &[usize]) -> Vec<u8> {
