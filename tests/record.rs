@@ -302,6 +302,8 @@ macro_rules! record_tests {
 }
 
 record_tests! {
+    record_pyenv_3_7_16 => "pyenv-3.7.16",
+    record_pyenv_3_8_18 => "pyenv-3.8.18",
     record_pyenv_3_9_18 => "pyenv-3.9.18",
     record_pyenv_3_10_13 => "pyenv-3.10.13",
     record_pyenv_3_11_7 => "pyenv-3.11.7",
