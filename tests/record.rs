@@ -18,7 +18,8 @@
 //! Asserted per type: `alive` exactly the target's survivors; at least 90% of the sampled pairs
 //! charged to a stack whose innermost frame in the target's file is the true allocating function;
 //! the helper's caller shares within 10 points of 75/25; the churned type (almost) without
-//! survivors. With tracemalloc on: `exact: true` and tracemalloc's site (the allocating line).
+//! survivors; a site's innermost line, when given, the allocating line (and given for the type that
+//! only its constructor holds). With tracemalloc on: `exact: true` and tracemalloc's site (the allocating line).
 
 mod common;
 use common::*;
@@ -202,16 +203,21 @@ const MIN_PAIRS: u64 = 15;
 const MIN_ITEM_PAIRS: u64 = 60;
 
 fn enough_pairs(report: &Value) -> bool {
-    ["__main__.Leak", "__main__.Block", "__main__.Item"]
-        .iter()
-        .all(|ty| {
-            let want = if *ty == "__main__.Item" {
-                MIN_ITEM_PAIRS
-            } else {
-                MIN_PAIRS
-            };
-            type_rec(report, ty).is_some_and(|t| u(&t["pairs"]) >= want)
-        })
+    [
+        "__main__.Leak",
+        "__main__.Block",
+        "__main__.Item",
+        "__main__.Inline",
+    ]
+    .iter()
+    .all(|ty| {
+        let want = if *ty == "__main__.Item" {
+            MIN_ITEM_PAIRS
+        } else {
+            MIN_PAIRS
+        };
+        type_rec(report, ty).is_some_and(|t| u(&t["pairs"]) >= want)
+    })
 }
 
 fn check_record(name: &str) {
@@ -266,6 +272,26 @@ fn check_record(name: &str) {
             right * 10 >= pairs * 9,
             "{ty}: {right} of {pairs} pairs at {func}\n{ctx}"
         );
+        // A site's innermost line, when given, is the allocating line (the call a sample saw its
+        // constructor run from); a site seen only through a local has none (its frame moved on).
+        let alloc_line = source_line(&format!("# alloc {}", ty.trim_start_matches("__main__.")));
+        for s in sites {
+            let first = target_frames(s).first().copied();
+            if let Some(f) = first.filter(|f| f["function"].as_str() == Some(func)) {
+                if let Some(line) = f["line"].as_u64() {
+                    assert_eq!(line, alloc_line, "{ty}: site line\n{ctx}");
+                }
+            }
+        }
+        if ty == "__main__.Inline" {
+            // Only its constructor holds it: every pair has the allocating line.
+            assert!(
+                sites.iter().any(|s| target_frames(s)
+                    .first()
+                    .is_some_and(|f| f["line"].as_u64() == Some(alloc_line))),
+                "{ty}: no site with its line {alloc_line}\n{ctx}"
+            );
+        }
         if ty == "__main__.Item" {
             for (caller, share) in truth["item_callers"].as_object().expect("callers") {
                 let share = share.as_f64().expect("share");

@@ -9,7 +9,12 @@ has finished, so the truth does not perturb the recorded heap).
 - Churn: made in churn, dropped on return (none survives);
 - Item: made in make_item, a helper called from site_a (3 calls per iteration) and site_b (1 call):
   shares 75% / 25%; kept;
-- Block: made in make_block on a second thread, kept; the main thread holds the GIL in between.
+- Block: made in make_block on a second thread, kept; the main thread holds the GIL in between;
+- Inline: made in make_inline and handed straight to a list (`inline.append(Inline(i))`): no frame
+  but its constructor's ever holds it, so only a sample that sees the constructor running can say
+  where it was born, and that sample gives the line of the call. Kept.
+
+Each allocating line ends with `# alloc TYPE`: the test finds the lines there.
 
 `spin` does pure arithmetic (ints are not GC-tracked), so the allocating functions hold their new
 object for a while, as real code does while filling one in.
@@ -48,9 +53,16 @@ class Block:
         self.i = i
 
 
+class Inline:
+    def __init__(self, i):
+        self.i = i
+        spin(SPIN)  # a constructor that does some work
+
+
 registry = []
 items = []
 blocks = []
+inline = []
 
 
 def spin(n):
@@ -61,21 +73,27 @@ def spin(n):
 
 
 def make_leak(i):
-    obj = Leak(i)
+    obj = Leak(i)  # alloc Leak
     spin(SPIN)
     registry.append(obj)
 
 
 def churn(i):
-    c = Churn(i)
+    c = Churn(i)  # alloc Churn
     spin(SPIN)
     return c.i
 
 
 def make_item(i):
-    it = Item(i)
+    it = Item(i)  # alloc Item
     spin(SPIN)
     items.append(it)
+
+
+def make_inline(i):
+    inline.append(Inline(i))  # alloc Inline
+    spin(SPIN // 2)
+    return len(inline)
 
 
 def site_a(i):
@@ -87,7 +105,7 @@ def site_b(i):
 
 
 def make_block(i):
-    b = Block(i)
+    b = Block(i)  # alloc Block
     spin(SPIN)
     blocks.append(b)
 
@@ -107,6 +125,7 @@ def worker(n):
         site_a(i)
         site_b(i)
         site_a(i)
+        make_inline(i)
 
 
 def other(finished, started):
@@ -152,12 +171,14 @@ def main():
             "__main__.Churn": 0,
             "__main__.Item": len(items),
             "__main__.Block": len(blocks),
+            "__main__.Inline": len(inline),
         },
         "function": {
             "__main__.Leak": "make_leak",
             "__main__.Churn": "churn",
             "__main__.Item": "make_item",
             "__main__.Block": "make_block",
+            "__main__.Inline": "make_inline",
         },
         "item_callers": {"site_a": 0.75, "site_b": 0.25},
         "traced": traced,

@@ -43,6 +43,14 @@ impl Births {
             });
             objects.insert(addr, BornObject { ty, site: b.site });
         }
+        // The allocating line's votes of every type born at a site.
+        let mut votes: FxHashMap<u32, FxHashMap<i32, u64>> = FxHashMap::default();
+        for (&(_, site), v) in &st.lines {
+            let e = votes.entry(site).or_default();
+            for (&line, &n) in v {
+                *e.entry(line).or_insert(0) += n;
+            }
+        }
         Births {
             duration_s: run.duration_s,
             samples: run.samples,
@@ -51,7 +59,8 @@ impl Births {
             sites: st
                 .sites
                 .iter()
-                .map(|s| super::summary::frames_out(s))
+                .enumerate()
+                .map(|(i, s)| super::summary::site_frames(s, votes.get(&(i as u32))))
                 .collect(),
             objects,
         }

@@ -159,7 +159,23 @@ struct State {
     warnings: Vec<String>,
     /// Page buffers reused from sample to sample.
     pool: pages::PagePool,
+    /// Objects seen being built by a running constructor, checked then, waiting for a list walk to
+    /// find them born (by address): their type then and the caller's stack at the call.
+    pending: FxHashMap<u64, Pending>,
+    /// (type, site) -> innermost line -> pairs whose line is the allocating line.
+    lines: FxHashMap<(u64, u32), FxHashMap<i32, u64>>,
 }
+
+/// See [`State::pending`].
+struct Pending {
+    tp: u64,
+    stack: Vec<Frame>,
+    /// Samples it waited for already: dropped after [`PENDING_SAMPLES`].
+    age: u8,
+}
+
+/// How many samples' list walks may find a pending object born (the first one is torn sometimes).
+const PENDING_SAMPLES: u8 = 2;
 
 fn site_key(stack: &[Frame]) -> String {
     let mut s = String::new();
@@ -282,6 +298,8 @@ fn sampling<T>(
         last_torn: None,
         warnings: target.warnings.clone(),
         pool: pages::PagePool::default(),
+        pending: FxHashMap::default(),
+        lines: FxHashMap::default(),
     };
     let interps = stacks::interpreters(&r, target.runtime)?;
     if interps.is_empty() {
@@ -420,6 +438,33 @@ const ALIVE_EVERY: Duration = Duration::from_millis(100);
 /// How many times the last, paused look is taken when it comes out torn.
 const LAST_LOOK_TRIES: u32 = 8;
 
+/// One (type, stack) pair: the born object at `addr` is charged to the site of `stack`.
+fn charge(st: &mut State, addr: u64, tp: u64, stack: Vec<Frame>, exact_line: bool) {
+    let key = site_key(&stack);
+    let line = stack.first().and_then(|f| f.line);
+    let id = match st.site_ids.get(&key) {
+        Some(&id) => id,
+        None if st.sites.len() < MAX_SITES => {
+            let id = st.sites.len() as u32;
+            st.sites.push(stack);
+            st.site_ids.insert(key, id);
+            id
+        }
+        None => return,
+    };
+    if let Some(e) = st.born.get_mut(&addr) {
+        e.site = Some(id);
+    }
+    *st.pairs.entry((tp, id)).or_insert(0) += 1;
+    if let (true, Some(line)) = (exact_line, line) {
+        *st.lines
+            .entry((tp, id))
+            .or_default()
+            .entry(line)
+            .or_insert(0) += 1;
+    }
+}
+
 fn sample_once(
     r: &Reader<'_>,
     target: &process::Target,
@@ -454,6 +499,28 @@ fn sample_once(
                 .collect()
         })
         .collect();
+    // Constructors' objects, checked now: by the end of the list walk the constructor has mostly
+    // returned. The type read while the frame holds the object (before and after) is its type.
+    for p in attribution::constructor_selfs(&threads, &locals) {
+        if st.pending.contains_key(&p.addr)
+            || st.born.get(&p.addr).is_some_and(|b| b.site.is_some())
+        {
+            continue;
+        }
+        let Ok(tp) = r.type_of(p.addr) else {
+            continue;
+        };
+        if attribution::still_holds(r, p.holder, p.addr) {
+            st.pending.insert(
+                p.addr,
+                Pending {
+                    tp,
+                    stack: p.stack,
+                    age: 0,
+                },
+            );
+        }
+    }
     let cache = pages::PageCache::with_pool(r.mem, stack_cache.into_pool());
     let cached = Reader::new(&cache, r.l);
     for &gc in gcs {
@@ -475,6 +542,23 @@ fn sample_once(
         }
     }
     st.pool = cache.into_pool();
+    // Pending objects found born (now or by an earlier walk), of the type they had when checked.
+    let pending = std::mem::take(&mut st.pending);
+    for (addr, mut p) in pending {
+        match st.born.get(&addr) {
+            Some(b) if b.site.is_none() && b.tp == p.tp => {
+                let tp = b.tp;
+                charge(st, addr, tp, p.stack, true);
+            }
+            Some(b) if b.site.is_some() || b.tp != p.tp => {}
+            _ => {
+                p.age += 1;
+                if p.age < PENDING_SAMPLES {
+                    st.pending.insert(addr, p);
+                }
+            }
+        }
+    }
     let born = &st.born;
     let pairs = attribution::attribute(&threads, &locals, &|a| {
         born.get(&a).is_some_and(|b| b.site.is_none())
@@ -488,21 +572,7 @@ fn sample_once(
         if r.type_of(p.addr).ok() != Some(b.tp) || !attribution::still_holds(r, p.holder, p.addr) {
             continue;
         }
-        let key = site_key(&p.stack);
-        let id = match st.site_ids.get(&key) {
-            Some(&id) => id,
-            None if st.sites.len() < MAX_SITES => {
-                let id = st.sites.len() as u32;
-                st.sites.push(p.stack.clone());
-                st.site_ids.insert(key, id);
-                id
-            }
-            None => continue,
-        };
-        if let Some(e) = st.born.get_mut(&p.addr) {
-            e.site = Some(id);
-        }
-        *st.pairs.entry((b.tp, id)).or_insert(0) += 1;
+        charge(st, p.addr, b.tp, p.stack, p.exact_line);
     }
     drop(guard);
     // Time profile: the thread holding the GIL (every thread with a stack when unknown).

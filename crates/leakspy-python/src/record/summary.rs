@@ -18,6 +18,25 @@ pub(super) fn frames_out(stack: &[Frame]) -> Vec<SiteFrameOut> {
         .collect()
 }
 
+/// A site's frames, its innermost line the allocating line most of its pairs saw (the call of a
+/// running constructor), or none when no pair saw it: a frame holding a new object in a local has
+/// moved on from the line that made it.
+pub(super) fn site_frames(
+    stack: &[Frame],
+    lines: Option<&FxHashMap<i32, u64>>,
+) -> Vec<SiteFrameOut> {
+    let mut out = frames_out(stack);
+    if let Some(first) = out.first_mut() {
+        first.line = lines.and_then(|votes| {
+            votes
+                .iter()
+                .max_by_key(|&(&line, &n)| (n, std::cmp::Reverse(line)))
+                .map(|(&line, _)| line)
+        });
+    }
+    out
+}
+
 fn tm_frames_out(stack: &[SiteFrame]) -> Vec<SiteFrameOut> {
     stack
         .iter()
@@ -61,6 +80,8 @@ pub(super) fn build_types(
         /// tracemalloc site index + 1 -> (alive, bytes)
         tm: FxHashMap<u64, (u64, u64)>,
         pairs: FxHashMap<u32, u64>,
+        /// site -> allocating line -> pairs that saw it
+        lines: FxHashMap<u32, FxHashMap<i32, u64>>,
     }
     let mut acc: FxHashMap<String, Acc> = FxHashMap::default();
     for (&addr, b) in &st.born {
@@ -102,6 +123,13 @@ pub(super) fn build_types(
             .entry(site)
             .or_insert(0) += n;
     }
+    for (&(tp, site), votes) in &st.lines {
+        let a = acc.entry(name_of(tp)).or_default();
+        let e = a.lines.entry(site).or_default();
+        for (&line, &n) in votes {
+            *e.entry(line).or_insert(0) += n;
+        }
+    }
     let mut out: Vec<TypeRecord> = acc
         .into_iter()
         .map(|(name, a)| {
@@ -131,7 +159,7 @@ pub(super) fn build_types(
                             frames: st
                                 .sites
                                 .get(s as usize)
-                                .map(|f| frames_out(f))
+                                .map(|f| site_frames(f, a.lines.get(&s)))
                                 .unwrap_or_default(),
                             born: (a.born as f64 * share).round() as u64,
                             alive: att_alive + (a.unattributed_alive as f64 * share).round() as u64,

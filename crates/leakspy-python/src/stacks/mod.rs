@@ -301,18 +301,7 @@ fn stack_iframes(
             .co_code_adaptive
             .ok_or_else(|| Error::Other("no co_code_adaptive".into()))?;
     let format = linetable_format(r)?;
-    let mut frame = match (ts.current_frame, ts.cframe, ts.cframe_current_frame) {
-        (Some(off), _, _) => r.ptr(tstate + off)?,
-        (None, Some(cf), Some(cur)) => {
-            let cframe = r.ptr(tstate + cf)?;
-            if cframe == 0 {
-                0
-            } else {
-                r.ptr(cframe + cur)?
-            }
-        }
-        _ => return Err(Error::Other("layout cannot reach the current frame".into())),
-    };
+    let mut frame = current_iframe(r, tstate)?;
     let base_frame = ts.base_frame.map(|off| tstate + off);
     let mut n = 0;
     while frame != 0 && Some(frame) != base_frame {
@@ -359,6 +348,48 @@ fn stack_iframes(
         frame = previous;
     }
     Ok(())
+}
+
+/// 3.11+: the thread's innermost `_PyInterpreterFrame` (0 when it runs none).
+fn current_iframe(r: &Reader<'_>, tstate: u64) -> Result<u64> {
+    let ts = &r.l.tstate;
+    match (ts.current_frame, ts.cframe, ts.cframe_current_frame) {
+        (Some(off), _, _) => r.ptr(tstate + off),
+        (None, Some(cf), Some(cur)) => {
+            let cframe = r.ptr(tstate + cf)?;
+            if cframe == 0 {
+                Ok(0)
+            } else {
+                r.ptr(cframe + cur)
+            }
+        }
+        _ => Err(Error::Other("layout cannot reach the current frame".into())),
+    }
+}
+
+/// Whether `frame` is on thread `tstate`'s frame chain now (read through `r`, at most `limit`
+/// frames from the innermost). A frame that returned is not, even where its memory still looks
+/// like a frame: 3.11+ leaves a popped `_PyInterpreterFrame` untouched on the thread's frame stack.
+pub fn on_stack(r: &Reader<'_>, tstate: u64, frame: u64, limit: usize) -> bool {
+    let (first, back) = match (&r.l.iframe, r.l.tstate.frame, r.l.frame_object.f_back) {
+        (Some(fr), _, _) => (current_iframe(r, tstate).ok(), fr.previous),
+        (None, Some(off), Some(f_back)) => (r.ptr(tstate.wrapping_add(off)).ok(), f_back),
+        _ => return false,
+    };
+    let mut cur = first.unwrap_or(0);
+    for _ in 0..limit {
+        if cur == 0 {
+            return false;
+        }
+        if cur == frame {
+            return true;
+        }
+        match r.ptr(cur.wrapping_add(back)) {
+            Ok(p) => cur = p,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 fn linetable_format(r: &Reader<'_>) -> Result<LineTableFormat> {
