@@ -130,6 +130,14 @@ pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Res
                 t.sites.len() - SITES_SHOWN
             )?;
         }
+        if !rep.exact && !t.sites.is_empty() && t.alive > 0 && sites_alive(t) == 0 {
+            writeln!(
+                w,
+                "{:>37}  (none of those seen held survived: where the {} alive were born is unknown)",
+                "",
+                thousands(t.alive)
+            )?;
+        }
     }
     if rep.types.len() > top {
         writeln!(
@@ -138,11 +146,18 @@ pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Res
             rep.types.len() - top
         )?;
     }
-    // The summary sentence of the biggest survivor.
-    if let Some(t) = rep.types.first().filter(|t| t.alive > 0) {
+    // The summary sentence of the biggest survivor; when no sample saw where it was born (an
+    // object only ever held by others, like a list inside an instance), also of the biggest
+    // survivor whose birth a sample saw.
+    let mut shown = 0;
+    for t in rep.types.iter().filter(|t| t.alive > 0) {
+        if shown == 0 {
+            writeln!(w)?;
+        }
         let at = t
             .sites
             .first()
+            .filter(|s| s.alive > 0)
             .map(|s| {
                 let base = if rep.exact {
                     t.sites.iter().map(|s| s.alive).sum::<u64>()
@@ -156,8 +171,7 @@ pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Res
                     site_text(s)
                 )
             })
-            .unwrap_or_default();
-        writeln!(w)?;
+            .unwrap_or_else(|| "; no sample saw where a surviving one was born".to_string());
         writeln!(
             w,
             "{}: {} born, {} alive{at}",
@@ -165,8 +179,17 @@ pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Res
             thousands(t.born),
             thousands(t.alive)
         )?;
+        shown += 1;
+        if sites_alive(t) > 0 || shown >= 2 {
+            break;
+        }
     }
     Ok(())
+}
+
+/// Survivors charged to a site.
+fn sites_alive(t: &leakspy_python::record::TypeRecord) -> u64 {
+    t.sites.iter().map(|s| s.alive).sum()
 }
 
 pub fn render_json(rep: &RecordReport, w: &mut dyn Write) -> io::Result<()> {

@@ -149,12 +149,21 @@ pub(super) fn build_types(
                     })
                     .collect()
             } else {
+                // Survivors never seen held are shared by the sites' shares of the survivors that
+                // were: a site whose objects all died (a churned list seen in a local) says nothing
+                // of where the kept ones of its type were born.
+                let seen_alive: u64 = a.site_alive.values().map(|x| x.0).sum();
                 a.pairs
                     .iter()
                     .map(|(&s, &n)| {
                         let share = n as f64 / total_pairs.max(1) as f64;
                         let (att_alive, att_bytes) =
                             a.site_alive.get(&s).copied().unwrap_or_default();
+                        let alive_share = if seen_alive > 0 {
+                            att_alive as f64 / seen_alive as f64
+                        } else {
+                            0.0
+                        };
                         SiteRecord {
                             frames: st
                                 .sites
@@ -162,9 +171,10 @@ pub(super) fn build_types(
                                 .map(|f| site_frames(f, a.lines.get(&s)))
                                 .unwrap_or_default(),
                             born: (a.born as f64 * share).round() as u64,
-                            alive: att_alive + (a.unattributed_alive as f64 * share).round() as u64,
+                            alive: att_alive
+                                + (a.unattributed_alive as f64 * alive_share).round() as u64,
                             alive_bytes: att_bytes
-                                + (a.unattributed_bytes as f64 * share).round() as u64,
+                                + (a.unattributed_bytes as f64 * alive_share).round() as u64,
                             pairs: n,
                         }
                     })
