@@ -16,9 +16,7 @@
 mod common;
 
 use common::*;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 macro_rules! core_tests {
     ($($test:ident => $interp:literal,)*) => {
@@ -241,13 +239,7 @@ fn core_usage_errors() {
 /// (moved to `dir`) with the target's truth. None (skip) when the kernel's core_pattern does not
 /// write a plain `core` file into the working directory.
 fn kernel_core(interp: &Interp, dir: &Path) -> Option<(PathBuf, Truth, u32)> {
-    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-    let uses_pid = std::fs::read_to_string("/proc/sys/kernel/core_uses_pid").unwrap_or_default();
-    if pattern.trim() != "core" {
-        eprintln!(
-            "SKIPPED: kernel core_pattern is {:?}, not \"core\" (cores go elsewhere)",
-            pattern.trim()
-        );
+    if !kernel_cores_in_cwd() {
         return None;
     }
     let target = start_target_with(interp, "heap_target.py", Launch::CoreDumping);
@@ -255,32 +247,8 @@ fn kernel_core(interp: &Interp, dir: &Path) -> Option<(PathBuf, Truth, u32)> {
     let Target {
         mut guard, truth, ..
     } = target;
-    let scratch = guard
-        .scratch
-        .clone()
-        .expect("chroot target has a scratch dir");
     wait_blocked_in_read(pid);
-    let status = Command::new("kill")
-        .args(["-ABRT", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -ABRT {pid}");
-    let exit = guard.child.wait().expect("wait for the target");
-    assert!(
-        exit.core_dumped(),
-        "{}: the target did not dump core ({exit:?}); RLIMIT_CORE or core_pattern?",
-        interp.name
-    );
-    let name = if uses_pid.trim() == "1" {
-        format!("core.{pid}")
-    } else {
-        "core".into()
-    };
-    let src = scratch.join(&name);
-    let core = dir.join(&name);
-    std::fs::rename(&src, &core)
-        .or_else(|_| std::fs::copy(&src, &core).map(|_| ()))
-        .unwrap_or_else(|e| panic!("move {} to {}: {e}", src.display(), core.display()));
+    let core = kernel_core_of(&mut guard, dir, "ABRT");
     drop(guard);
     Some((core, truth, pid))
 }
