@@ -81,6 +81,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         refs: None,
         export_graph: None,
         native: args.native,
+        retained_of: None,
     };
     let mut opts = opts;
     args.exports.configure(&mut opts, args.fleet.subprocesses)?;

@@ -25,6 +25,11 @@ pub struct RecordArgs {
     /// By default the target is never paused while sampling.
     #[arg(long)]
     pub pause: bool,
+    /// End with a whole-heap census and its reference graph (a longer final pause and more memory,
+    /// like `leakspy refs`): per type and site, what the survivors keep alive, the untracked objects
+    /// they hold (str, int, dicts of atoms) included.
+    #[arg(long)]
+    pub retained: bool,
     /// Print JSON on stdout (schema in docs/json-schema.md).
     #[arg(long)]
     pub json: bool,
@@ -72,6 +77,7 @@ pub fn cmd_record(args: &RecordArgs) -> Result<i32> {
         duration: args.duration,
         rate: args.rate,
         pause: args.pause,
+        retained: args.retained,
     };
     let bar = progress_bar(args.quiet, args.duration);
     let terminal = std::io::stderr().is_terminal();

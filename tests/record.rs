@@ -19,7 +19,8 @@
 //! charged to a stack whose innermost frame in the target's file is the true allocating function;
 //! the helper's caller shares within 10 points of 75/25; the churned type (almost) without
 //! survivors; a site's innermost line, when given, the allocating line (and given for the type that
-//! only its constructor holds). With tracemalloc on: `exact: true` and tracemalloc's site (the allocating line).
+//! only its constructor holds); with `--retained`, what the kept `Inline`s retain within the bounds
+//! the target computes (at least themselves and the strs only they hold). With tracemalloc on: `exact: true` and tracemalloc's site (the allocating line).
 
 mod common;
 use common::*;
@@ -60,7 +61,7 @@ fn run_script(
     ));
     let mut child = Command::new(env!("CARGO_BIN_EXE_leakspy"))
         .args(["record", "--pid", &guard.pid().to_string()])
-        .args(["--duration", "120s", "--rate", rate, "--json"])
+        .args(["--duration", "120s", "--rate", rate, "--json", "--retained"])
         .arg("--speedscope")
         .arg(&speedscope)
         .stdin(Stdio::null())
@@ -284,6 +285,21 @@ fn check_record(name: &str) {
             }
         }
         if ty == "__main__.Inline" {
+            // --retained: its survivors keep their own strs alive (untracked, on no GC list).
+            let kept = u(&t["retained_bytes"]);
+            let (lo, hi) = (
+                u(&truth["inline_retained_min"]),
+                u(&truth["inline_retained_max"]),
+            );
+            assert!(
+                lo <= kept && kept <= hi,
+                "{ty}: retained {kept}, truth between {lo} and {hi}\n{ctx}"
+            );
+            let by_sites: u64 = sites.iter().map(|s| u(&s["retained_bytes"])).sum();
+            assert!(
+                by_sites.abs_diff(kept) <= sites.len() as u64,
+                "{ty}: sites retain {by_sites} of {kept}\n{ctx}"
+            );
             // Only its constructor holds it: every pair has the allocating line.
             assert!(
                 sites.iter().any(|s| target_frames(s)

@@ -12,7 +12,8 @@ has finished, so the truth does not perturb the recorded heap).
 - Block: made in make_block on a second thread, kept; the main thread holds the GIL in between;
 - Inline: made in make_inline and handed straight to a list (`inline.append(Inline(i))`): no frame
   but its constructor's ever holds it, so only a sample that sees the constructor running can say
-  where it was born, and that sample gives the line of the call. Kept.
+  where it was born, and that sample gives the line of the call. Kept, each with a str of its own
+  (what `record --retained` must charge to it).
 
 Each allocating line ends with `# alloc TYPE`: the test finds the lines there.
 
@@ -56,6 +57,7 @@ class Block:
 class Inline:
     def __init__(self, i):
         self.i = i
+        self.tag = "inline-%d" % i  # a str only this object holds: untracked, retained by it
         spin(SPIN)  # a constructor that does some work
 
 
@@ -181,6 +183,15 @@ def main():
             "__main__.Inline": "make_inline",
         },
         "item_callers": {"site_a": 0.75, "site_b": 0.25},
+        # What the Inline survivors alone keep alive (`record --retained`), computed now that
+        # leakspy is done: at least themselves and their tags (only they hold them); at most that
+        # plus their ints and instance dicts (3.11+ materializes `__dict__` only when asked, as
+        # here, after the recording: so an upper bound).
+        "inline_retained_min": sum(sys.getsizeof(o) + sys.getsizeof(o.tag) for o in inline),
+        "inline_retained_max": sum(
+            sys.getsizeof(o) + sys.getsizeof(o.tag) + sys.getsizeof(o.i) + sys.getsizeof(o.__dict__)
+            for o in inline
+        ),
         "traced": traced,
     }
     print(json.dumps(truth), flush=True)

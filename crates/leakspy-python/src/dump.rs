@@ -40,6 +40,9 @@ pub struct DumpOptions {
     pub export_graph: Option<crate::analysis::export::ExportOptions>,
     /// `dump --native`: capture registers and stacks under the pause, unwind them after it.
     pub native: bool,
+    /// `record --retained`: keep the reference graph and compute what each of these objects (by
+    /// address, in groups: `analysis::retained`) keeps alive (`heap.retained`).
+    pub retained_of: Option<rustc_hash::FxHashMap<u64, u32>>,
 }
 
 /// Where the layout came from, for the header.
@@ -485,9 +488,23 @@ pub fn analyse(
         }
         _ => None,
     };
+    let retained = match (&opts.retained_of, &graph) {
+        (Some(groups), Some(g)) => {
+            let interps = stacks::interpreters(r, target.runtime).unwrap_or_default();
+            Some(crate::analysis::retained::retained_by_owner(
+                r,
+                &interps,
+                &raw_threads,
+                g,
+                groups,
+            ))
+        }
+        _ => None,
+    };
     drop(graph);
     let mut heap = walker.map(|w| w.finish(opts.group_by)).unwrap_or_default();
     heap.refs = refs;
+    heap.retained = retained;
     heap.graph = exported;
     let mut partial = heap.partial || threads_failed;
     heap.torn |= threads_failed;
@@ -602,7 +619,7 @@ fn walk<'r, 'a>(
         None
     } else {
         let mut w = HeapWalker::new(r);
-        if opts.refs.is_some() || opts.export_graph.is_some() {
+        if opts.refs.is_some() || opts.export_graph.is_some() || opts.retained_of.is_some() {
             w = w.keep_graph();
         } else if !opts.gc_only {
             w = w.whole_heap();

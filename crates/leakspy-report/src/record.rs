@@ -105,6 +105,15 @@ pub fn render_text(rep: &RecordReport, top: usize, w: &mut dyn Write) -> io::Res
             human_bytes(t.alive_bytes),
             t.type_name
         )?;
+        if let Some(kept) = t.retained_bytes {
+            writeln!(
+                w,
+                "{:>37}  retained {}: what the {} survivors alone keep alive, the untracked objects they hold included",
+                "",
+                human_bytes(kept),
+                thousands(t.alive)
+            )?;
+        }
         let base = if rep.exact {
             t.sites.iter().map(|s| s.alive).sum::<u64>()
         } else {
@@ -339,12 +348,14 @@ mod tests {
                 born: 12_000,
                 alive: 12_000,
                 alive_bytes: 1 << 20,
+                retained_bytes: None,
                 pairs: 100,
                 sites: vec![SiteRecord {
                     frames: vec![frame("handle", 31), frame("worker", 40)],
                     born: 11_760,
                     alive: 11_760,
                     alive_bytes: 1 << 20,
+                    retained_bytes: None,
                     pairs: 98,
                 }],
             }],

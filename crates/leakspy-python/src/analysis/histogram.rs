@@ -100,6 +100,9 @@ pub struct HeapHistogram {
     /// Every object's identity, when collected.
     #[serde(skip)]
     pub object_table: Option<ObjectTable>,
+    /// What each object of `DumpOptions::retained_of` keeps alive, by address.
+    #[serde(skip)]
+    pub retained: Option<rustc_hash::FxHashMap<u64, u64>>,
     /// The answer to a `leakspy refs` query, when one was asked.
     #[serde(skip)]
     pub refs: Option<crate::analysis::refs::RefsReport>,

@@ -1,7 +1,7 @@
 //! Consumers of the objects the heap walkers find (each a [`crate::heap::Sink`]: [`histogram`],
 //! [`sites`], [`origins`], [`graph`]; wired together by [`walk`]), and what is computed from them: allocation
 //! sites from the target's tracemalloc tables ([`tracemalloc`]), origin hints ([`origins`]), who
-//! holds what ([`refs`], with [`dominators`] for retained sizes), and the resident-memory
+//! holds what ([`refs`], with [`dominators`] for retained sizes; [`retained`] per owner for `record`), and the resident-memory
 //! breakdown ([`memstats`]).
 //!
 //! May import: `error`, `model`, `stacks`, `heap` (its graph and the seam's types), `attach`.
@@ -13,6 +13,7 @@ pub mod histogram;
 pub mod memstats;
 pub mod origins;
 pub mod refs;
+pub mod retained;
 pub mod sites;
 pub mod tracemalloc;
 pub mod walk;

@@ -123,7 +123,7 @@ impl RootKind {
     }
 }
 
-struct Root {
+pub(super) struct Root {
     node: u32,
     label: String,
     kind: RootKind,
@@ -197,31 +197,19 @@ pub fn analyse(
     out.referrers = referrers;
 
     // Roots and the breadth-first search.
-    let roots = roots(r, interps, threads, g, &mut types);
-    for root in &roots {
+    let Rooted {
+        roots: all_roots,
+        parent,
+        root_of,
+    } = rooted(r, interps, threads, g, &mut types);
+    for root in &all_roots {
         match root.kind {
             RootKind::FrameLocal => out.roots.frame_locals += 1,
             RootKind::ModuleGlobal => out.roots.module_globals += 1,
             RootKind::ClassAttribute => out.roots.class_attributes += 1,
-            RootKind::Frozen => {}
+            RootKind::Frozen => out.roots.frozen += 1,
         }
     }
-    let mut parent = vec![NONE; n];
-    let mut root_of = vec![NONE; n];
-    let mut all_roots: Vec<Root> = roots;
-    bfs(g, &all_roots, 0, &mut parent, &mut root_of);
-    let first_frozen = all_roots.len();
-    for &f in &g.frozen {
-        if root_of[f as usize] == NONE {
-            all_roots.push(Root {
-                node: f,
-                label: "<frozen generation>".into(),
-                kind: RootKind::Frozen,
-            });
-        }
-    }
-    out.roots.frozen = (all_roots.len() - first_frozen) as u64;
-    bfs(g, &all_roots, first_frozen, &mut parent, &mut root_of);
 
     // Paths of the instances, grouped by shape.
     let mut labels = LabelCache::default();
@@ -311,6 +299,45 @@ fn short(name: &str) -> &str {
 }
 
 /// Multi-source BFS from `roots[from..]` over nodes not reached yet.
+/// The roots (frame locals, module globals, class attributes, then the frozen objects no other
+/// root reaches) and the breadth-first search from them: every object's parent on its shortest
+/// path and the root it came from (`NONE`: unreachable).
+pub(super) struct Rooted {
+    pub roots: Vec<Root>,
+    pub parent: Vec<u32>,
+    pub root_of: Vec<u32>,
+}
+
+pub(super) fn rooted(
+    r: &Reader<'_>,
+    interps: &[u64],
+    threads: &[RawThread],
+    g: &HeapGraph,
+    types: &mut TypeCache,
+) -> Rooted {
+    let n = g.nodes.len();
+    let mut parent = vec![NONE; n];
+    let mut root_of = vec![NONE; n];
+    let mut all_roots: Vec<Root> = roots(r, interps, threads, g, types);
+    bfs(g, &all_roots, 0, &mut parent, &mut root_of);
+    let first_frozen = all_roots.len();
+    for &f in &g.frozen {
+        if root_of[f as usize] == NONE {
+            all_roots.push(Root {
+                node: f,
+                label: "<frozen generation>".into(),
+                kind: RootKind::Frozen,
+            });
+        }
+    }
+    bfs(g, &all_roots, first_frozen, &mut parent, &mut root_of);
+    Rooted {
+        roots: all_roots,
+        parent,
+        root_of,
+    }
+}
+
 fn bfs(g: &HeapGraph, roots: &[Root], from: usize, parent: &mut [u32], root_of: &mut [u32]) {
     let mut queue = std::collections::VecDeque::new();
     for (k, root) in roots.iter().enumerate().skip(from) {
@@ -600,7 +627,11 @@ pub(crate) fn slot_name(r: &Reader<'_>, tp: u64, off: u64) -> Option<String> {
 
 /// The dominator tree over the graph plus a super-root (node `n`) above every root, the frozen
 /// generation and every object no root reaches. Returns idom, retained sizes and the graph used.
-fn dominator_tree(g: &HeapGraph, roots: &[Root], root_of: &[u32]) -> (Vec<u32>, Vec<u64>, Csr) {
+pub(super) fn dominator_tree(
+    g: &HeapGraph,
+    roots: &[Root],
+    root_of: &[u32],
+) -> (Vec<u32>, Vec<u64>, Csr) {
     let n = g.nodes.len();
     let mut aug = Csr {
         start: g.succ.start.clone(),

@@ -42,7 +42,8 @@ types that churn fast are undercounted (a lower bound)";
 /// What the report says about objects the GC lists never hold.
 pub const UNTRACKED_NOTE: &str =
     "only GC-tracked objects are recorded: str, int, float, bytes and \
-other objects that cannot hold references are never on the GC lists, so their births are not seen";
+other objects that cannot hold references are never on the GC lists, so their births are not seen \
+(--retained charges them to the survivors that hold them)";
 
 #[derive(Debug, Clone)]
 pub struct RecordOptions {
@@ -51,6 +52,9 @@ pub struct RecordOptions {
     pub rate: u32,
     /// Pause the target for each sample (consistent lists and stacks, at the cost of a stop).
     pub pause: bool,
+    /// End with a whole-heap census and its reference graph: what the survivors keep alive,
+    /// untracked objects included (`retained_bytes`).
+    pub retained: bool,
 }
 
 impl Default for RecordOptions {
@@ -59,6 +63,7 @@ impl Default for RecordOptions {
             duration: Duration::from_secs(30),
             rate: 200,
             pause: false,
+            retained: false,
         }
     }
 }
@@ -93,6 +98,9 @@ pub struct SiteRecord {
     pub born: u64,
     pub alive: u64,
     pub alive_bytes: u64,
+    /// With `--retained`: what these survivors keep alive (estimated like `alive_bytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_bytes: Option<u64>,
     /// Sampled (type, stack) pairs behind this site (0 with tracemalloc).
     pub pairs: u64,
 }
@@ -106,6 +114,11 @@ pub struct TypeRecord {
     /// Of those, still on the GC lists at the end.
     pub alive: u64,
     pub alive_bytes: u64,
+    /// With `--retained`: the bytes only the survivors keep reachable, their own included
+    /// (untracked objects they hold: str, int, dicts of atoms...). `None` for types outside the
+    /// types with the most births (`analysis::retained::MAX_GROUPS`) or without `--retained`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_bytes: Option<u64>,
     /// Sampled (type, stack) pairs for this type.
     pub pairs: u64,
     pub sites: Vec<SiteRecord>,
@@ -204,7 +217,8 @@ pub fn record(
             pid,
             &DumpOptions {
                 collect_objects: true,
-                gc_only: true,
+                gc_only: !opts.retained,
+                retained_of: opts.retained.then(|| retained_groups(&st)),
                 ..DumpOptions::default()
             },
             &mut |_| {},
@@ -218,14 +232,15 @@ pub fn record(
                 }
                 let exact = report.heap.tracemalloc.as_ref().is_some_and(|t| t.tracing);
                 let table = report.heap.object_table.unwrap_or_default();
-                (summary::build_types(r, &st, &table, exact), exact)
+                let retained = report.heap.retained.as_ref();
+                (summary::build_types(r, &st, &table, retained, exact), exact)
             }
             Err(e) => {
                 st.warnings.push(format!(
                     "final census failed ({e}): alive counts are 0 (unknown)"
                 ));
                 (
-                    summary::build_types(r, &st, &Default::default(), false),
+                    summary::build_types(r, &st, &Default::default(), None, false),
                     false,
                 )
             }
@@ -248,6 +263,23 @@ pub fn record(
             time_profile,
         }
     })
+}
+
+/// The born objects whose retained bytes the final census computes, grouped by type: the
+/// [`crate::analysis::retained::MAX_GROUPS`] types with the most births.
+fn retained_groups(st: &State) -> FxHashMap<u64, u32> {
+    let mut by_births: Vec<(u64, u64)> = st.born_by_tp.iter().map(|(&tp, &n)| (tp, n)).collect();
+    by_births.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let group: FxHashMap<u64, u32> = by_births
+        .iter()
+        .take(crate::analysis::retained::MAX_GROUPS as usize)
+        .enumerate()
+        .map(|(i, &(tp, _))| (tp, i as u32))
+        .collect();
+    st.born
+        .iter()
+        .filter_map(|(&addr, b)| group.get(&b.tp).map(|&k| (addr, k)))
+        .collect()
 }
 
 /// Record `pid` like [`record`] but without the final census: each born object a sample saw, by

@@ -53,6 +53,7 @@ pub(super) fn build_types(
     r: &Reader<'_>,
     st: &State,
     table: &crate::analysis::histogram::ObjectTable,
+    retained: Option<&FxHashMap<u64, u64>>,
     exact: bool,
 ) -> Vec<TypeRecord> {
     // census: addr -> (type name index, bytes, site index + 1)
@@ -73,10 +74,15 @@ pub(super) fn build_types(
         born: u64,
         alive: u64,
         alive_bytes: u64,
-        /// site -> (attributed alive, attributed alive bytes)
-        site_alive: FxHashMap<u32, (u64, u64)>,
+        /// site -> (attributed alive, attributed alive bytes, attributed retained bytes)
+        site_alive: FxHashMap<u32, (u64, u64, u64)>,
         unattributed_alive: u64,
         unattributed_bytes: u64,
+        unattributed_retained: u64,
+        /// Retained bytes of the survivors (`--retained`, the type among those computed).
+        retained: Option<u64>,
+        /// tracemalloc site index + 1 -> retained bytes
+        tm_retained: FxHashMap<u64, u64>,
         /// tracemalloc site index + 1 -> (alive, bytes)
         tm: FxHashMap<u64, (u64, u64)>,
         pairs: FxHashMap<u32, u64>,
@@ -95,20 +101,28 @@ pub(super) fn build_types(
         }
         a.alive += 1;
         a.alive_bytes += bytes;
+        let kept = retained.and_then(|m| m.get(&addr)).copied();
+        if let Some(k) = kept {
+            *a.retained.get_or_insert(0) += k;
+        }
+        let kept = kept.unwrap_or(0);
         if site > 0 {
             let e = a.tm.entry(site).or_default();
             e.0 += 1;
             e.1 += bytes;
+            *a.tm_retained.entry(site).or_default() += kept;
         }
         match b.site {
             Some(s) => {
                 let e = a.site_alive.entry(s).or_default();
                 e.0 += 1;
                 e.1 += bytes;
+                e.2 += kept;
             }
             None => {
                 a.unattributed_alive += 1;
                 a.unattributed_bytes += bytes;
+                a.unattributed_retained += kept;
             }
         }
     }
@@ -145,6 +159,9 @@ pub(super) fn build_types(
                         born: alive,
                         alive,
                         alive_bytes: bytes,
+                        retained_bytes: a
+                            .retained
+                            .map(|_| a.tm_retained.get(&si).copied().unwrap_or(0)),
                         pairs: 0,
                     })
                     .collect()
@@ -157,7 +174,7 @@ pub(super) fn build_types(
                     .iter()
                     .map(|(&s, &n)| {
                         let share = n as f64 / total_pairs.max(1) as f64;
-                        let (att_alive, att_bytes) =
+                        let (att_alive, att_bytes, att_retained) =
                             a.site_alive.get(&s).copied().unwrap_or_default();
                         let alive_share = if seen_alive > 0 {
                             att_alive as f64 / seen_alive as f64
@@ -175,6 +192,10 @@ pub(super) fn build_types(
                                 + (a.unattributed_alive as f64 * alive_share).round() as u64,
                             alive_bytes: att_bytes
                                 + (a.unattributed_bytes as f64 * alive_share).round() as u64,
+                            retained_bytes: a.retained.map(|_| {
+                                att_retained
+                                    + (a.unattributed_retained as f64 * alive_share).round() as u64
+                            }),
                             pairs: n,
                         }
                     })
@@ -190,6 +211,7 @@ pub(super) fn build_types(
                 born: a.born,
                 alive: a.alive,
                 alive_bytes: a.alive_bytes,
+                retained_bytes: a.retained,
                 pairs: total_pairs,
                 sites,
             }
