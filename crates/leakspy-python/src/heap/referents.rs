@@ -84,6 +84,13 @@ pub fn referents(r: &Reader<'_>, obj: u64, tp: u64, t: &TypeInfo, out: &mut Vec<
                     .saturating_add(8u64.saturating_mul(n.unsigned_abs().saturating_sub(1)))
             })
         }
+        // 3.11+ code objects: the object pointers end at `co_linetable`; what follows is weak
+        // references, optimizer and monitoring structs, and words a default build leaves
+        // uninitialized (`_co_unique_id`, set only when free-threaded: sid 3.15 showed one holding
+        // a stale pointer to a live str, an edge the target does not have).
+        SizeKind::Code if l.code.co_code_adaptive.is_some() => {
+            (l.code.co_linetable + 8).min(t.basicsize)
+        }
         _ => t.basicsize,
     };
     scan(r, obj, from, end, out);
