@@ -72,3 +72,59 @@ pub fn refuse_heap(target: &Target, want_heap: bool) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ft_layout(v: &str) -> (PyVersion, LoadedLayout) {
+        let v = PyVersion::parse(v).unwrap();
+        let mut c = leakspy_layout::candidates_for(v, true).unwrap();
+        (v, c.remove(0))
+    }
+
+    #[test]
+    fn header_only_layouts_warn_and_refuse_on_disagreement() {
+        for v in ["3.14.10", "3.15.2"] {
+            let (v, cand) = ft_layout(v);
+            let w = unverified_check(v, &cand, &[]).unwrap().unwrap();
+            assert!(w.contains("not verified against a live"), "{w}");
+            let mm = [Mismatch {
+                field: "thread_state.size",
+                layout: 832,
+                target: 840,
+            }];
+            let err = unverified_check(v, &cand, &mm).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, Error::Unsupported(_)), "{msg}");
+            assert!(msg.contains("thread_state.size 832 vs 840"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn the_live_verified_313t_and_default_layouts_pass_silently() {
+        let (v, cand) = ft_layout("3.13.15");
+        let mm = [Mismatch {
+            field: "thread_state.size",
+            layout: 1,
+            target: 2,
+        }];
+        // 3.13t was tested live: a disagreement is a warning from the caller, as for default builds
+        assert!(unverified_check(v, &cand, &mm).unwrap().is_none());
+        let default = leakspy_layout::candidates(v).unwrap().remove(0);
+        assert!(unverified_check(v, &default, &mm).unwrap().is_none());
+    }
+
+    #[test]
+    fn free_threaded_flag_comes_from_the_debug_offsets() {
+        assert!(!is_free_threaded(None));
+        let names = 8 + 8 * 72; // enough for the 3.13 table
+        let mut blob = leakspy_layout::debug_offsets_cookie().to_vec();
+        blob.resize(names, 0);
+        let d = DebugOffsets::decode(13, &blob).unwrap();
+        assert!(!is_free_threaded(Some(&d)));
+        blob[16] = 1; // the member after `version`
+        let d = DebugOffsets::decode(13, &blob).unwrap();
+        assert!(is_free_threaded(Some(&d)));
+    }
+}
