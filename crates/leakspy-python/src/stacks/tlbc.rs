@@ -22,7 +22,10 @@ pub fn bytecode_start(r: &Reader<'_>, frame: u64, code: u64, adaptive: u64) -> u
     };
     let copy = || -> Option<u64> {
         let idx = i64::from(r.mem.read_i32(frame.wrapping_add(idx_off)).ok()?);
-        let array = r.ptr(code.wrapping_add(tlbc_off)).ok().filter(|&a| a != 0)?;
+        let array = r
+            .ptr(code.wrapping_add(tlbc_off))
+            .ok()
+            .filter(|&a| a != 0)?;
         let size = r.mem.read_u64(array).ok()? as i64;
         if !(0..size.min(MAX_COPIES)).contains(&idx) {
             return None;
