@@ -181,8 +181,11 @@ fn mismatches(report: &Report, truth: &FtTruth, live: bool) -> Vec<String> {
     fails
 }
 
-fn parse_report(out: &std::process::Output, ctx: &str) -> Report {
-    assert_eq!(out.status.code(), Some(0), "{ctx}\n{}", show_output(out));
+/// `partial_ok`: exit 1 (a partial report) is expected too (a core whose thread stacks gcore could
+/// not copy).
+fn parse_report(out: &std::process::Output, ctx: &str, partial_ok: bool) -> Report {
+    let ok = out.status.code() == Some(0) || (partial_ok && out.status.code() == Some(1));
+    assert!(ok, "{ctx}\n{}", show_output(out));
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{ctx}: not a report ({e})\n{}", show_output(out)))
 }
@@ -219,7 +222,7 @@ fn check_stacks(name: &str) {
     for i in 0..DUMPS {
         let out = run_leakspy(["dump", "--pid", &pid, "--json", "-q", "--no-heap"]);
         let ctx = format!("[{name}] dump --no-heap {}/{DUMPS} of pid {pid}", i + 1);
-        let report = parse_report(&out, &ctx);
+        let report = parse_report(&out, &ctx, false);
         check_warnings(&ctx, &report);
         assert!(!report.partial, "{ctx}: partial\n{}", show_output(&out));
         let fails = mismatches(&report, &truth, true);
@@ -262,8 +265,12 @@ fn check_stacks(name: &str) {
     }
 
     // A core of the same moment reads back with the same stacks (scheduler states unknown there).
+    // gdb's gcore cannot copy thread stacks with glibc 2.42+ on Linux 6.13+ (`Gcore::unreadable`):
+    // the Python frames live elsewhere (the thread states' data stacks), so only the report must
+    // say it is partial, naming the C stacks.
     let dir = TempDir::new("ft-core");
     let core = gcore(guard.pid(), &dir.0);
+    let stacks_missing = !core.unreadable.is_empty();
     let mut args: Vec<String> = vec![
         "dump".into(),
         "--core".into(),
@@ -276,8 +283,14 @@ fn check_stacks(name: &str) {
     args.extend(["--json", "-q", "--no-heap"].map(String::from));
     let out = run_leakspy(&args);
     let ctx = format!("[{name}] {}", args.join(" "));
-    let report = parse_report(&out, &ctx);
+    let report = parse_report(&out, &ctx, stacks_missing);
     check_warnings(&ctx, &report);
+    assert_eq!(
+        report.partial,
+        stacks_missing && report.warnings.iter().any(|w| w.contains("C stacks")),
+        "{ctx}: partial only for missing thread stacks: {:?}",
+        report.warnings
+    );
     let fails = mismatches(&report, &truth, false);
     assert!(
         fails.is_empty(),

@@ -65,7 +65,8 @@ def frames_of(frame):
     while frame is not None:
         out.append(
             {
-                "function": frame.f_code.co_name,
+                # leakspy names a function by its qualified name (3.11+ co_qualname)
+                "function": getattr(frame.f_code, "co_qualname", frame.f_code.co_name),
                 "filename": frame.f_code.co_filename,
                 "line": frame.f_lineno,
             }
