@@ -8,7 +8,8 @@
 //! spinners running at once (scheduler state R: with a GIL only its holder would be), no thread
 //! holding a GIL, the 3.13t layout with no field disagreeing with the target's `_Py_DebugOffsets`,
 //! and the warning that there is no GIL. The heap, not walked yet for these builds, is refused with
-//! one line (exit 6) naming `--no-heap`; a `gcore` core reads back with the same stacks.
+//! one line (exit 6) naming `--no-heap`, by `dump` and by every heap command (`watch`, `snapshot`,
+//! `leaks`, `record`, `refs`); a `gcore` core reads back with the same stacks.
 
 mod common;
 
@@ -247,10 +248,19 @@ fn check_stacks(name: &str) {
         );
     }
 
-    // The heap is refused, one line, exit 6, naming the way to the stacks.
+    // The heap is refused, one line, exit 6, naming the way to the stacks: by `dump` and by every
+    // command that reads the heap.
+    let scratch = TempDir::new("ft-snapshot");
+    let snap = scratch.0.join("snap").display().to_string();
     for args in [
         vec!["dump", "--pid", &pid],
         vec!["dump", "--pid", &pid, "--json"],
+        vec!["dump", "--pid", &pid, "--gc-only"],
+        vec!["watch", "--pid", &pid, "--count", "2", "--interval", "0.1"],
+        vec!["snapshot", "--pid", &pid, "-o", &snap],
+        vec!["leaks", "--pid", &pid, "--interval", "0.1"],
+        vec!["record", "--pid", &pid, "--duration", "0.2"],
+        vec!["refs", "--pid", &pid, "--type", "list"],
     ] {
         let out = run_leakspy(&args);
         let err = assert_clean_error(&out, 6, &format!("[{name}] {}", args.join(" ")));
