@@ -7,6 +7,8 @@
 # Cache: $LEAKSPY_CACHE (default /var/cache/leakspy). Creates:
 #   $LEAKSPY_CACHE/sid        debootstrap chroot: Debian python3.13, 3.14, 3.15 (+ -dev headers, -dbg builds)
 #   $LEAKSPY_CACHE/bullseye   debootstrap chroot: Debian python3.9 (+ -dev headers)
+#   $LEAKSPY_CACHE/sid/opt/python3.13t  free-threaded 3.13 (--disable-gil) built from Debian's python3.13
+#                             source package in the sid chroot (scripts/setup-python313t.sh)
 #   $LEAKSPY_CACHE/matrix.tsv one line per interpreter: name <TAB> root (/ or chroot dir) <TAB> python path in that root
 #   $LEAKSPY_CACHE/venv-numpy-3.X.Y    venv of pyenv 3.X.Y with numpy 2.x (every pyenv 3.9-3.13)
 #   $LEAKSPY_CACHE/venv-numpy1-3.11.7  venv of pyenv 3.11.7 with numpy 1.26 (the numpy 1.x ndarray/descr ABI)
@@ -160,6 +162,7 @@ done
 make_chroot sid sid python3.13 python3.14 python3.15 libpython3.13-dev libpython3.14-dev libpython3.15-dev \
   python3.13-dbg python3.14-dbg python3.15-dbg
 make_chroot bullseye bullseye python3.9 libpython3.9-dev
+bash "$(dirname "$0")/setup-python313t.sh"  # free-threaded 3.13t built in the sid chroot (cached)
 
 matrix="$CACHE/matrix.tsv.tmp"
 : >"$matrix"
@@ -182,6 +185,8 @@ add debian-sid-3.15 "$CACHE/sid" /usr/bin/python3.15
 add debian-sid-3.13d "$CACHE/sid" /usr/bin/python3.13d
 add debian-sid-3.14d "$CACHE/sid" /usr/bin/python3.14d
 add debian-sid-3.15d "$CACHE/sid" /usr/bin/python3.15d
+# Free-threaded (--disable-gil) 3.13, built from Debian's source package by setup-python313t.sh.
+add debian-sid-3.13t "$CACHE/sid" /opt/python3.13t/bin/python3.13t
 mv "$matrix" "$CACHE/matrix.tsv"
 
 # make_venv NAME PYTHON PINS...   (re-created when the interpreter or the pin list changes)

@@ -367,11 +367,23 @@ const BUILD_TARGET: &str = env!("LEAKSPY_BUILD_TARGET");
 
 /// The supported CPython versions, derived from the layouts embedded in the binary
 /// (`leakspy_layout::all()`): "3.6-3.15 (default builds, not free-threaded; 3.14 from 3.14.5)".
+/// Free-threaded builds (`3.Xt.toml`) are named after it, with what is read of them.
 pub fn supported_cpython() -> String {
-    describe_versions(leakspy_layout::all().iter().map(|l| {
-        let p = &l.layout.python;
-        (p.minor.as_str(), p.min_patch, p.max_patch)
-    }))
+    let all = leakspy_layout::all();
+    let triples = |ft: bool| {
+        all.iter()
+            .filter(move |l| l.layout.free_threaded.is_some() == ft)
+            .map(|l| {
+                let p = &l.layout.python;
+                (p.minor.as_str(), p.min_patch, p.max_patch)
+            })
+    };
+    let ft = describe_versions(triples(true).map(|(m, _, _)| (m, 0, None)));
+    let ft = ft.split(' ').next().unwrap_or_default();
+    format!(
+        "{}; free-threaded {ft}: threads and stacks only",
+        describe_versions(triples(false))
+    )
 }
 
 /// [`supported_cpython`] over (minor "3.X", min_patch, max_patch) triples, one per layout file

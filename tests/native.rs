@@ -437,4 +437,5 @@ native_tests! {
     native_debian_sid_3_13_debug => "debian-sid-3.13d",
     native_debian_sid_3_14_debug => "debian-sid-3.14d",
     native_debian_sid_3_15_debug => "debian-sid-3.15d",
+    native_debian_sid_3_13t => "debian-sid-3.13t",
 }

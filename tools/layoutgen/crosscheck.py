@@ -37,6 +37,9 @@ TARGETS = [
     (f"{SID}/usr/bin/python3.15", f"{SID}/usr/include/python3.15/internal/pycore_debug_offsets.h", "3.15.toml"),
     (f"{SID}/usr/lib/x86_64-linux-gnu/libpython3.15.so.1.0",
      f"{SID}/usr/include/python3.15/internal/pycore_debug_offsets.h", "3.15.toml"),
+    # free-threaded 3.13 built by scripts/setup-python313t.sh (3.14t/3.15t: no binary to check here)
+    (f"{SID}/opt/python3.13t/lib/libpython3.13t.so.1.0",
+     f"{SID}/opt/python3.13t/include/python3.13t/internal/pycore_runtime.h", "3.13t.toml"),
 ]
 
 # debug-offsets member -> (layout section, key). Values compared directly unless noted in SPECIAL.
@@ -201,8 +204,9 @@ def check(binary, header, layout_file, verbose):
     patch = (ver >> 8) & 0xff
     if patch < m["min_patch"] or (m.get("max_patch") is not None and patch > m["max_patch"]):
         problems.append(f"patch {patch} outside the file's range {m['min_patch']}..{m.get('max_patch')}")
-    if vals["free_threaded"]:
-        problems.append("free-threaded build")
+    if bool(vals["free_threaded"]) != ("free_threaded" in layout):
+        problems.append(f"free_threaded = {vals['free_threaded']} in binary, but {layout_file} is "
+                        f"{'' if 'free_threaded' in layout else 'not '}a free-threaded layout")
     for n, v in vals.items():
         if n in ("cookie", "version", "free_threaded"):
             continue

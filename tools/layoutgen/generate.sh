@@ -33,7 +33,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # label | include dir | root whose usr/include holds x86_64-linux-gnu/python3.X/pyconfig.h ("" = host)
-# | dpkg package to report the version of ("" = pyenv)
+# | dpkg package to report the version of ("" = pyenv) | extra compiler flags
+# Free-threaded (3.Xt.toml): 3.13t from the interpreter scripts/setup-python313t.sh builds in the sid
+# chroot (its own pyconfig.h defines Py_GIL_DISABLED); 3.14t/3.15t from Debian's default-build -dev
+# headers compiled with -DPy_GIL_DISABLED (no free-threaded 3.14/3.15 can be built here).
 sets=(
   "pyenv 3.6.15|$PYENV_ROOT/versions/3.6.15/include/python3.6m||"
   "pyenv 3.7.16|$PYENV_ROOT/versions/3.7.16/include/python3.7m||"
@@ -48,6 +51,9 @@ sets=(
   "Debian sid|$CACHE/sid/usr/include/python3.13|$CACHE/sid|libpython3.13-dev"
   "Debian sid|$CACHE/sid/usr/include/python3.14|$CACHE/sid|libpython3.14-dev"
   "Debian sid|$CACHE/sid/usr/include/python3.15|$CACHE/sid|libpython3.15-dev"
+  "Debian python3.13 3.13.15-1 source built --disable-gil (scripts/setup-python313t.sh)|$CACHE/sid/opt/python3.13t/include/python3.13t||"
+  "Debian sid|$CACHE/sid/usr/include/python3.14|$CACHE/sid|libpython3.14-dev|-DPy_GIL_DISABLED=1"
+  "Debian sid|$CACHE/sid/usr/include/python3.15|$CACHE/sid|libpython3.15-dev|-DPy_GIL_DISABLED=1"
 )
 
 names=()   # output file per set, same index as sets
@@ -55,12 +61,12 @@ provs=()   # provenance line per set
 shorts=()  # short label per set (for drift notes)
 i=0
 for entry in "${sets[@]}"; do
-  IFS='|' read -r label inc root pkg <<<"$entry"
+  IFS='|' read -r label inc root pkg extra <<<"$entry"
   if [ ! -f "$inc/Python.h" ]; then
     echo "generate.sh: missing header set $inc ($label); run scripts/setup-pythons.sh" >&2
     exit 1
   fi
-  flags=(-std=gnu11 -O0 -DPy_BUILD_CORE=1 -I"$inc" -I"$inc/internal")
+  flags=(-std=gnu11 -O0 -DPy_BUILD_CORE=1 ${extra:+"$extra"} -I"$inc" -I"$inc/internal")
   if [ -n "$root" ] && [ "$root" != / ]; then
     # the Debian pyconfig.h does #include <x86_64-linux-gnu/python3.X/pyconfig.h>; point only that
     # directory into the chroot (not the chroot's glibc headers, which are newer than the host gcc's)
@@ -82,7 +88,7 @@ for entry in "${sets[@]}"; do
     debver=$(dpkg-query --admindir="$admin" -W -f '${Version}' "$pkg" 2>/dev/null || echo unknown)
     shown_inc=$inc
     shorts+=("$label $pkg $debver")
-    provs+=("headers: $label $pkg $debver (PY_VERSION $pyver), $shown_inc + $( [ "$root" = / ] && echo "" || echo "$root")/usr/include/x86_64-linux-gnu/$(basename "$inc")/pyconfig.h")
+    provs+=("headers: $label $pkg $debver (PY_VERSION $pyver), $shown_inc + $( [ "$root" = / ] && echo "" || echo "$root")/usr/include/x86_64-linux-gnu/$(basename "$inc")/pyconfig.h${extra:+, compiled with $extra}")
   else
     shorts+=("$label")
     provs+=("headers: $label (PY_VERSION $pyver), $inc")
@@ -100,7 +106,8 @@ flatten() {
   awk '/^\[/ { sec = substr($0, 2, length($0) - 2); next }
        sec != "python" && /^[a-z_0-9]+ = / { k = $1; sub(/^[a-z_0-9]+ = /, ""); print sec "." k " = " $0 }' "$1"
 }
-minor_of() { sed 's/^\(3\.[0-9]*\).*/\1/' <<<"$1"; }
+# (3.Xt, free-threaded, is its own kind: no drift notes between it and the default build's files)
+minor_of() { sed 's/^\(3\.[0-9]*t\?\).*/\1/' <<<"$1"; }
 
 # Provenance note for header sets of the same minor that went to another file (variants): which
 # schema fields differ, with both values. This is how within-minor drift gets recorded.

@@ -30,9 +30,6 @@
 #if PY_VERSION_HEX < 0x03060000 || PY_VERSION_HEX >= 0x03100000
 #  error "layoutgen supports CPython 3.6 .. 3.15"
 #endif
-#ifdef Py_GIL_DISABLED
-#  error "free-threaded header sets are not supported yet"
-#endif
 #ifdef Py_DEBUG
 #  error "debug (Py_DEBUG) header sets are not supported"
 #endif
@@ -610,10 +607,26 @@ static uint32_t state_mask(int which) {
 #  define LG_DEBIAN_GCHEAD 0
 #endif
 
-static const char *variant(void) { return LG_DEBIAN_GCHEAD ? "debian" : "default"; }
+/* Free-threaded builds (PEP 703, `--disable-gil`): Py_GIL_DISABLED is defined by the build's own
+ * pyconfig.h (a 3.13t install), or with -DPy_GIL_DISABLED for a default build's -dev headers
+ * (tools/layoutgen/generate.sh, 3.14t/3.15t). A different object header, no GC lists, no pymalloc:
+ * its own file, 3.Xt.toml, whatever else the headers carry (the Debian 3.13 PyGC_Head patch does not
+ * matter there: free-threaded objects have no PyGC_Head). */
+#ifdef Py_GIL_DISABLED
+#  define LG_FT 1
+#  undef LG_DEBIAN_GCHEAD
+#  define LG_DEBIAN_GCHEAD 0
+#else
+#  define LG_FT 0
+#endif
+
+static const char *variant(void) {
+    return LG_FT ? "freethreaded" : LG_DEBIAN_GCHEAD ? "debian" : "default";
+}
 
 static void file_name(void) {
-    if (LG_DEBIAN_GCHEAD) printf("3.%d-debian.toml\n", MINOR);
+    if (LG_FT) printf("3.%dt.toml\n", MINOR);
+    else if (LG_DEBIAN_GCHEAD) printf("3.%d-debian.toml\n", MINOR);
     else printf("3.%d.toml\n", MINOR);
 }
 
@@ -637,15 +650,24 @@ int main(int argc, char **argv) {
          * - everything else: one layout for the whole minor (no header set showed drift of a
          *   schema field; see provenance for what was compared). */
         unsigned min_patch = 0;
-#if PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030F0000
+#if PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030F0000 && !LG_FT
         min_patch = 5;
 #endif
+        /* free-threaded 3.14: no GC lists are read (objects are found in mimalloc's heaps, not on
+         * generation lists), so the 3.14.0-3.14.4 collector change does not split the file; the
+         * fields _Py_DebugOffsets carries are cross-checked at attach and a disagreement refuses. */
         u("min_patch", min_patch);
         printf("# max_patch: unset (no upper bound)\n");
     }
     {
         char detect[1024];
-#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+#if LG_FT
+        snprintf(detect, sizeof detect,
+                 "free-threaded build (Py_GIL_DISABLED): _Py_DebugOffsets.free_threaded != 0; only "
+                 "layout for a free-threaded 3.%d: selected by that flag and the version. Object "
+                 "header %zu bytes (ob_type at +%zu).",
+                 MINOR, sizeof(PyObject), offsetof(PyObject, ob_type));
+#elif PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
         unsigned long long gen0 = (unsigned long long)offsetof(struct _gc_runtime_state, generations);
         if (LG_DEBIAN_GCHEAD)
             snprintf(detect, sizeof detect,
@@ -839,7 +861,12 @@ int main(int argc, char **argv) {
     {
         typedef struct _gc_runtime_state GCS;
         u("size", SZ(GCS));
-#if PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030E0500
+#if LG_FT
+        /* free-threaded: objects are not linked on generation lists (no PyGC_Head in front of
+         * them); the collector visits mimalloc's heaps (Python/gc_free_threading.c). No list heads. */
+        printf("list_heads = []\n");
+        printf("list_names = []\n");
+#elif PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030E0500
         /* 3.14.0-3.14.4 incremental collector: young + old[2] spaces */
         printf("list_heads = [%llu, %llu, %llu, %llu]\n", OFF(GCS, young.head), OFF(GCS, old[0].head),
                OFF(GCS, old[1].head), OFF(GCS, permanent_generation.head));
@@ -854,7 +881,11 @@ int main(int argc, char **argv) {
         for (int i = 0; i < NUM_GENERATIONS; i++) printf("\"generation%d\", ", i);
         printf("\"permanent\"]\n");
 #endif
+#if LG_FT
+        none("permanent_generation (free-threaded: no lists)");
+#else
         u("permanent_generation", OFF(GCS, permanent_generation));
+#endif
         u("collecting", OFF(GCS, collecting));
         u("head_size", SZ(PyGC_Head));
 #if PY_VERSION_HEX >= 0x03080000
@@ -869,7 +900,13 @@ int main(int argc, char **argv) {
 
     /* ================================================================ [object] */
     sect("object");
+#if LG_FT
+    /* free-threaded: the owning thread's count (ob_ref_local, uint32) and the shared one are
+     * separate; `refcnt` names the local one, [free_threaded] has both */
+    u("refcnt", OFF(PyObject, ob_ref_local));
+#else
     u("refcnt", OFF(PyObject, ob_refcnt));
+#endif
     u("ob_type", OFF(PyObject, ob_type));
     u("ob_size", OFF(PyVarObject, ob_size));
     u("size", SZ(PyObject));
@@ -1248,6 +1285,34 @@ int main(int argc, char **argv) {
     /* 3.15: frame filenames are interned NUL-terminated UTF-8 (const char*), before: str objects. */
     b("filename_is_cstr", PY_VERSION_HEX >= 0x030F0000);
 
+#if LG_FT
+    /* ================================================================ [free_threaded] */
+    /* Free-threaded builds: the split object header (Include/object.h, `#ifdef Py_GIL_DISABLED`
+     * struct _object: ob_tid, _padding/ob_flags, ob_mutex, ob_gc_bits, ob_ref_local, ob_ref_shared,
+     * ob_type) and thread-local bytecode (3.14+: _PyInterpreterFrame.tlbc_index indexes
+     * PyCodeObject.co_tlbc->entries; 3.13 has none). [obmalloc] (pymalloc is not used: objects live
+     * in mimalloc heaps), [private], [sizeof] and [asyncio] (mirrored structs not checked against a
+     * free-threaded build; only the heap walk, not implemented for these builds, reads them) are
+     * left out. `live_verified` is a decision, not layout: true where a live interpreter of this
+     * exact kind was built and tested here (3.13t from Debian's python3.13 source package,
+     * scripts/setup-python313t.sh); 3.14t/3.15t come from default-build -dev headers compiled with
+     * -DPy_GIL_DISABLED, and leakspy warns when it uses them. */
+    sect("free_threaded");
+    u("ob_tid", OFF(PyObject, ob_tid));
+    u("ob_gc_bits", OFF(PyObject, ob_gc_bits));
+    u("ob_ref_local", OFF(PyObject, ob_ref_local));
+    u("ob_ref_shared", OFF(PyObject, ob_ref_shared));
+#  if PY_VERSION_HEX >= 0x030E0000
+    u("tlbc_index", OFF(_PyInterpreterFrame, tlbc_index));
+    u("co_tlbc", OFF(PyCodeObject, co_tlbc));
+    u("code_array_entries", OFF(_PyCodeArray, entries));
+#  else
+    none("tlbc_index");
+    none("co_tlbc");
+    none("code_array_entries");
+#  endif
+    b("live_verified", PY_VERSION_HEX < 0x030E0000);
+#else
     /* ================================================================ [obmalloc] */
     sect("obmalloc");
 #if PY_VERSION_HEX >= 0x030C0000
@@ -1337,6 +1402,7 @@ int main(int argc, char **argv) {
     u("member_def_size", SZ(PyMemberDef));
     u("member_type_object_ex", (unsigned long long)T_OBJECT_EX);
     u("tpflags_list_subclass", (unsigned long long)Py_TPFLAGS_LIST_SUBCLASS);
+#endif /* !LG_FT */
 
     /* ================================================================ [globals] */
 #if PY_VERSION_HEX < 0x03070000

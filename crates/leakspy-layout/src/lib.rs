@@ -123,6 +123,9 @@ pub const EMBEDDED: &[Embedded] = embed!(
     "3.13-debian.toml",
     "3.14.toml",
     "3.15.toml",
+    "3.13t.toml",
+    "3.14t.toml",
+    "3.15t.toml",
 );
 
 /// Errors from loading or selecting a layout.
@@ -177,7 +180,12 @@ fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
 }
 
 fn validate(l: &Layout) -> Result<(), String> {
-    if l.gc.list_heads.is_empty() || l.gc.list_heads.len() != l.gc.list_names.len() {
+    if l.free_threaded.is_some() {
+        // free-threaded: no GC lists to walk (objects are found in mimalloc's heaps)
+        if !l.gc.list_heads.is_empty() || !l.gc.list_names.is_empty() {
+            return Err("a free-threaded layout has no gc list heads".into());
+        }
+    } else if l.gc.list_heads.is_empty() || l.gc.list_heads.len() != l.gc.list_names.len() {
         return Err("gc.list_heads and gc.list_names must be non-empty and of equal length".into());
     }
     if l.interp.gc.is_some() == l.runtime.gc.is_some() {
@@ -235,7 +243,11 @@ pub fn all() -> Vec<LoadedLayout> {
 /// Supported versions, for messages: "3.9, 3.10, ...".
 pub fn supported_list() -> String {
     let mut v: Vec<String> = Vec::new();
-    for l in all() {
+    // default (GIL) builds; free-threaded ones are named in their own message
+    for l in all()
+        .into_iter()
+        .filter(|l| l.layout.free_threaded.is_none())
+    {
         let m = &l.layout.python;
         let s = match (m.min_patch, m.max_patch) {
             (0, None) => m.minor.clone(),
@@ -251,20 +263,34 @@ pub fn supported_list() -> String {
 
 /// Candidate layouts for a version, in the order they should be tried (default variant first).
 /// Several candidates remain when the variant can only be told apart by probing the target.
+/// Default (GIL) builds only: free-threaded ones are [`candidates_for`]`(version, true)`.
 pub fn candidates(version: PyVersion) -> Result<Vec<LoadedLayout>, LayoutError> {
+    candidates_for(version, false)
+}
+
+/// Candidate layouts for a version of a default (`free_threaded` false) or free-threaded build.
+pub fn candidates_for(
+    version: PyVersion,
+    free_threaded: bool,
+) -> Result<Vec<LoadedLayout>, LayoutError> {
     let minor = version.minor_str();
     let mut out: Vec<LoadedLayout> = all()
         .into_iter()
         .filter(|l| {
             let m = &l.layout.python;
-            m.minor == minor
+            l.layout.free_threaded.is_some() == free_threaded
+                && m.minor == minor
                 && u32::from(version.patch) >= m.min_patch
                 && m.max_patch.is_none_or(|hi| u32::from(version.patch) <= hi)
         })
         .collect();
     out.sort_by_key(|l| l.layout.python.variant != "default");
     if out.is_empty() {
-        let hint = if version.major == 3 && version.minor == 14 && version.patch < 5 {
+        let hint = if free_threaded {
+            "free-threaded builds are read from 3.13 on (3.13t, 3.14t, 3.15t); see the \
+             supported-versions table in docs/testing.md"
+                .to_string()
+        } else if version.major == 3 && version.minor == 14 && version.patch < 5 {
             "3.14.0-3.14.4 use the incremental garbage collector, for which no interpreter was available to \
              test against; upgrade the target to 3.14.5 or later"
                 .to_string()
@@ -307,6 +333,34 @@ mod tests {
         assert_eq!((v.minor, v.patch, v.level, v.serial), (13, 0, 0xC, 2));
         assert_eq!(PyVersion::from_hex(0x030d12f0).to_string(), "3.13.18");
         assert_eq!(PyVersion::parse("3.12.1").unwrap().to_hex(), 0x030c01f0);
+    }
+
+    #[test]
+    fn free_threaded_layouts_are_chosen_only_for_free_threaded_builds() {
+        for v in ["3.13.15", "3.14.10", "3.15.2"] {
+            let v = PyVersion::parse(v).unwrap();
+            let ft = candidates_for(v, true).unwrap();
+            assert_eq!(ft.len(), 1, "{v}");
+            assert!(ft[0].file.ends_with("t.toml"), "{}", ft[0].file);
+            let ft_layout = ft[0].layout.free_threaded.as_ref().unwrap();
+            // the split header: ob_tid first, ob_type after both counts (Include/object.h)
+            assert_eq!(ft_layout.ob_tid, 0);
+            assert!(ft_layout.ob_ref_shared > ft_layout.ob_ref_local);
+            assert!(ft[0].layout.object.ob_type > ft_layout.ob_ref_shared);
+            assert_eq!(ft_layout.live_verified, v.minor == 13);
+            assert_eq!(ft_layout.tlbc_index.is_some(), v.minor >= 14);
+            assert!(candidates(v)
+                .unwrap()
+                .iter()
+                .all(|l| l.layout.free_threaded.is_none()));
+        }
+        let err = candidates_for(PyVersion::parse("3.12.1").unwrap(), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("free-threaded builds are read from 3.13"),
+            "{err}"
+        );
     }
 
     #[test]

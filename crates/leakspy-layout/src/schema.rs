@@ -55,6 +55,34 @@ pub struct Layout {
     /// 3.6 (no `_PyRuntime`): the interpreter's own globals, found by symbol. Optional: only for
     /// versions without `_PyRuntime`.
     pub globals: Option<Globals>,
+    /// Free-threaded builds (PEP 703, `Py_GIL_DISABLED`): present exactly in the `3.Xt.toml` files.
+    /// Such a layout has no GC list heads (objects live in mimalloc heaps).
+    pub free_threaded: Option<FreeThreaded>,
+}
+
+/// The parts of a free-threaded build (`--disable-gil`, `python3.13t`) that differ in kind from a
+/// default build: the split object header and thread-local bytecode.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FreeThreaded {
+    /// `PyObject.ob_tid`: the owning thread (or, during a collection, GC state).
+    pub ob_tid: u64,
+    /// `PyObject.ob_gc_bits` (uint8): tracked, finalized, unreachable ... bits.
+    pub ob_gc_bits: u64,
+    /// `PyObject.ob_ref_local` (uint32): the owning thread's reference count.
+    pub ob_ref_local: u64,
+    /// `PyObject.ob_ref_shared` (Py_ssize_t): other threads' count, shifted by 2 flag bits.
+    pub ob_ref_shared: u64,
+    /// 3.14+: `_PyInterpreterFrame.tlbc_index` (int32), the frame's copy of the bytecode.
+    pub tlbc_index: Option<u64>,
+    /// 3.14+: `PyCodeObject.co_tlbc`, a `_PyCodeArray *`.
+    pub co_tlbc: Option<u64>,
+    /// 3.14+: `_PyCodeArray.entries`, the array of bytecode copies (index 0 is `co_code_adaptive`).
+    pub code_array_entries: Option<u64>,
+    /// Whether a live interpreter of this kind was built and tested against (3.13t); layouts from
+    /// headers alone (3.14t, 3.15t) are used with a warning and refused when `_Py_DebugOffsets`
+    /// disagrees with them.
+    pub live_verified: bool,
 }
 
 /// Names of the file statics a Python without `_PyRuntime` (3.6) keeps its state in, looked up in the

@@ -128,6 +128,7 @@ pub fn dump_core(
         opts.layout.clone(),
     )
     .map_err(explain)?;
+    crate::attach::free_threaded::refuse_heap(&target, !opts.no_heap)?;
     warnings.extend(target.warnings.iter().cloned());
 
     let os = os_threads(&core, &snap);

@@ -143,6 +143,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     let t0 = Instant::now();
     let (live, maps) = process::open(pid)?;
     let target = process::identify(pid, &live, &maps, opts.layout.clone())?;
+    crate::attach::free_threaded::refuse_heap(&target, !opts.no_heap)?;
     let mut warnings = target.warnings.clone();
 
     // Scheduler states must be read before pausing (a paused thread shows 't').

@@ -93,6 +93,7 @@ fn run_script(
 pub fn trace(pid: i32, opts: &TraceOptions, progress: &mut dyn FnMut(u64)) -> Result<DumpReport> {
     let (live, maps) = process::open(pid)?;
     let target = process::identify(pid, &live, &maps, opts.dump.layout.clone())?;
+    crate::attach::free_threaded::refuse_heap(&target, !opts.dump.no_heap)?;
     let rd = RemoteDebug::of(&target)?;
     let l = &target.layout;
     let r = Reader::new(&live, l);

@@ -8,6 +8,7 @@
 pub mod binaries;
 pub mod children;
 pub mod elf_sparse;
+pub mod free_threaded;
 pub mod globals;
 pub mod process;
 pub mod remote_exec;

@@ -4,7 +4,7 @@
 //! validated (the layout probe re-reads the GC list heads).
 
 use crate::attach::binaries::{self, FileSource, Image, ProcFiles};
-use crate::attach::{globals, version};
+use crate::attach::{free_threaded, globals, version};
 use crate::error::{Error, Result};
 use leakspy_layout::{DebugOffsets, Layout, LoadedLayout, PyVersion};
 use leakspy_memory::{LiveProcess, Mapping, Memory, MemoryExt, ReadError};
@@ -162,13 +162,6 @@ pub fn identify_with(
         )));
     }
 
-    let candidates = match layout_override {
-        Some(l) => vec![l],
-        None => {
-            leakspy_layout::candidates(version).map_err(|e| Error::Unsupported(e.to_string()))?
-        }
-    };
-
     // 3.13+: the target's own offsets table.
     let debug = leakspy_layout::debug_offsets_blob_len(version.minor)
         .and_then(|len| mem.read_vec(runtime, len).ok())
@@ -177,14 +170,18 @@ pub fn identify_with(
         warnings
             .push("_Py_DebugOffsets not found at _PyRuntime; using the layout file alone".into());
     }
+    // Free-threaded builds (attach/free_threaded.rs) have their own layouts, 3.Xt.toml.
+    let ft = free_threaded::is_free_threaded(debug.as_ref());
+    if ft {
+        warnings.push(free_threaded::GIL_NOTE.into());
+    }
+    let candidates = match layout_override {
+        Some(l) => vec![l],
+        None => leakspy_layout::candidates_for(version, ft)
+            .map_err(|e| Error::Unsupported(e.to_string()))?,
+    };
     if let Some(d) = &debug {
-        if d.get("free_threaded").unwrap_or(0) != 0 {
-            return Err(Error::Unsupported(format!(
-                "Python {version} free-threaded builds are not supported yet (no layout for the \
-                 mimalloc heap); run the target with the default (GIL) build"
-            )));
-        }
-        if version.minor == 14 && d.get("gc.size") == Some(240) {
+        if !ft && version.minor == 14 && d.get("gc.size") == Some(240) {
             return Err(Error::Unsupported(format!(
                 "Python {version} uses the 3.14.0-3.14.4 incremental garbage collector, which leakspy \
                  does not support (no interpreter to test against); upgrade the target to 3.14.5+"
@@ -208,6 +205,9 @@ pub fn identify_with(
             let (applied, mm) = d.apply(&mut layout);
             source.push_str(&format!(" + _Py_DebugOffsets ({applied} fields)"));
             mismatches = mm;
+        }
+        if let Some(w) = free_threaded::unverified_check(version, &cand, &mismatches)? {
+            warnings.push(w);
         }
         match probe(mem, runtime, &layout) {
             Ok(()) => {

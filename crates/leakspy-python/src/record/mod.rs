@@ -314,6 +314,7 @@ fn sampling<T>(
 ) -> Result<T> {
     let (live, maps) = process::open(pid)?;
     let target = process::identify(pid, &live, &maps, None)?;
+    crate::attach::free_threaded::refuse_heap(&target, true)?;
     let r = Reader::new(&live, &target.layout);
     let mut st = State {
         seen: sampler::Seen::default(),

@@ -8,6 +8,7 @@
 pub mod blocked;
 pub mod native;
 pub mod threadnames;
+mod tlbc;
 
 use crate::error::{Error, Result};
 use crate::model::decode::linetable::{addr2line, LineTableFormat};
@@ -329,7 +330,7 @@ fn stack_iframes(
             ))
         })?;
         let instr = r.ptr(frame + fr.instr_ptr)?;
-        let offset = instr as i64 - (code_addr + adaptive) as i64;
+        let offset = instr as i64 - tlbc::bytecode_start(r, frame, code_addr, adaptive) as i64;
         // _PyFrame_IsIncomplete: not yet past RESUME (e.g. the `_Py_InitCleanup` shim); CPython hides these.
         if let Some(first) = code.firsttraceable {
             if owner != fr.owner_generator && offset.div_euclid(2) < i64::from(first) {

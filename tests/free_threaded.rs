@@ -1,0 +1,333 @@
+//! Free-threaded builds (PEP 703, `--disable-gil`): the 3.13t that scripts/setup-python313t.sh builds
+//! from Debian's python3.13 source package (`debian-sid-3.13t` in the matrix).
+//!
+//! tests/targets/ft_parallel.py runs three pure-Python spinners truly in parallel (the target checks
+//! that its GIL is disabled) next to two readers and the main thread blocked in read(). Each paused
+//! `dump --no-heap` must find every thread with its ids and name, every frame as the target's own
+//! `sys._current_frames()` saw it (a spinner's innermost line anywhere in its loop), all three
+//! spinners running at once (scheduler state R: with a GIL only its holder would be), no thread
+//! holding a GIL, the 3.13t layout with no field disagreeing with the target's `_Py_DebugOffsets`,
+//! and the warning that there is no GIL. The heap, not walked yet for these builds, is refused with
+//! one line (exit 6) naming `--no-heap`, by `dump` and by every heap command (`watch`, `snapshot`,
+//! `leaks`, `record`, `refs`); a `gcore` core reads back with the same stacks.
+
+mod common;
+
+use common::*;
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+struct Readers {
+    readers: Vec<Reader>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Reader {
+    native_id: i64,
+    fd: i32,
+}
+
+#[derive(Debug, Deserialize)]
+struct FtTruth {
+    pid: i64,
+    version: String,
+    gil_enabled: bool,
+    free_threaded: bool,
+    spin_lines: [i64; 2],
+    threads: Vec<FtThread>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FtThread {
+    thread_id: u64,
+    native_id: i64,
+    name: String,
+    spinner: bool,
+    frames: Vec<ReportFrame>,
+}
+
+/// Paused dumps per run: each catches the spinners at another point of their loops.
+const DUMPS: usize = 5;
+
+/// Wait until thread `tid` of `pid` is inside read(fd) (/proc/PID/task/TID/syscall: number 0, first
+/// argument the fd). Polls the kernel's state, with a deadline.
+fn wait_task_in_read(pid: u32, tid: i64, fd: i32) {
+    let path = format!("/proc/{pid}/task/{tid}/syscall");
+    let want = format!("{fd:#x}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let sc = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut f = sc.split_whitespace();
+        if f.next() == Some("0") && f.next() == Some(want.as_str()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "thread {tid} of pid {pid} never blocked in read({fd}) (syscall: {sc:?})"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Start ft_parallel.py under `interp` and go through its two-step readiness.
+fn start(interp: &Interp) -> (ChildGuard, FtTruth) {
+    let (mut guard, line) = spawn_target(interp, "ft_parallel.py", &[]);
+    let readers: Readers = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("[{}] first line ({e}): {line}", interp.name));
+    for r in &readers.readers {
+        wait_task_in_read(guard.pid(), r.native_id, r.fd);
+    }
+    guard.send_line("go");
+    let line = guard.next_line(Duration::from_secs(60), &interp.name);
+    let truth: FtTruth = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("[{}] truth line ({e}): {line}", interp.name));
+    assert_eq!(truth.pid, i64::from(guard.pid()));
+    assert!(
+        truth.free_threaded && !truth.gil_enabled,
+        "[{}] the target is not running free-threaded (Py_GIL_DISABLED {}, GIL enabled {})",
+        interp.name,
+        truth.free_threaded,
+        truth.gil_enabled
+    );
+    // The main thread answered and went back to os.read(0, 1): its stack is final once it is there.
+    wait_task_in_read(guard.pid(), truth.pid, 0);
+    (guard, truth)
+}
+
+/// Every difference between a report's threads and the truth. `live`: scheduler states are known
+/// (a live dump), so the spinners must all be running.
+fn mismatches(report: &Report, truth: &FtTruth, live: bool) -> Vec<String> {
+    let mut fails = Vec::new();
+    if report.python_version != truth.version {
+        fails.push(format!(
+            "python_version {} != {}",
+            report.python_version, truth.version
+        ));
+    }
+    if report.threads.len() != truth.threads.len() {
+        fails.push(format!(
+            "{} threads reported, the target has {}",
+            report.threads.len(),
+            truth.threads.len()
+        ));
+    }
+    for want in &truth.threads {
+        let Some(got) = report
+            .threads
+            .iter()
+            .find(|t| t.thread_id == want.thread_id)
+        else {
+            fails.push(format!("{}: thread {} missing", want.name, want.thread_id));
+            continue;
+        };
+        if got.native_id != Some(want.native_id) {
+            fails.push(format!(
+                "{}: native_id {:?} != {}",
+                want.name, got.native_id, want.native_id
+            ));
+        }
+        if got.name.as_deref() != Some(want.name.as_str()) {
+            fails.push(format!("{}: name {:?}", want.name, got.name));
+        }
+        if got.holds_gil {
+            fails.push(format!("{}: holds_gil on a build without a GIL", want.name));
+        }
+        if live && got.idle != Some(!want.spinner) {
+            fails.push(format!(
+                "{}: idle {:?}, expected {} (spinners run in parallel)",
+                want.name, got.idle, !want.spinner
+            ));
+        }
+        if got.truncated.is_some() {
+            fails.push(format!("{}: truncated {:?}", want.name, got.truncated));
+        }
+        let ours: Vec<(&str, &str)> = got
+            .frames
+            .iter()
+            .map(|f| (f.function.as_str(), f.filename.as_str()))
+            .collect();
+        let theirs: Vec<(&str, &str)> = want
+            .frames
+            .iter()
+            .map(|f| (f.function.as_str(), f.filename.as_str()))
+            .collect();
+        if ours != theirs {
+            fails.push(format!("{}: frames {ours:?} != {theirs:?}", want.name));
+            continue;
+        }
+        for (i, (g, w)) in got.frames.iter().zip(&want.frames).enumerate() {
+            let ok = if i == 0 && want.spinner {
+                g.line
+                    .is_some_and(|l| (truth.spin_lines[0]..=truth.spin_lines[1]).contains(&l))
+            } else {
+                g.line == w.line
+            };
+            if !ok {
+                fails.push(format!(
+                    "{}: frame {i} {} line {:?}, expected {:?}{}",
+                    want.name,
+                    w.function,
+                    g.line,
+                    w.line,
+                    if i == 0 && want.spinner {
+                        format!(" in {:?}", truth.spin_lines)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+    }
+    fails
+}
+
+/// `partial_ok`: exit 1 (a partial report) is expected too (a core whose thread stacks gcore could
+/// not copy).
+fn parse_report(out: &std::process::Output, ctx: &str, partial_ok: bool) -> Report {
+    let ok = out.status.code() == Some(0) || (partial_ok && out.status.code() == Some(1));
+    assert!(ok, "{ctx}\n{}", show_output(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{ctx}: not a report ({e})\n{}", show_output(out)))
+}
+
+/// The layout and warnings every report of a free-threaded 3.13 must carry.
+fn check_warnings(ctx: &str, report: &Report) {
+    assert_eq!(report.layout.file, "3.13t.toml", "{ctx}: layout");
+    assert!(
+        report.layout.source.contains("_Py_DebugOffsets"),
+        "{ctx}: layout source {}",
+        report.layout.source
+    );
+    assert!(
+        !report.warnings.iter().any(|w| w.contains("layout field")),
+        "{ctx}: a generated offset disagrees with the target's _Py_DebugOffsets: {:?}",
+        report.warnings
+    );
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("there is no GIL")),
+        "{ctx}: no free-threaded GIL note in {:?}",
+        report.warnings
+    );
+}
+
+fn check_stacks(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    let (guard, truth) = start(&interp);
+    let pid = guard.pid().to_string();
+    for i in 0..DUMPS {
+        let out = run_leakspy(["dump", "--pid", &pid, "--json", "-q", "--no-heap"]);
+        let ctx = format!("[{name}] dump --no-heap {}/{DUMPS} of pid {pid}", i + 1);
+        let report = parse_report(&out, &ctx, false);
+        check_warnings(&ctx, &report);
+        assert!(!report.partial, "{ctx}: partial\n{}", show_output(&out));
+        let fails = mismatches(&report, &truth, true);
+        assert!(
+            fails.is_empty(),
+            "{ctx}: {} problem(s):\n- {}\n{}",
+            fails.len(),
+            fails.join("\n- "),
+            show_output(&out)
+        );
+    }
+
+    // The text report: the threads and the same note, no heap section.
+    let out = run_leakspy(["dump", "--pid", &pid, "--no-heap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for t in &truth.threads {
+        assert!(
+            text.contains(&t.name),
+            "[{name}] text report lacks thread {}\n{text}",
+            t.name
+        );
+    }
+
+    // The heap is refused, one line, exit 6, naming the way to the stacks: by `dump` and by every
+    // command that reads the heap.
+    let scratch = TempDir::new("ft-snapshot");
+    let snap = scratch.0.join("snap").display().to_string();
+    for args in [
+        vec!["dump", "--pid", &pid],
+        vec!["dump", "--pid", &pid, "--json"],
+        vec!["dump", "--pid", &pid, "--gc-only"],
+        vec!["watch", "--pid", &pid, "--count", "2", "--interval", "0.1"],
+        vec!["snapshot", "--pid", &pid, "-o", &snap],
+        vec!["leaks", "--pid", &pid, "--interval", "0.1"],
+        vec!["record", "--pid", &pid, "--duration", "0.2"],
+        vec!["refs", "--pid", &pid, "--type", "list"],
+    ] {
+        let out = run_leakspy(&args);
+        let err = assert_clean_error(&out, 6, &format!("[{name}] {}", args.join(" ")));
+        assert!(
+            err.contains("free-threaded") && err.contains("mimalloc") && err.contains("--no-heap"),
+            "[{name}] the heap refusal should say why and how to get the stacks: {err}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "[{name}] data on stdout with an error"
+        );
+    }
+
+    // A core of the same moment reads back with the same stacks (scheduler states unknown there).
+    // gdb's gcore cannot copy thread stacks with glibc 2.42+ on Linux 6.13+ (`Gcore::unreadable`):
+    // the Python frames live elsewhere (the thread states' data stacks), so only the report must
+    // say it is partial, naming the C stacks.
+    let dir = TempDir::new("ft-core");
+    let core = gcore(guard.pid(), &dir.0);
+    let stacks_missing = !core.unreadable.is_empty();
+    let mut args: Vec<String> = vec![
+        "dump".into(),
+        "--core".into(),
+        core.path.display().to_string(),
+    ];
+    if interp.chrooted() {
+        args.push("--sysroot".into());
+        args.push(interp.root.display().to_string());
+    }
+    args.extend(["--json", "-q", "--no-heap"].map(String::from));
+    let out = run_leakspy(&args);
+    let ctx = format!("[{name}] {}", args.join(" "));
+    let report = parse_report(&out, &ctx, stacks_missing);
+    check_warnings(&ctx, &report);
+    assert_eq!(
+        report.partial,
+        stacks_missing && report.warnings.iter().any(|w| w.contains("C stacks")),
+        "{ctx}: partial only for missing thread stacks: {:?}",
+        report.warnings
+    );
+    let fails = mismatches(&report, &truth, false);
+    assert!(
+        fails.is_empty(),
+        "{ctx}: {} problem(s):\n- {}\n{}",
+        fails.len(),
+        fails.join("\n- "),
+        show_output(&out)
+    );
+    let mut heap_args = args.clone();
+    heap_args.retain(|a| a != "--no-heap");
+    let out = run_leakspy(&heap_args);
+    let err = assert_clean_error(&out, 6, &format!("[{name}] core with the heap"));
+    assert!(err.contains("mimalloc"), "[{name}] {err}");
+    drop(guard);
+}
+
+macro_rules! ft_stack_tests {
+    ($($test:ident => $interp:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_stacks($interp);
+            }
+        )*
+    };
+}
+
+ft_stack_tests! {
+    stacks_debian_sid_3_13t => "debian-sid-3.13t",
+}
