@@ -36,25 +36,52 @@ pub(crate) type BlockObject = (u64, u64, u64);
 /// `MAX_OBJECT_SIZE`).
 pub(crate) const UNSIZED: u64 = u64::MAX;
 
-/// Every allocated block of `table` that holds an object not in `seen`, in the order
-/// [`arenas::for_each_block`] visits them (one vector per walker thread, in order: the caller
-/// consumes and frees them one by one instead of holding a second, concatenated copy), and
-/// pymalloc's figures; pools that could not be read or did not hold together are added to
-/// `bad_pools`.
-pub(crate) fn blocks(
+/// Batches of arenas per walker thread in the block pass: the results of one batch of
+/// [`threads`] parts are added to the census (and freed) before the next batch is read, so the
+/// buffered results are an eighth of the pass's instead of all of them (~24 MB at 3.6M objects).
+const BATCHES: usize = 8;
+
+/// The arena table's entries in parts for [`blocks`], to hand it [`threads`] at a time.
+pub(crate) fn block_parts(
     r: &Reader<'_>,
     table: &ArenaTable,
-    gate: &TypeGate,
-    types: &TypeCache,
-    seen: &Seen,
+) -> Vec<(std::ops::Range<u64>, usize)> {
+    arenas::split_entries(r, table, threads() * BATCHES)
+}
+
+/// What the block pass reads against: the table, the types believed, and the objects found before
+/// (the GC lists').
+pub(crate) struct BlockInput<'x> {
+    pub table: &'x ArenaTable,
+    pub gate: &'x TypeGate,
+    pub types: &'x TypeCache,
+    pub seen: &'x Seen,
+}
+
+/// Every allocated block of the table entries `parts` (one part per walker thread) that holds an
+/// object not in `seen`, in the order [`arenas::for_each_block`] visits them (one vector per part,
+/// in order: the caller consumes and frees them one by one instead of holding a second,
+/// concatenated copy); pymalloc's figures are merged into `stats` (see [`finish_stats`]), pools
+/// that could not be read or did not hold together are added to `bad_pools`.
+pub(crate) fn blocks(
+    r: &Reader<'_>,
+    input: &BlockInput<'_>,
+    parts: &[(std::ops::Range<u64>, usize)],
     bad_pools: &mut u64,
-) -> (Result<ArenaStats>, Vec<Vec<BlockObject>>) {
-    let parts = arenas::split_entries(r, table, threads());
+    stats: &mut Option<Result<ArenaStats>>,
+) -> Vec<Vec<BlockObject>> {
     let arena_size = r.l.obmalloc.as_ref().map_or(0, |om| om.arena_size);
+    let &BlockInput {
+        table,
+        gate,
+        types,
+        seen,
+    } = input;
     let jobs: Vec<_> = parts
-        .into_iter()
+        .iter()
         .map(|(range, used)| {
-            let mut found = results_buffer(used, arena_size);
+            let range = range.clone();
+            let mut found = results_buffer(*used, arena_size);
             move || {
                 let mut gate = gate.clone();
                 let mut types = types.clone();
@@ -77,16 +104,15 @@ pub(crate) fn blocks(
             }
         })
         .collect();
-    let mut stats: Option<Result<ArenaStats>> = None;
     let mut all = Vec::new();
     for part in run_all(jobs) {
         let Some((res, bad, found)) = part else {
-            stats = Some(Err(Error::Other("a walker thread failed".into())));
+            *stats = Some(Err(Error::Other("a walker thread failed".into())));
             continue;
         };
         *bad_pools += bad;
         all.push(found);
-        stats = Some(match (stats, res) {
+        *stats = Some(match (stats.take(), res) {
             (None, res) => res,
             (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Err(e),
             (Some(Ok(mut acc)), Ok(s)) => {
@@ -99,8 +125,12 @@ pub(crate) fn blocks(
             }
         });
     }
-    let stats = stats.unwrap_or_else(|| Err(Error::Other("no arenas to walk".into())));
-    (stats, all)
+    all
+}
+
+/// pymalloc's figures once every part went through [`blocks`].
+pub(crate) fn finish_stats(stats: Option<Result<ArenaStats>>) -> Result<ArenaStats> {
+    stats.unwrap_or_else(|| Err(Error::Other("no arenas to walk".into())))
 }
 
 /// A buffer for the blocks of `arenas` arenas, allocated on the calling thread (see [`run_all`]

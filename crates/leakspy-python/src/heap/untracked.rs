@@ -237,15 +237,27 @@ impl crate::heap::Census<'_, '_> {
                 continue;
             }
             let mut bad_pools = 0;
-            // Validated and sized on every core; added here, in block order.
-            let (res, found) = crate::heap::parallel::blocks(
-                r,
-                &table,
-                &gate,
-                &self.types,
-                &self.seen,
-                &mut bad_pools,
-            );
+            // Validated and sized on every core, a batch of parts at a time; added here, in block
+            // order.
+            let mut res = None;
+            let parts = crate::heap::parallel::block_parts(r, &table);
+            for batch in parts.chunks(crate::heap::parallel::threads()) {
+                let input = crate::heap::parallel::BlockInput {
+                    table: &table,
+                    gate: &gate,
+                    types: &self.types,
+                    seen: &self.seen,
+                };
+                let found =
+                    crate::heap::parallel::blocks(r, &input, batch, &mut bad_pools, &mut res);
+                for part in found {
+                    for (obj, tp, size) in part {
+                        let size = (size != crate::heap::parallel::UNSIZED).then_some(size);
+                        self.add_sized(obj, tp, false, Some(size), sink);
+                    }
+                }
+            }
+            let res = crate::heap::parallel::finish_stats(res);
             match res {
                 Ok(s) => {
                     let acc = stats.get_or_insert_with(|| crate::heap::arenas::ArenaStats {
@@ -268,12 +280,6 @@ impl crate::heap::Census<'_, '_> {
                     "{bad_pools} pymalloc pools could not be read or did not hold together"
                 ));
                 self.stats.partial = true;
-            }
-            for part in found {
-                for (obj, tp, size) in part {
-                    let size = (size != crate::heap::parallel::UNSIZED).then_some(size);
-                    self.add_sized(obj, tp, false, Some(size), sink);
-                }
             }
             ranges.extend(crate::heap::arenas::arena_ranges(r, &table));
         }
