@@ -5,7 +5,7 @@
 //! leakspy's peak memory next to the copy of the target. The plain forms (a hash map address ->
 //! index, a vector of `(address, type)` and one of `u64` sizes) cost ~60 bytes per object, ~90 with
 //! the growth slack of the map and vectors. Here: one bit per 8-byte word of the pages that hold
-//! objects, and 16 bytes per object (address, type id, size). The address -> index map is kept
+//! objects, and 10 bytes per object (address and type id packed, size). The address -> index map is kept
 //! only when a consumer needs indexes (the refs graph).
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -128,28 +128,38 @@ impl Seen {
 }
 
 /// Sizes at or above this are kept in [`Objects::big`].
-const BIG: u32 = u32::MAX;
+const BIG: u16 = u16::MAX;
 
-/// Every object found, in order: address, type (as an index into the distinct types) and size,
-/// 16 bytes each.
+/// Bits of a packed entry of [`Objects::packed`] that hold the address over 8 (user-space
+/// addresses are below 2^47); the other 20 hold the type id.
+const ADDR_BITS: u32 = 44;
+const TID_LIMIT: u32 = 1 << (64 - ADDR_BITS);
+/// A packed entry that did not fit: the object is in [`Objects::odd`].
+const ESCAPE: u64 = u64::MAX;
+
+/// Every object found, in order: address and type (as an index into the distinct types) packed
+/// into 8 bytes, and the size in 2 (10 bytes per object; the rare object that does not fit, an
+/// address not 8-byte aligned or above 2^47, more than 2^20 types, a size of 64 KiB or more, is
+/// kept in a map on the side).
 #[derive(Debug, Default)]
 pub struct Objects {
-    addrs: Vec<u64>,
-    tids: Vec<u32>,
-    sizes: Vec<u32>,
+    packed: Vec<u64>,
+    sizes: Vec<u16>,
     types: Vec<u64>,
     type_ids: FxHashMap<u64, u32>,
-    /// Sizes that do not fit `u32`, by object index.
+    /// Objects whose address and type do not pack, by object index.
+    odd: FxHashMap<u32, (u64, u64)>,
+    /// Sizes that do not fit `u16`, by object index.
     big: FxHashMap<u32, u64>,
 }
 
 impl Objects {
     pub fn len(&self) -> usize {
-        self.addrs.len()
+        self.packed.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
+        self.packed.is_empty()
     }
 
     pub fn push(&mut self, addr: u64, tp: u64) {
@@ -158,14 +168,19 @@ impl Objects {
         if tid == next {
             self.types.push(tp);
         }
-        self.addrs.push(addr);
-        self.tids.push(tid);
+        let word = addr / 8;
+        if addr.is_multiple_of(8) && word < 1 << ADDR_BITS && tid < TID_LIMIT {
+            self.packed.push(word | (u64::from(tid) << ADDR_BITS));
+        } else {
+            self.odd.insert(self.packed.len() as u32, (addr, tp));
+            self.packed.push(ESCAPE);
+        }
     }
 
     /// Set the size of the last object pushed (called once per object, in order).
     pub fn push_size(&mut self, size: u64) {
         let i = self.sizes.len() as u32;
-        match u32::try_from(size) {
+        match u16::try_from(size) {
             Ok(s) if s < BIG => self.sizes.push(s),
             _ => {
                 self.big.insert(i, size);
@@ -176,8 +191,12 @@ impl Objects {
 
     /// Object `i`: `(address, type)`.
     pub fn get(&self, i: usize) -> Option<(u64, u64)> {
-        let addr = *self.addrs.get(i)?;
-        let tp = *self.types.get(*self.tids.get(i)? as usize)?;
+        let p = *self.packed.get(i)?;
+        if p == ESCAPE {
+            return self.odd.get(&(i as u32)).copied();
+        }
+        let addr = (p & ((1 << ADDR_BITS) - 1)) * 8;
+        let tp = *self.types.get((p >> ADDR_BITS) as usize)?;
         Some((addr, tp))
     }
 
@@ -215,7 +234,13 @@ mod tests {
         }
 
         #[test]
-        fn objects_keep_what_was_pushed(v in proptest::collection::vec((any::<u64>(), 0u64..5, any::<u64>()), 0..100)) {
+        fn objects_keep_what_was_pushed(v in proptest::collection::vec((any::<u64>(), 0u64..5, any::<u64>(), any::<bool>()), 0..100)) {
+            // Half of them realistic (aligned user-space addresses, sizes below 64 KiB), the others
+            // anything (the escapes).
+            let v: Vec<(u64, u64, u64)> = v
+                .into_iter()
+                .map(|(a, t, s, real)| if real { ((a % (1 << 47)) & !7, t, s % 70_000) } else { (a, t, s) })
+                .collect();
             let mut o = Objects::default();
             for &(a, t, s) in &v {
                 o.push(a, t);
