@@ -423,6 +423,11 @@ impl crate::heap::Census<'_, '_> {
                 "{missed_in_arenas} referenced objects in arenas were not found by the block pass"
             );
         }
+        // The object list served the reference walk only: free it before the report (and `refs`'
+        // analysis) is built. The seen set stays, so a second call finds nothing twice.
+        if let Some(all) = self.all.as_mut() {
+            *all = crate::heap::Objects::default();
+        }
     }
 }
 
