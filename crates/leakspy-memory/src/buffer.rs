@@ -24,8 +24,19 @@ impl PageBuf {
     /// Allocate `len` zero bytes (None if the kernel refuses the mapping). With `prefault`, every page
     /// is faulted in now (after asking for huge pages, so one fault per 2 MiB where the kernel allows),
     /// so that filling the buffer later costs no page faults.
+    ///
+    /// Only the whole huge pages of the buffer are advised huge: a mapping smaller than one (most
+    /// of a target's writable mappings are a few KiB of a library's data) or the tail of a larger
+    /// one gets 4 KiB pages. Advising the whole rounded-up mapping made every small buffer cost a
+    /// 2 MiB huge page once touched: ~40 MB of leakspy's RSS on a 153 MB target.
     pub fn zeroed(len: usize, prefault: bool) -> Option<PageBuf> {
-        let map_len = len.checked_next_multiple_of(HUGE)?.max(HUGE);
+        // Large buffers are mapped in whole huge pages (the kernel aligns such mappings to them).
+        let huge_len = len / HUGE * HUGE;
+        let map_len = if huge_len > 0 {
+            len.checked_next_multiple_of(HUGE)?
+        } else {
+            len.checked_next_multiple_of(4096)?.max(4096)
+        };
         let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
         // SAFETY: a fresh anonymous private mapping with no address hint; it aliases nothing, and the
         // returned pointer is valid for `map_len` bytes until we unmap it in Drop.
@@ -38,8 +49,11 @@ impl PageBuf {
             )
         }
         .ok()?;
-        // SAFETY: advising our own mapping, whole; a refusal (no THP) is harmless.
-        let _ = unsafe { madvise(ptr, map_len, MmapAdvise::MADV_HUGEPAGE) };
+        if huge_len > 0 {
+            // SAFETY: advising the start of our own mapping (`huge_len <= map_len`, a multiple of
+            // the page size); a refusal (no THP) is harmless.
+            let _ = unsafe { madvise(ptr, huge_len, MmapAdvise::MADV_HUGEPAGE) };
+        }
         let mut buf = PageBuf {
             ptr: ptr.cast(),
             len,
@@ -115,5 +129,11 @@ mod tests {
         assert!(b.as_slice().iter().all(|&x| x == 0));
         b.as_mut_slice()[12345] = 7;
         assert_eq!(b.as_slice()[12345], 7);
+        for len in [1, 4095, 4096, 70_000, HUGE - 1, HUGE, HUGE + 1] {
+            let mut b = PageBuf::zeroed(len, true).unwrap();
+            assert_eq!(b.as_slice().len(), len);
+            b.as_mut_slice()[len - 1] = 1;
+            assert!(b.map_len >= len);
+        }
     }
 }

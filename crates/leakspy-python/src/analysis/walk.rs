@@ -75,7 +75,9 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     /// Also keep the reference graph (implies [`HeapWalker::whole_heap`]).
     pub fn keep_graph(mut self) -> Self {
         self.graph = true;
-        self.whole_heap()
+        let mut w = self.whole_heap();
+        w.census.keep_index();
+        w
     }
 
     /// Also keep every object's address, type, size and allocation site (for snapshots).

@@ -12,6 +12,7 @@
 //! May import: `error`, `model`, `attach::binaries` (the image's static types). Never `analysis`.
 
 pub mod arenas;
+pub mod compact;
 pub mod gc_lists;
 mod parallel;
 pub mod referents;
@@ -20,6 +21,8 @@ pub mod untracked;
 use crate::model::sizes::{getsizeof, getsizeof_untracked};
 use crate::model::{Reader, TypeCache, TypeInfo};
 use rustc_hash::{FxHashMap, FxHashSet};
+
+pub use compact::{Objects, Seen};
 
 /// Objects walked at most (per dump), whatever the lists say.
 pub const MAX_OBJECTS: u64 = 200_000_000;
@@ -95,13 +98,11 @@ pub struct Census<'r, 'a> {
     pub stats: WalkStats,
     per_list: Vec<u64>,
     budget: u64,
-    /// Every object found, and its type, when untracked objects are looked for (the reference
-    /// walk starts from all of them and must not count one twice).
-    pub(crate) all: Option<Vec<(u64, u64)>>,
-    /// `sys.getsizeof` of each object of `all`, same index.
-    pub(crate) all_sizes: Vec<u64>,
-    /// Address -> index in `all`.
-    pub(crate) seen: FxHashMap<u64, u32>,
+    /// Every object found, its type and `sys.getsizeof`, when untracked objects are looked for
+    /// (the reference walk starts from all of them and must not count one twice).
+    pub(crate) all: Option<Objects>,
+    /// The addresses in `all` (and, with [`Census::keep_index`], their indexes).
+    pub(crate) seen: Seen,
     /// Types of the objects found (the untracked walk believes them).
     pub(crate) types_seen: FxHashSet<u64>,
     /// The list being walked is the permanent generation.
@@ -119,9 +120,8 @@ impl<'r, 'a> Census<'r, 'a> {
             stats: WalkStats::default(),
             per_list: vec![0; r.l.gc.list_heads.len()],
             budget: MAX_OBJECTS,
-            all: whole.then(Vec::new),
-            all_sizes: Vec::new(),
-            seen: FxHashMap::default(),
+            all: whole.then(Objects::default),
+            seen: Seen::default(),
             types_seen: FxHashSet::default(),
             in_permanent: false,
             type_objects: Vec::new(),
@@ -133,14 +133,21 @@ impl<'r, 'a> Census<'r, 'a> {
         self.r
     }
 
-    /// Objects found so far, with their types (whole-heap censuses only).
-    pub fn objects(&self) -> &[(u64, u64)] {
-        self.all.as_deref().unwrap_or(&[])
+    /// Objects found so far, with their types and sizes (whole-heap censuses only).
+    pub fn objects(&self) -> Option<&Objects> {
+        self.all.as_ref()
     }
 
-    /// Address -> index of every object found (whole-heap censuses), for the refs graph.
+    /// Keep the address -> index map of every object found ([`Census::take_index`]; the refs
+    /// graph needs it). Call before the walk.
+    pub fn keep_index(&mut self) {
+        self.seen = Seen::with_index();
+    }
+
+    /// Address -> index of every object found (whole-heap censuses after [`Census::keep_index`],
+    /// else empty), for the refs graph.
     pub fn take_index(&mut self) -> FxHashMap<u64, u32> {
-        std::mem::take(&mut self.seen)
+        self.seen.take_index()
     }
 
     /// Finish the walk's own figures (objects per GC list).
@@ -192,12 +199,11 @@ impl<'r, 'a> Census<'r, 'a> {
         let r = self.r;
         let mut index = None;
         if let Some(all) = self.all.as_mut() {
-            if self.seen.contains_key(&obj) {
+            let i = all.len() as u32;
+            if !self.seen.insert(obj, i) {
                 return;
             }
-            let i = all.len() as u32;
-            self.seen.insert(obj, i);
-            all.push((obj, tp));
+            all.push(obj, tp);
             index = Some(i);
         }
         self.types_seen.insert(tp);
@@ -227,8 +233,8 @@ impl<'r, 'a> Census<'r, 'a> {
             }
             None => 0,
         };
-        if self.all.is_some() {
-            self.all_sizes.push(size);
+        if let Some(all) = self.all.as_mut() {
+            all.push_size(size);
         }
         self.stats.objects += 1;
         if tracked {

@@ -9,12 +9,12 @@
 //! answers what the shared one would.
 
 use super::arenas::{self, ArenaStats, ArenaTable};
+use super::compact::{Objects, Seen};
 use super::referents::referents;
 use super::untracked::{block_object, in_ranges, TypeGate};
 use crate::error::{Error, Result};
 use crate::model::sizes::{getsizeof_untracked, outside_arenas};
 use crate::model::{Reader, TypeCache};
-use rustc_hash::FxHashMap;
 
 /// Threads the walk uses: `LEAKSPY_THREADS` if set (1: walk on the calling thread's core only),
 /// else the machine's cores, at most 8.
@@ -28,27 +28,60 @@ pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
 }
 
-/// A validated pymalloc block not found before: object, type, `sys.getsizeof` (`None`: it could
-/// not be sized).
-pub(crate) type BlockObject = (u64, u64, Option<u64>);
+/// A validated pymalloc block not found before: object, type, `sys.getsizeof` ([`UNSIZED`]: it
+/// could not be sized). 24 bytes, not the 32 of an `Option<u64>` size.
+pub(crate) type BlockObject = (u64, u64, u64);
 
-/// Every allocated block of `table` that holds an object not in `seen`, in the order
-/// [`arenas::for_each_block`] visits them, and pymalloc's figures; pools that could not be read or
-/// did not hold together are added to `bad_pools`.
-pub(crate) fn blocks(
+/// The size of a [`BlockObject`] that could not be sized (no object is that large:
+/// `MAX_OBJECT_SIZE`).
+pub(crate) const UNSIZED: u64 = u64::MAX;
+
+/// Batches of arenas per walker thread in the block pass: the results of one batch of
+/// [`threads`] parts are added to the census (and freed) before the next batch is read, so the
+/// buffered results are an eighth of the pass's instead of all of them (~24 MB at 3.6M objects).
+const BATCHES: usize = 8;
+
+/// The arena table's entries in parts for [`blocks`], to hand it [`threads`] at a time.
+pub(crate) fn block_parts(
     r: &Reader<'_>,
     table: &ArenaTable,
-    gate: &TypeGate,
-    types: &TypeCache,
-    seen: &FxHashMap<u64, u32>,
+) -> Vec<(std::ops::Range<u64>, usize)> {
+    arenas::split_entries(r, table, threads() * BATCHES)
+}
+
+/// What the block pass reads against: the table, the types believed, and the objects found before
+/// (the GC lists').
+pub(crate) struct BlockInput<'x> {
+    pub table: &'x ArenaTable,
+    pub gate: &'x TypeGate,
+    pub types: &'x TypeCache,
+    pub seen: &'x Seen,
+}
+
+/// Every allocated block of the table entries `parts` (one part per walker thread) that holds an
+/// object not in `seen`, in the order [`arenas::for_each_block`] visits them (one vector per part,
+/// in order: the caller consumes and frees them one by one instead of holding a second,
+/// concatenated copy); pymalloc's figures are merged into `stats` (see [`finish_stats`]), pools
+/// that could not be read or did not hold together are added to `bad_pools`.
+pub(crate) fn blocks(
+    r: &Reader<'_>,
+    input: &BlockInput<'_>,
+    parts: &[(std::ops::Range<u64>, usize)],
     bad_pools: &mut u64,
-) -> (Result<ArenaStats>, Vec<BlockObject>) {
-    let parts = arenas::split_entries(r, table, threads());
+    stats: &mut Option<Result<ArenaStats>>,
+) -> Vec<Vec<BlockObject>> {
     let arena_size = r.l.obmalloc.as_ref().map_or(0, |om| om.arena_size);
+    let &BlockInput {
+        table,
+        gate,
+        types,
+        seen,
+    } = input;
     let jobs: Vec<_> = parts
-        .into_iter()
+        .iter()
         .map(|(range, used)| {
-            let mut found = results_buffer(used, arena_size);
+            let range = range.clone();
+            let mut found = results_buffer(*used, arena_size);
             move || {
                 let mut gate = gate.clone();
                 let mut types = types.clone();
@@ -57,28 +90,29 @@ pub(crate) fn blocks(
                     let Some((obj, tp)) = block_object(r, &b, &mut gate, &mut types) else {
                         return;
                     };
-                    if seen.contains_key(&obj) {
+                    if seen.contains(obj) {
                         return;
                     }
                     let size = types
                         .get(r, tp)
-                        .and_then(|info| getsizeof_untracked(r, obj, info).ok());
+                        .and_then(|info| getsizeof_untracked(r, obj, info).ok())
+                        .filter(|&s| s != UNSIZED)
+                        .unwrap_or(UNSIZED);
                     found.push((obj, tp, size));
                 });
                 (res, bad, found)
             }
         })
         .collect();
-    let mut stats: Option<Result<ArenaStats>> = None;
     let mut all = Vec::new();
     for part in run_all(jobs) {
         let Some((res, bad, found)) = part else {
-            stats = Some(Err(Error::Other("a walker thread failed".into())));
+            *stats = Some(Err(Error::Other("a walker thread failed".into())));
             continue;
         };
         *bad_pools += bad;
-        all.extend(found);
-        stats = Some(match (stats, res) {
+        all.push(found);
+        *stats = Some(match (stats.take(), res) {
             (None, res) => res,
             (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Err(e),
             (Some(Ok(mut acc)), Ok(s)) => {
@@ -91,8 +125,12 @@ pub(crate) fn blocks(
             }
         });
     }
-    let stats = stats.unwrap_or_else(|| Err(Error::Other("no arenas to walk".into())));
-    (stats, all)
+    all
+}
+
+/// pymalloc's figures once every part went through [`blocks`].
+pub(crate) fn finish_stats(stats: Option<Result<ArenaStats>>) -> Result<ArenaStats> {
+    stats.unwrap_or_else(|| Err(Error::Other("no arenas to walk".into())))
 }
 
 /// A buffer for the blocks of `arenas` arenas, allocated on the calling thread (see [`run_all`]
@@ -106,7 +144,7 @@ fn results_buffer(arenas: usize, arena_size: u64) -> Vec<BlockObject> {
 /// One reference of an object, as far as it could be resolved before the census changes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Ref {
-    /// An object found before: its index.
+    /// An object found before: its index (`u32::MAX` unless the census keeps indexes).
     Known(u32),
     /// Not found before, inside pymalloc's arenas (the block pass would have found it).
     InArena(u64),
@@ -142,12 +180,14 @@ impl Prepared {
     }
 }
 
-/// What the census knows when a round of the reference walk starts.
+/// What the census knows when a round of the reference walk starts: the round is objects
+/// `start..end` of `objects`.
 pub(crate) struct RoundInput<'x> {
-    pub objects: &'x [(u64, u64)],
-    pub sizes: &'x [u64],
+    pub objects: &'x Objects,
+    pub start: usize,
+    pub end: usize,
     pub types: &'x TypeCache,
-    pub seen: &'x FxHashMap<u64, u32>,
+    pub seen: &'x Seen,
     pub ranges: &'x [(u64, u64)],
     pub arenas_known: bool,
 }
@@ -155,7 +195,7 @@ pub(crate) struct RoundInput<'x> {
 /// Read the references of every object of `input.objects` (and their bytes outside the arenas),
 /// split over the threads, in order.
 pub(crate) fn prepare_refs(r: &Reader<'_>, input: &RoundInput<'_>) -> Vec<Prepared> {
-    let n = input.objects.len();
+    let n = input.end.saturating_sub(input.start);
     let per = n.div_ceil(threads()).max(1);
     let runs: Vec<(usize, usize)> = (0..n)
         .step_by(per)
@@ -215,7 +255,7 @@ fn prepare_run(
     let mut parts = Vec::new();
     let in_arena = |a: u64| in_ranges(input.ranges, a);
     for k in start..end {
-        let Some(&(obj, tp)) = input.objects.get(k) else {
+        let Some((obj, tp)) = input.objects.get(input.start + k) else {
             break;
         };
         let info = match input.types.peek(tp) {
@@ -230,13 +270,13 @@ fn prepare_run(
         if let Some(info) = info {
             referents(r, obj, tp, info, &mut refs);
             if input.arenas_known {
-                let size = input.sizes.get(k).copied().unwrap_or(0);
+                let size = input.objects.size(input.start + k);
                 outside = outside_arenas(r, obj, info, size, &mut parts, &in_arena);
             }
         }
         for &(p, _) in &refs {
-            out.refs.push(match input.seen.get(&p) {
-                Some(&j) => Ref::Known(j),
+            out.refs.push(match input.seen.get(p) {
+                Some(j) => Ref::Known(j),
                 None if in_arena(p) => Ref::InArena(p),
                 None => Ref::Check(p),
             });

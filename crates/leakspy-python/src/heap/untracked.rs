@@ -17,14 +17,26 @@ use crate::heap::arenas::Block;
 use crate::model::sizes::{gc_prefix, inline_size};
 use crate::model::{Reader, TypeCache, TypeInfo};
 use leakspy_memory::MemoryExt;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 /// Which addresses are type objects leakspy may believe.
 #[derive(Debug, Default, Clone)]
 pub struct TypeGate {
     known: FxHashSet<u64>,
-    /// Verdicts on addresses that are not known yet (types found through their metatype).
-    memo: FxHashMap<u64, bool>,
+    /// Addresses found to be types through their metatype.
+    memo_yes: FxHashSet<u64>,
+    /// Addresses found not to be types, in a fixed-size direct-mapped cache (0: empty slot). Every
+    /// word of every pymalloc block that might be a type pointer is asked about, so a map of all
+    /// the answers grew with the heap (~50 MB for 1.5M objects); a verdict depends only on the
+    /// (immutable) memory, so forgetting one only costs reading it again.
+    memo_no: Vec<u64>,
+}
+
+/// Slots of [`TypeGate::memo_no`] (128 KiB per walker thread).
+const MEMO_NO_BITS: u32 = 14;
+
+fn memo_slot(tp: u64) -> usize {
+    ((tp >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - MEMO_NO_BITS)) as usize
 }
 
 impl TypeGate {
@@ -41,8 +53,15 @@ impl TypeGate {
         if tp == 0 || !tp.is_multiple_of(8) || tp > leakspy_memory::MAX_USER_ADDRESS {
             return false;
         }
-        if let Some(&v) = self.memo.get(&tp) {
-            return v;
+        if self.memo_yes.contains(&tp) {
+            return true;
+        }
+        if self.memo_no.is_empty() {
+            self.memo_no = vec![0; 1 << MEMO_NO_BITS];
+        }
+        let slot = memo_slot(tp);
+        if self.memo_no.get(slot) == Some(&tp) {
+            return false;
         }
         let verdict = match r.type_of(tp) {
             Ok(meta) if self.known.contains(&meta) => {
@@ -50,7 +69,11 @@ impl TypeGate {
             }
             _ => false,
         };
-        self.memo.insert(tp, verdict);
+        if verdict {
+            self.memo_yes.insert(tp);
+        } else if let Some(e) = self.memo_no.get_mut(slot) {
+            *e = tp;
+        }
         verdict
     }
 }
@@ -214,15 +237,27 @@ impl crate::heap::Census<'_, '_> {
                 continue;
             }
             let mut bad_pools = 0;
-            // Validated and sized on every core; added here, in block order.
-            let (res, found) = crate::heap::parallel::blocks(
-                r,
-                &table,
-                &gate,
-                &self.types,
-                &self.seen,
-                &mut bad_pools,
-            );
+            // Validated and sized on every core, a batch of parts at a time; added here, in block
+            // order.
+            let mut res = None;
+            let parts = crate::heap::parallel::block_parts(r, &table);
+            for batch in parts.chunks(crate::heap::parallel::threads()) {
+                let input = crate::heap::parallel::BlockInput {
+                    table: &table,
+                    gate: &gate,
+                    types: &self.types,
+                    seen: &self.seen,
+                };
+                let found =
+                    crate::heap::parallel::blocks(r, &input, batch, &mut bad_pools, &mut res);
+                for part in found {
+                    for (obj, tp, size) in part {
+                        let size = (size != crate::heap::parallel::UNSIZED).then_some(size);
+                        self.add_sized(obj, tp, false, Some(size), sink);
+                    }
+                }
+            }
+            let res = crate::heap::parallel::finish_stats(res);
             match res {
                 Ok(s) => {
                     let acc = stats.get_or_insert_with(|| crate::heap::arenas::ArenaStats {
@@ -246,9 +281,6 @@ impl crate::heap::Census<'_, '_> {
                 ));
                 self.stats.partial = true;
             }
-            for (obj, tp, size) in found {
-                self.add_sized(obj, tp, false, Some(size), sink);
-            }
             ranges.extend(crate::heap::arenas::arena_ranges(r, &table));
         }
         ranges.sort_unstable();
@@ -270,17 +302,18 @@ impl crate::heap::Census<'_, '_> {
         // In rounds: the references of the objects found so far are read on every core (the
         // copy is immutable), then resolved here in object order, adding what they find.
         'rounds: loop {
-            let n = self.all.as_ref().map_or(0, Vec::len);
+            let n = self.all.as_ref().map_or(0, crate::heap::Objects::len);
             if i >= n {
                 break;
             }
             let end = n.min(i + ROUND);
-            let prepared = match self.all.as_deref() {
+            let prepared = match self.all.as_ref() {
                 Some(all) => crate::heap::parallel::prepare_refs(
                     r,
                     &crate::heap::parallel::RoundInput {
-                        objects: all.get(i..end).unwrap_or(&[]),
-                        sizes: self.all_sizes.get(i..end).unwrap_or(&[]),
+                        objects: all,
+                        start: i,
+                        end,
                         types: &self.types,
                         seen: &self.seen,
                         ranges: &ranges,
@@ -293,7 +326,7 @@ impl crate::heap::Census<'_, '_> {
             let mut run = runs.next();
             let mut k = 0usize;
             while i < end {
-                let Some(&(obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) else {
+                let Some((obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) else {
                     break 'rounds;
                 };
                 i += 1;
@@ -343,7 +376,7 @@ impl crate::heap::Census<'_, '_> {
                     if let Some(info) = self.types.get(r, tp) {
                         crate::heap::referents::referents(r, obj, tp, info, &mut refs);
                         if arenas_known {
-                            let size = self.all_sizes.get(i - 1).copied().unwrap_or(0);
+                            let size = self.all.as_ref().map_or(0, |a| a.size(i - 1));
                             outside = outside.saturating_add(crate::model::sizes::outside_arenas(
                                 r,
                                 obj,
@@ -355,7 +388,7 @@ impl crate::heap::Census<'_, '_> {
                         }
                     }
                     for &(p, _) in &refs {
-                        if let Some(&j) = self.seen.get(&p) {
+                        if let Some(j) = self.seen.get(p) {
                             if wants_references {
                                 to.push(j);
                             }
@@ -390,6 +423,11 @@ impl crate::heap::Census<'_, '_> {
                 "{missed_in_arenas} referenced objects in arenas were not found by the block pass"
             );
         }
+        // The object list served the reference walk only: free it before the report (and `refs`'
+        // analysis) is built. The seen set stays, so a second call finds nothing twice.
+        if let Some(all) = self.all.as_mut() {
+            *all = crate::heap::Objects::default();
+        }
     }
 }
 
@@ -407,7 +445,7 @@ impl crate::heap::Census<'_, '_> {
         to: &mut Vec<u32>,
         sink: &mut dyn crate::heap::Sink,
     ) {
-        if let Some(&j) = self.seen.get(&p) {
+        if let Some(j) = self.seen.get(p) {
             if wants_references {
                 to.push(j);
             }
@@ -415,7 +453,7 @@ impl crate::heap::Census<'_, '_> {
         }
         if let Some(ptp) = object_type(self.r, p, gate, &mut self.types) {
             self.add(p, ptp, false, sink);
-            if let (true, Some(&j)) = (wants_references, self.seen.get(&p)) {
+            if let (true, Some(j)) = (wants_references, self.seen.get(p)) {
                 to.push(j);
             }
         }

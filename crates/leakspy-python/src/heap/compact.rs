@@ -1,0 +1,274 @@
+//! Compact per-object state of a whole-heap census: which addresses were found ([`Seen`]) and every
+//! object found in order ([`Objects`]).
+//!
+//! A whole-heap census holds one entry per object of the target, so its size is what decides
+//! leakspy's peak memory next to the copy of the target. The plain forms (a hash map address ->
+//! index, a vector of `(address, type)` and one of `u64` sizes) cost ~60 bytes per object, ~90 with
+//! the growth slack of the map and vectors. Here: one bit per 8-byte word of the pages that hold
+//! objects, and 10 bytes per object (address and type id packed, size). The address -> index map is kept
+//! only when a consumer needs indexes (the refs graph).
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Bytes per bitmap page of [`AddrSet`] (one bit per 8-byte word: 64 bytes of bits per page).
+const PAGE: u64 = 4096;
+const WORDS: usize = (PAGE / 8 / 64) as usize;
+
+/// A set of addresses: a bitmap of 8-byte words per 4 KiB page holding at least one, the pages
+/// found through a hash map of page numbers (80 bytes per page in use: ~2% of a dense heap, and no
+/// more than a hash set's entry per object for a sparse one). Addresses that are not 8-byte
+/// aligned (never an object, but garbage is asked about too) go to a plain set.
+#[derive(Debug, Default, Clone)]
+pub struct AddrSet {
+    pages: FxHashMap<u64, u32>,
+    bits: Vec<[u64; WORDS]>,
+    odd: FxHashSet<u64>,
+    len: u64,
+}
+
+impl AddrSet {
+    fn locate(a: u64) -> (u64, usize, u64) {
+        let word = (a % PAGE) / 8;
+        (a / PAGE, (word / 64) as usize, 1u64 << (word % 64))
+    }
+
+    pub fn contains(&self, a: u64) -> bool {
+        if !a.is_multiple_of(8) {
+            return self.odd.contains(&a);
+        }
+        let (page, w, bit) = Self::locate(a);
+        self.pages
+            .get(&page)
+            .and_then(|&i| self.bits.get(i as usize))
+            .is_some_and(|b| b[w] & bit != 0)
+    }
+
+    /// Add `a`; whether it was not there before.
+    pub fn insert(&mut self, a: u64) -> bool {
+        let new = if !a.is_multiple_of(8) {
+            self.odd.insert(a)
+        } else {
+            let (page, w, bit) = Self::locate(a);
+            let next = self.bits.len() as u32;
+            let i = *self.pages.entry(page).or_insert(next);
+            if i == next {
+                self.bits.push([0; WORDS]);
+            }
+            match self.bits.get_mut(i as usize) {
+                Some(b) if b[w] & bit == 0 => {
+                    b[w] |= bit;
+                    true
+                }
+                _ => false,
+            }
+        };
+        self.len += u64::from(new);
+        new
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The objects found so far: membership always, indexes (order found) only when asked for.
+#[derive(Debug, Default)]
+pub struct Seen {
+    set: AddrSet,
+    index: Option<FxHashMap<u64, u32>>,
+}
+
+impl Seen {
+    /// Also keep every object's index ([`Seen::get`] answers it, [`Seen::take_index`] hands it over).
+    pub fn with_index() -> Self {
+        Seen {
+            set: AddrSet::default(),
+            index: Some(FxHashMap::default()),
+        }
+    }
+
+    pub fn contains(&self, a: u64) -> bool {
+        match &self.index {
+            Some(ix) => ix.contains_key(&a),
+            None => self.set.contains(a),
+        }
+    }
+
+    /// Whether `a` was found; with the index kept, its index (without it, [`u32::MAX`]: callers
+    /// use indexes only when they asked for them).
+    pub fn get(&self, a: u64) -> Option<u32> {
+        match &self.index {
+            Some(ix) => ix.get(&a).copied(),
+            None => self.set.contains(a).then_some(u32::MAX),
+        }
+    }
+
+    /// Add `a` as object `i`; whether it was new.
+    pub fn insert(&mut self, a: u64, i: u32) -> bool {
+        match &mut self.index {
+            Some(ix) => match ix.entry(a) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                    true
+                }
+            },
+            None => self.set.insert(a),
+        }
+    }
+
+    /// The address -> index map (empty unless [`Seen::with_index`]).
+    pub fn take_index(&mut self) -> FxHashMap<u64, u32> {
+        self.index.take().unwrap_or_default()
+    }
+}
+
+/// Sizes at or above this are kept in [`Objects::big`].
+const BIG: u16 = u16::MAX;
+
+/// Bits of a packed entry of [`Objects::packed`] that hold the address over 8 (user-space
+/// addresses are below 2^47); the other 20 hold the type id.
+const ADDR_BITS: u32 = 44;
+const TID_LIMIT: u32 = 1 << (64 - ADDR_BITS);
+/// A packed entry that did not fit: the object is in [`Objects::odd`].
+const ESCAPE: u64 = u64::MAX;
+
+/// Every object found, in order: address and type (as an index into the distinct types) packed
+/// into 8 bytes, and the size in 2 (10 bytes per object; the rare object that does not fit, an
+/// address not 8-byte aligned or above 2^47, more than 2^20 types, a size of 64 KiB or more, is
+/// kept in a map on the side).
+#[derive(Debug, Default)]
+pub struct Objects {
+    packed: Vec<u64>,
+    sizes: Vec<u16>,
+    types: Vec<u64>,
+    type_ids: FxHashMap<u64, u32>,
+    /// Objects whose address and type do not pack, by object index.
+    odd: FxHashMap<u32, (u64, u64)>,
+    /// Sizes that do not fit `u16`, by object index.
+    big: FxHashMap<u32, u64>,
+}
+
+impl Objects {
+    pub fn len(&self) -> usize {
+        self.packed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+
+    pub fn push(&mut self, addr: u64, tp: u64) {
+        let next = self.types.len() as u32;
+        let tid = *self.type_ids.entry(tp).or_insert(next);
+        if tid == next {
+            self.types.push(tp);
+        }
+        let word = addr / 8;
+        if addr.is_multiple_of(8) && word < 1 << ADDR_BITS && tid < TID_LIMIT {
+            self.packed.push(word | (u64::from(tid) << ADDR_BITS));
+        } else {
+            self.odd.insert(self.packed.len() as u32, (addr, tp));
+            self.packed.push(ESCAPE);
+        }
+    }
+
+    /// Set the size of the last object pushed (called once per object, in order).
+    pub fn push_size(&mut self, size: u64) {
+        let i = self.sizes.len() as u32;
+        match u16::try_from(size) {
+            Ok(s) if s < BIG => self.sizes.push(s),
+            _ => {
+                self.big.insert(i, size);
+                self.sizes.push(BIG);
+            }
+        }
+    }
+
+    /// Object `i`: `(address, type)`.
+    pub fn get(&self, i: usize) -> Option<(u64, u64)> {
+        let p = *self.packed.get(i)?;
+        if p == ESCAPE {
+            return self.odd.get(&(i as u32)).copied();
+        }
+        let addr = (p & ((1 << ADDR_BITS) - 1)) * 8;
+        let tp = *self.types.get((p >> ADDR_BITS) as usize)?;
+        Some((addr, tp))
+    }
+
+    /// `sys.getsizeof` of object `i` (0 if unknown).
+    pub fn size(&self, i: usize) -> u64 {
+        match self.sizes.get(i) {
+            Some(&BIG) => self.big.get(&(i as u32)).copied().unwrap_or(0),
+            Some(&s) => u64::from(s),
+            None => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn addr_set_is_a_set(addrs in proptest::collection::vec(any::<u64>(), 0..300), probe in any::<u64>()) {
+            let mut s = AddrSet::default();
+            let mut h = FxHashSet::default();
+            for &a in &addrs {
+                // Neighbours too, so that pages and words are shared.
+                for b in [a, a ^ 8, a.wrapping_add(4096)] {
+                    prop_assert_eq!(s.insert(b), h.insert(b));
+                }
+            }
+            prop_assert_eq!(s.len(), h.len() as u64);
+            for &a in addrs.iter().chain([probe, probe & !7].iter()) {
+                prop_assert_eq!(s.contains(a), h.contains(&a));
+                prop_assert_eq!(s.contains(a ^ 16), h.contains(&(a ^ 16)));
+            }
+        }
+
+        #[test]
+        fn objects_keep_what_was_pushed(v in proptest::collection::vec((any::<u64>(), 0u64..5, any::<u64>(), any::<bool>()), 0..100)) {
+            // Half of them realistic (aligned user-space addresses, sizes below 64 KiB), the others
+            // anything (the escapes).
+            let v: Vec<(u64, u64, u64)> = v
+                .into_iter()
+                .map(|(a, t, s, real)| if real { ((a % (1 << 47)) & !7, t, s % 70_000) } else { (a, t, s) })
+                .collect();
+            let mut o = Objects::default();
+            for &(a, t, s) in &v {
+                o.push(a, t);
+                o.push_size(s);
+            }
+            prop_assert_eq!(o.len(), v.len());
+            for (i, &(a, t, s)) in v.iter().enumerate() {
+                prop_assert_eq!(o.get(i), Some((a, t)));
+                prop_assert_eq!(o.size(i), s);
+            }
+            prop_assert_eq!(o.get(v.len()), None);
+        }
+    }
+
+    #[test]
+    fn seen_with_and_without_index() {
+        let mut s = Seen::default();
+        assert!(s.insert(0x1000, 0));
+        assert!(!s.insert(0x1000, 1));
+        assert_eq!(s.get(0x1000), Some(u32::MAX));
+        assert_eq!(s.get(0x1008), None);
+        assert!(s.take_index().is_empty());
+        let mut s = Seen::with_index();
+        assert!(s.insert(0x1000, 0));
+        assert!(s.insert(0x1008, 1));
+        assert!(!s.insert(0x1000, 2));
+        assert_eq!(s.get(0x1008), Some(1));
+        assert!(s.contains(0x1000));
+        assert_eq!(s.take_index().len(), 2);
+    }
+}
