@@ -50,26 +50,6 @@ struct FtThread {
 /// Paused dumps per run: each catches the spinners at another point of their loops.
 const DUMPS: usize = 5;
 
-/// Wait until thread `tid` of `pid` is inside read(fd) (/proc/PID/task/TID/syscall: number 0, first
-/// argument the fd). Polls the kernel's state, with a deadline.
-fn wait_task_in_read(pid: u32, tid: i64, fd: i32) {
-    let path = format!("/proc/{pid}/task/{tid}/syscall");
-    let want = format!("{fd:#x}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let sc = std::fs::read_to_string(&path).unwrap_or_default();
-        let mut f = sc.split_whitespace();
-        if f.next() == Some("0") && f.next() == Some(want.as_str()) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "thread {tid} of pid {pid} never blocked in read({fd}) (syscall: {sc:?})"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// Start ft_parallel.py under `interp` and go through its two-step readiness.
 fn start(interp: &Interp) -> (ChildGuard, FtTruth) {
     let (mut guard, line) = spawn_target(interp, "ft_parallel.py", &[]);

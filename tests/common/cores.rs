@@ -134,3 +134,24 @@ pub fn kernel_core_of(guard: &mut super::targets::ChildGuard, dir: &Path, signal
         .unwrap_or_else(|e| panic!("move {} to {}: {e}", src.display(), core.display()));
     core
 }
+
+/// Wait until thread `tid` of `pid` is inside read(`fd`, ...) according to the kernel
+/// (/proc/PID/task/TID/syscall: number 0, first argument the fd). Such a thread released the GIL
+/// before the call. Polls the kernel's state (not a guess at how long it takes), with a deadline.
+pub fn wait_task_in_read(pid: u32, tid: i64, fd: i32) {
+    let path = format!("/proc/{pid}/task/{tid}/syscall");
+    let want = format!("{fd:#x}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let sc = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut f = sc.split_whitespace();
+        if f.next() == Some("0") && f.next() == Some(want.as_str()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "thread {tid} of pid {pid} never blocked in read({fd}) (syscall: {sc:?})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
