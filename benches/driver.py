@@ -55,13 +55,14 @@ def target_rss_kb(pid):
     return int(m.group(1)) if m else None
 
 
-def stop_target(p, scratch):
+def stop_target(p, scratch, timeout=5):
+    """Close the target's stdin (its cue to exit), wait `timeout` seconds, then kill it."""
     try:
         p.stdin.close()
     except OSError:
         pass
     try:
-        p.wait(timeout=5)
+        p.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()

@@ -30,6 +30,8 @@ import sys
 import time
 import uuid
 
+from driver import stop_target  # benches/driver.py, next to this file
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "record_target.py")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -52,20 +54,6 @@ def start_target(root, python, args, nice):
         p.kill()
         raise RuntimeError("target pid differs from the spawned pid")
     return p, scratch
-
-
-def stop_target(p, scratch):
-    try:
-        p.stdin.close()
-    except OSError:
-        pass
-    try:
-        p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    if scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def cpu_s(pid):
@@ -170,7 +158,7 @@ def one_process(leakspy, root, python, a, nice):
                 lk.send_signal(signal.SIGCONT)
                 lk.kill()
                 lk.wait()
-        stop_target(p, scratch)
+        stop_target(p, scratch, timeout=10)
 
 
 def fmt(v, f="{:.1f}"):
