@@ -105,6 +105,9 @@ pub struct Pair {
     /// The innermost frame's line is the allocating line: the stack starts at the caller of a
     /// running constructor, at its call. A frame holding the object in a local has moved on since.
     pub exact_line: bool,
+    /// The caller's frame when the pair is a running constructor's `self` (`stack[0]` is its
+    /// line): the check after the walk reads its position again, for the line to be of this moment.
+    pub caller: Option<u64>,
 }
 
 /// A local slot of a frame of a thread: (thread state, frame, code object, slot).
@@ -181,6 +184,9 @@ pub fn attribute(
             let (frame, code) = thread.frame_addrs.get(i).copied().unwrap_or_default();
             let exact_line = as_self && i + 1 < frames.len();
             let from = if exact_line { i + 1 } else { i };
+            let caller = exact_line
+                .then(|| thread.frame_addrs.get(i + 1).map(|&(f, _)| f))
+                .flatten();
             Some(Pair {
                 addr,
                 stack: frames.get(from..)?.to_vec(),
@@ -191,6 +197,7 @@ pub fn attribute(
                     slot,
                 },
                 exact_line,
+                caller,
             })
         })
         .collect();
@@ -227,6 +234,7 @@ pub fn constructor_selfs(threads: &[RawThread], locals: &[Vec<Vec<u64>>]) -> Vec
             }
             if outer + 1 < thread.frames.len() {
                 let (frame, code) = thread.frame_addrs.get(outer).copied().unwrap_or_default();
+                let caller = thread.frame_addrs.get(outer + 1).map(|&(f, _)| f);
                 out.push(Pair {
                     addr: w,
                     stack: thread.frames[outer + 1..].to_vec(),
@@ -237,6 +245,7 @@ pub fn constructor_selfs(threads: &[RawThread], locals: &[Vec<Vec<u64>>]) -> Vec
                         slot: 0,
                     },
                     exact_line: true,
+                    caller,
                 });
             }
             i = outer + 1;

@@ -557,6 +557,19 @@ fn sample_once(
                 .collect()
         })
         .collect();
+    // Where each frame was, as this look saw it: a caller's line is the allocating line only when
+    // a read at the check agrees. Its page may have been copied a moment before the constructor's
+    // (another thread's frame on it), when that frame was still an earlier call on another line.
+    let positions: FxHashMap<u64, u64> = threads
+        .iter()
+        .flat_map(|t| t.frame_addrs.iter())
+        .filter_map(|&(f, _)| Some((f, stacks::frame_position(&sr, f)?)))
+        .collect();
+    let same_line = |caller: Option<u64>| {
+        caller.is_some_and(|c| {
+            positions.get(&c).copied().is_some_and(|p| stacks::frame_position(r, c) == Some(p))
+        })
+    };
     // Constructors' objects, checked now: by the end of the list walk the constructor has mostly
     // returned. The type read while the frame holds the object (before and after) is its type.
     for p in attribution::constructor_selfs(&threads, &locals) {
@@ -568,7 +581,7 @@ fn sample_once(
         let Ok(tp) = r.type_of(p.addr) else {
             continue;
         };
-        if attribution::still_holds(r, p.holder, p.addr) {
+        if attribution::still_holds(r, p.holder, p.addr) && same_line(p.caller) {
             st.pending.insert(
                 p.addr,
                 Pending {
@@ -630,7 +643,8 @@ fn sample_once(
         if r.type_of(p.addr).ok() != Some(b.tp) || !attribution::still_holds(r, p.holder, p.addr) {
             continue;
         }
-        charge(st, p.addr, b.tp, p.stack, p.exact_line);
+        let exact_line = p.exact_line && same_line(p.caller);
+        charge(st, p.addr, b.tp, p.stack, exact_line);
     }
     drop(guard);
     // Time profile: the thread holding the GIL (every thread with a stack when unknown).

@@ -393,6 +393,21 @@ pub fn on_stack(r: &Reader<'_>, tstate: u64, frame: u64, limit: usize) -> bool {
     false
 }
 
+/// Where `frame` is in its code, as the raw word the line comes from (3.11+ `instr_ptr` or
+/// `prev_instr`, before that `f_lasti`), read through `r`. Two reads of a frame that agree saw it at
+/// the same instruction, so on the same line, even where the frame was reused by another call.
+pub fn frame_position(r: &Reader<'_>, frame: u64) -> Option<u64> {
+    match (&r.l.iframe, r.l.frame_object.f_lasti) {
+        (Some(fr), _) => r.ptr(frame.wrapping_add(fr.instr_ptr)).ok(),
+        (None, Some(off)) => r
+            .mem
+            .read_i32(frame.wrapping_add(off))
+            .ok()
+            .map(|v| v as u32 as u64),
+        (None, None) => None,
+    }
+}
+
 fn linetable_format(r: &Reader<'_>) -> Result<LineTableFormat> {
     LineTableFormat::from_layout_name(&r.l.code.linetable_format).ok_or_else(|| {
         Error::Other(format!(
