@@ -89,26 +89,79 @@ impl<M: Memory> Snapshot<M> {
     /// Copy every mapping for which `want` is true, whole, now (one read per mapping). This is what
     /// runs while the target is paused; afterwards, reads inside these mappings never touch the
     /// target. Mappings that fail to copy are left to the lazy block path.
+    ///
+    /// A mapping that grew since [`Snapshot::prepare`] (a growing heap: new arenas mapped next to
+    /// the old ones join their mapping) is copied into the prepared buffers that lie inside it, and
+    /// only the parts it gained into new ones: a new buffer for the whole of it would be faulted in
+    /// page by page inside the pause.
     pub fn copy_mappings(&mut self, want: impl Fn(&Mapping) -> bool) {
         let t0 = Instant::now();
         let mut stats = *locked(&self.stats);
         let mut prepared = std::mem::take(&mut self.prepared);
+        let mut todo: Vec<(u64, PageBuf)> = Vec::new();
         for m in self.maps.iter().filter(|m| m.readable && want(m)) {
-            let buf = match prepared.iter().position(|p| p.0 == m.start && p.1 == m.end) {
-                Some(i) => Some(prepared.swap_remove(i).2),
-                None => PageBuf::zeroed(m.len() as usize, false),
-            };
-            let Some(mut data) = buf else { continue };
-
-            stats.copies += 1;
-            if self.inner.read(m.start, data.as_mut_slice()).is_ok() {
-                stats.bytes_copied += m.len();
-                self.regions.push((m.start, data));
+            let mut inside = Vec::new();
+            let mut i = 0;
+            while i < prepared.len() {
+                if prepared[i].0 >= m.start && prepared[i].1 <= m.end {
+                    inside.push(prepared.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            inside.sort_by_key(|p| p.0);
+            let mut pieces: Vec<(u64, Option<PageBuf>)> = Vec::new();
+            let mut at = m.start;
+            for (start, end, buf) in inside {
+                if start > at {
+                    pieces.push((at, PageBuf::zeroed((start - at) as usize, false)));
+                }
+                pieces.push((start, Some(buf)));
+                at = end;
+            }
+            if at < m.end {
+                pieces.push((at, PageBuf::zeroed((m.end - at) as usize, false)));
+            }
+            todo.extend(
+                pieces
+                    .into_iter()
+                    .filter_map(|(start, b)| Some((start, b?))),
+            );
+        }
+        stats.copies += todo.len() as u64;
+        for (start, data, ok) in copy_all(&self.inner, todo) {
+            if ok {
+                stats.bytes_copied += data.as_slice().len() as u64;
+                self.regions.push((start, data));
             }
         }
         self.regions.sort_by_key(|r| r.0);
         stats.copy_time += t0.elapsed();
         *locked(&self.stats) = stats;
+    }
+
+    /// Serve `[addr, addr+buf.len())` from copied regions, across the seams of a mapping copied in
+    /// pieces. False (and `buf` unspecified) when some byte of it lies in no region.
+    fn read_regions(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let Some(at) = addr.checked_add(done as u64) else {
+                return false;
+            };
+            let Some(i) = self.regions.partition_point(|r| r.0 <= at).checked_sub(1) else {
+                return false;
+            };
+            let (start, data) = &self.regions[i];
+            let data = data.as_slice();
+            let off = (at - start) as usize;
+            if off >= data.len() {
+                return false;
+            }
+            let n = (data.len() - off).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&data[off..off + n]);
+            done += n;
+        }
+        true
     }
 
     /// The copied region holding `[addr, addr+len)`, if any.
@@ -215,6 +268,70 @@ impl<M: Memory> Snapshot<M> {
     }
 }
 
+/// How much one read of [`copy_all`] copies at most: pieces small enough for both cores to share a
+/// large mapping, large enough that a read's fixed cost does not count.
+const COPY_PIECE: usize = 4 << 20;
+
+/// A piece of a copy: (index of its buffer, address, the piece of that buffer).
+type Job<'a> = (usize, u64, &'a mut [u8]);
+
+/// Fill every `(start, buffer)` from `mem`, on up to 8 threads (the copy runs while the target is
+/// paused: its cores are idle, and one thread does not reach the memory bandwidth). Returns each
+/// buffer with whether all of it was read.
+fn copy_all<M: Memory>(mem: &M, mut todo: Vec<(u64, PageBuf)>) -> Vec<(u64, PageBuf, bool)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    for (i, (start, data)) in todo.iter_mut().enumerate() {
+        let mut at = *start;
+        for piece in data.as_mut_slice().chunks_mut(COPY_PIECE) {
+            let n = piece.len() as u64;
+            jobs.push((i, at, piece));
+            at += n;
+        }
+    }
+    let failed: Vec<usize> = if threads < 2 || jobs.len() < 2 {
+        jobs.into_iter()
+            .filter_map(|(i, at, piece)| mem.read(at, piece).is_err().then_some(i))
+            .collect()
+    } else {
+        let next = AtomicUsize::new(0);
+        let jobs: Vec<Mutex<Option<Job<'_>>>> =
+            jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut failed = Vec::new();
+                        loop {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(job) = jobs.get(k) else { break };
+                            if let Some((i, at, piece)) = locked(job).take() {
+                                if mem.read(at, piece).is_err() {
+                                    failed.push(i);
+                                }
+                            }
+                        }
+                        failed
+                    })
+                })
+                .collect();
+            let mut failed = Vec::new();
+            for w in workers {
+                match w.join() {
+                    Ok(f) => failed.extend(f),
+                    // A thread that panicked may have left pieces unread: trust none of them.
+                    Err(_) => failed.extend(0..jobs.len()),
+                }
+            }
+            failed
+        })
+    };
+    todo.into_iter()
+        .enumerate()
+        .map(|(i, (start, data))| (start, data, !failed.contains(&i)))
+        .collect()
+}
+
 /// A lock that a panic elsewhere left poisoned still guards plain caches: use them.
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -231,6 +348,9 @@ impl<M: Memory> Memory for Snapshot<M> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         if let Some(src) = self.region(addr, buf.len()) {
             buf.copy_from_slice(src);
+            return Ok(());
+        }
+        if !self.regions.is_empty() && self.read_regions(addr, buf) {
             return Ok(());
         }
         let mut done = 0usize;
@@ -338,6 +458,42 @@ mod tests {
         snap.read(base + 4090, &mut buf).unwrap();
         assert_eq!(&buf[..], &bytes[4090..4106]);
         assert!(snap.stats().bytes_copied >= 4096);
+    }
+
+    #[test]
+    fn a_mapping_that_grew_since_prepare_reuses_its_buffer_and_reads_across_the_seams() {
+        let base = 0x10000;
+        let bytes: Vec<u8> = (0..3 * 4096usize).map(|i| (i % 241) as u8).collect();
+        let mem = Counting {
+            flat: Flat {
+                base,
+                bytes: bytes.clone(),
+            },
+            reads: std::sync::atomic::AtomicU32::new(0),
+        };
+        let mut snap = Snapshot::new(mem, Vec::new());
+        // Prepared for the middle page; by the pause the mapping grew a page on each side.
+        snap.prepare(&[mapping(base + 4096, base + 8192)], |_| true);
+        snap.set_maps(vec![mapping(base, base + 3 * 4096)]);
+        snap.copy_mappings(|_| true);
+        assert_eq!(
+            snap.stats().copies,
+            3,
+            "gained parts in new buffers, the middle in its own"
+        );
+        assert_eq!(snap.stats().bytes_copied, 3 * 4096);
+        let after_copy = snap.inner().reads.load(Ordering::Relaxed);
+        for at in [0usize, 4090, 8190, 100, 12_000] {
+            let mut buf = [0u8; 16];
+            let n = buf.len().min(bytes.len() - at);
+            snap.read(base + at as u64, &mut buf[..n]).unwrap();
+            assert_eq!(&buf[..n], &bytes[at..at + n], "at {at}");
+        }
+        assert_eq!(
+            snap.inner().reads.load(Ordering::Relaxed),
+            after_copy,
+            "reads across the seams come from the copy"
+        );
     }
 
     /// Regression (issue #7 fuzzing): a read in the last 1 MiB block of the address space made the

@@ -323,8 +323,11 @@ fn picture<'a>(
     warnings: &mut Vec<String>,
     captures: &mut Vec<leakspy_memory::ThreadCapture>,
 ) -> Result<Picture<'a>> {
+    // Buffers for the mappings as they are now (a growing target maps more every moment; what
+    // appears between here and the pause is copied into new buffers, faulted in inside the pause).
+    let maps_before = live.maps().unwrap_or_else(|_| maps.to_vec());
     let mut snap = Snapshot::new(live, Vec::new());
-    snap.prepare(maps, want);
+    snap.prepare(&maps_before, want);
     let guard = if opts.nonblocking {
         None
     } else {
@@ -569,10 +572,24 @@ pub fn analyse(
 
 /// Copy a mapping whole when at least a quarter of it is resident (or it is small); the rest is read
 /// on demand.
+///
+/// `rss` may be older than `m`: a mapping that grew since (a growing heap's new arenas join the
+/// mapping next to them) has no entry at its new start, and is judged by the entries inside it.
 fn is_dense(m: &leakspy_memory::Mapping, rss: &HashMap<u64, u64>) -> bool {
     const SMALL: u64 = 1 << 20;
-    match rss.get(&m.start) {
-        Some(&resident) => m.len() <= SMALL || resident.saturating_mul(4) >= m.len(),
+    let resident = match rss.get(&m.start) {
+        Some(&resident) => Some(resident),
+        None => {
+            let inside: Vec<u64> = rss
+                .iter()
+                .filter(|(&start, _)| start > m.start && start < m.end)
+                .map(|(_, &r)| r)
+                .collect();
+            (!inside.is_empty()).then(|| inside.iter().sum())
+        }
+    };
+    match resident {
+        Some(resident) => m.len() <= SMALL || resident.saturating_mul(4) >= m.len(),
         None => m.len() <= 64 * SMALL,
     }
 }
