@@ -347,6 +347,7 @@ macro_rules! record_tests {
 }
 
 record_tests! {
+    record_pyenv_3_6_15 => "pyenv-3.6.15",
     record_pyenv_3_7_16 => "pyenv-3.7.16",
     record_pyenv_3_8_18 => "pyenv-3.8.18",
     record_pyenv_3_9_18 => "pyenv-3.9.18",

@@ -6,8 +6,10 @@
 //! `Modules/gcmodule.c` 3.9–3.12, `Python/gc.c` 3.13+). So every object tracked since the last
 //! sample sits at the tail of some generation list, behind the newest object leakspy has already
 //! seen there. Each sample walks every generation list from its tail backwards (through `_gc_prev`)
-//! and stops at the first object it has seen before and that still has the predecessor it had then
-//! (an address freed and reused by a new object of the same type usually has another one).
+//! and stops at [`STABLE_RUN`] objects in a row it has seen before that still have the predecessors
+//! they had then (an address freed and reused by a new object of the same type usually has another
+//! one; a run of objects made again in the same order does not, hence a run), never at a frame
+//! (3.6–3.10 frames leave the lists and come back on every call).
 //!
 //! The target runs during the walk: every step checks that the node reached through `B._gc_prev`
 //! links forward to `B` (`_gc_next`); a list that fails that check (a concurrent append, removal or
@@ -38,7 +40,30 @@ pub struct Seen {
     pub anchors: FxHashMap<u64, Vec<u64>>,
     /// Per list head: its generation's `count` at the last sample.
     pub counts: FxHashMap<u64, i32>,
+    /// Per type seen on a list: whether it is `frame` (see [`retracked`]).
+    pub frame_types: FxHashMap<u64, bool>,
 }
+
+/// Whether objects of type `tp` are frames, which leave the GC lists and come back at the same
+/// address with the same neighbours: up to 3.10 a frame is GC-tracked, and a function's frame is
+/// reused from its code object (`co_zombieframe`) and tracked again on every call (on 3.6 every
+/// call: `_PyFunction_FastCall` uses `PyFrame_New`). So after `f` calls `g`, returns, and is
+/// called again, `f`'s and `g`'s frames are at the tail again, `g`'s with `f`'s as predecessor as
+/// when it was seen: a stop there would miss what was born between the calls. A frame is never
+/// where a tail walk stops.
+fn retracked(r: &Reader<'_>, seen: &mut Seen, tp: u64) -> bool {
+    *seen.frame_types.entry(tp).or_insert_with(|| {
+        r.ptr(tp.wrapping_add(r.l.type_.tp_name))
+            .and_then(|name| r.mem.read_cstr(name, 16).map_err(Into::into))
+            .is_ok_and(|n| n == b"frame")
+    })
+}
+
+/// How many seen objects in a row, each with the predecessor it had when seen, end a walk of the
+/// youngest list. One is not enough: objects freed and made again in the same order (free lists
+/// of tuples, bound methods, dicts, in a loop) come back at the same addresses with the same
+/// predecessors, and the first of such a run may follow a birth the walk must not stop before.
+pub const STABLE_RUN: usize = 8;
 
 /// How many tail nodes of an older list are remembered as the place to stop next time.
 pub const ANCHORS: usize = 32;
@@ -161,7 +186,7 @@ enum Stop<'a> {
     Head,
 }
 
-fn walk_tail(r: &Reader<'_>, head: u64, seen: &Seen, stop: Stop<'_>) -> Result<Walked, String> {
+fn walk_tail(r: &Reader<'_>, head: u64, seen: &mut Seen, stop: Stop<'_>) -> Result<Walked, String> {
     let hs = r.l.gc.head_size;
     let (_, tail, _) = node(r, head).ok_or("unreadable list head")?;
     let mut births = Vec::new();
@@ -170,6 +195,7 @@ fn walk_tail(r: &Reader<'_>, head: u64, seen: &Seen, stop: Stop<'_>) -> Result<W
     let mut after = head;
     let mut cur = tail;
     let mut steps = 0usize;
+    let mut run = 0usize;
     while cur != head {
         steps += 1;
         if steps > MAX_WALK {
@@ -185,10 +211,16 @@ fn walk_tail(r: &Reader<'_>, head: u64, seen: &Seen, stop: Stop<'_>) -> Result<W
             return Err(format!("broken forward link at {cur:#x} (list modified)"));
         }
         let obj = cur + hs;
-        let known = seen.map.get(&obj).filter(|s| s.tp == tp);
-        match (stop, known) {
-            (Stop::FirstStable, Some(s)) if s.prev == prev => break,
-            (Stop::Anchors(a), Some(_)) if a.contains(&cur) => break,
+        let known = seen.map.get(&obj).copied().filter(|s| s.tp == tp);
+        let stable = known.is_some_and(|s| s.prev == prev) && !retracked(r, seen, tp);
+        match stop {
+            Stop::FirstStable => {
+                run = if stable { run + 1 } else { 0 };
+                if run >= STABLE_RUN {
+                    break;
+                }
+            }
+            Stop::Anchors(a) if stable && a.contains(&cur) => break,
             _ => {}
         }
         if visited.len() < ANCHORS {
@@ -311,16 +343,32 @@ mod tests {
         assert_eq!(seen.map.len(), 3);
         let m = Flat(image(&[0, 1, 2, 3, 4]));
         let r = Reader::new(&m, &l);
-        let (b, moved, _) = walk_tail(&r, 0x100, &seen, Stop::FirstStable).unwrap();
+        let (b, moved, _) = walk_tail(&r, 0x100, &mut seen, Stop::FirstStable).unwrap();
         let addrs: Vec<u64> = b.iter().map(|(b, _)| b.addr).collect();
         assert_eq!(addrs, vec![0x1000 + 0x40 * 4 + 16, 0x1000 + 0x40 * 3 + 16]);
         assert!(moved.is_empty());
         // Node 1 died: node 2's predecessor changed; it is not a birth and the walk goes on to 0.
         let m = Flat(image(&[0, 2, 5]));
         let r = Reader::new(&m, &l);
-        let (b, moved, _) = walk_tail(&r, 0x100, &seen, Stop::FirstStable).unwrap();
+        let (b, moved, _) = walk_tail(&r, 0x100, &mut seen, Stop::FirstStable).unwrap();
         assert_eq!(b.len(), 1);
         assert_eq!(moved.len(), 1);
+    }
+
+    #[test]
+    fn objects_made_again_in_the_same_order_are_no_stop() {
+        // Seen: 0 1 2 then 6 7 (a caller's and a callee's frame, or two free-list objects).
+        let l = layout();
+        let mut seen = Seen::default();
+        let m = Flat(image(&[0, 1, 2, 6, 7]));
+        mark_list(&Reader::new(&m, &l), 0x100, &mut seen).unwrap();
+        // 6 and 7 left the list; 5 was born; 6 and 7 came back at the same addresses: 7 has its
+        // old predecessor, 6 does not. The birth before them is found.
+        let m = Flat(image(&[0, 1, 2, 5, 6, 7]));
+        let (b, _, _) =
+            walk_tail(&Reader::new(&m, &l), 0x100, &mut seen, Stop::FirstStable).unwrap();
+        let addrs: Vec<u64> = b.iter().map(|(b, _)| b.addr).collect();
+        assert_eq!(addrs, vec![0x1000 + 0x40 * 5 + 16]);
     }
 
     proptest::proptest! {
@@ -336,9 +384,9 @@ mod tests {
             }
             let m = Flat(m);
             let r = Reader::new(&m, &l);
-            let _ = walk_tail(&r, 0x100, &seen, Stop::FirstStable);
-            let _ = walk_tail(&r, 0x100, &seen, Stop::Anchors(&[0x1040]));
-            let _ = walk_tail(&r, 0x100, &seen, Stop::Head);
+            let _ = walk_tail(&r, 0x100, &mut seen, Stop::FirstStable);
+            let _ = walk_tail(&r, 0x100, &mut seen, Stop::Anchors(&[0x1040]));
+            let _ = walk_tail(&r, 0x100, &mut seen, Stop::Head);
             let _ = mark_list(&r, 0x100, &mut seen);
             let _ = sample(&r, 0, &mut seen);
         }
