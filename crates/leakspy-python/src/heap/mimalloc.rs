@@ -214,17 +214,23 @@ fn fits(r: &Reader<'_>, obj: u64, info: &TypeInfo, space: u64) -> bool {
     }
 }
 
+/// An untracked candidate: the object's address, its header bytes, the space its block leaves it.
+struct Candidate<'b> {
+    obj: u64,
+    hdr: &'b [u8],
+    space: u64,
+}
+
 /// Full validation of an untracked candidate (see the module docs); its type when it is one.
 fn validate(
     r: &Reader<'_>,
     m: &Mimalloc,
     tag: u64,
-    obj: u64,
-    hdr: &[u8],
-    space: u64,
+    c: &Candidate<'_>,
     gate: &mut TypeGate,
     types: &mut TypeCache,
 ) -> Option<u64> {
+    let (obj, hdr, space) = (c.obj, c.hdr, c.space);
     let tp = uint(hdr, r.l.object.ob_type, 8)?;
     if !gate.ok(r, types, tp) {
         return None;
@@ -537,7 +543,8 @@ impl Census<'_, '_> {
                     return; // sent by walk_mimalloc
                 }
                 let space = page.block_size.saturating_sub(pre);
-                if let Some(tp) = validate(r, m, tag, obj, hdr, space, gate, &mut c.types) {
+                let cand = Candidate { obj, hdr, space };
+                if let Some(tp) = validate(r, m, tag, &cand, gate, &mut c.types) {
                     c.add(obj, tp, false, sink);
                     if c.stats.objects.is_multiple_of(65536) {
                         progress(c.stats.objects);
@@ -607,7 +614,7 @@ mod tests {
         assert_eq!(free.iter().filter(|f| **f).count(), 3);
         assert!(free[0] && free[1] && free[2] && !free[3]);
         // a loop breaks off
-        let (_, broken) = free_map(&p, &FxHashSet::default(), |b| Some(b));
+        let (_, broken) = free_map(&p, &FxHashSet::default(), Some);
         assert!(broken);
         // not a slice of its segment
         assert!(decode_page(m, addr + 8, &raw).is_none());
