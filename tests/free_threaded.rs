@@ -427,8 +427,8 @@ fn check_heap_busy(name: &str) {
             .find(|t| t.type_name == "__main__.FtNode")
             .map_or(0, |t| t.count);
         eprintln!(
-            "{ctx}: {} objects, FtNode {nodes}, partial {}, warnings {:?}",
-            report.heap.objects, report.partial, report.warnings
+            "{ctx}: {} objects, FtNode {nodes}, pause {:.1} ms, partial {}, warnings {:?}",
+            report.heap.objects, report.pause_ms, report.partial, report.warnings
         );
         if !report.partial {
             assert!(

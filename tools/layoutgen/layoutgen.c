@@ -1330,6 +1330,7 @@ int main(int argc, char **argv) {
         u("tstate_heaps", (unsigned long long)((char *)&ts.mimalloc.heaps - (char *)&ts));
         u("tstate_initialized", (unsigned long long)((char *)&ts.mimalloc.initialized - (char *)&ts));
     }
+    u("heap_mem", _Py_MIMALLOC_HEAP_MEM);
     u("heap_object", _Py_MIMALLOC_HEAP_OBJECT);
     u("heap_gc", _Py_MIMALLOC_HEAP_GC);
     u("heap_gc_pre", _Py_MIMALLOC_HEAP_GC_PRE);

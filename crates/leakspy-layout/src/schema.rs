@@ -77,6 +77,9 @@ pub struct Mimalloc {
     /// `_Py_MIMALLOC_HEAP_OBJECT` (non-GC objects), `_HEAP_GC`, `_HEAP_GC_PRE` (GC objects without /
     /// with the 2-word pre-header). Also the pages' `tag`.
     pub heap_object: u64,
+    /// `_Py_MIMALLOC_HEAP_MEM`: `PyMem_Malloc` memory (list items, dict keys): copied in the pause,
+    /// never counted.
+    pub heap_mem: u64,
     pub heap_gc: u64,
     pub heap_gc_pre: u64,
     /// `sizeof(mi_heap_t)`, `mi_heap_t.pages` (`mi_page_queue_t[bins]`), `.thread_delayed_free`.

@@ -277,37 +277,9 @@ impl Census<'_, '_> {
             self.ft_warn("mimalloc free lists are encoded (debug build): heap not read".into());
             return;
         }
-        let mut found = Pages::default();
-        let mut seen_pages = FxHashSet::default();
         let tags = [m.heap_gc, m.heap_gc_pre, m.heap_object];
-        // 1. every thread's heaps
-        let mut t = r
-            .mem
-            .read_u64(interp + r.l.interp.threads_head)
-            .unwrap_or(0);
-        let mut threads = FxHashSet::default();
-        while t != 0 {
-            if threads.len() >= MAX_THREADS || !threads.insert(t) {
-                self.ft_warn("thread list loops or is too long: heaps of the rest not read".into());
-                break;
-            }
-            if r.mem.read_i32(t + m.tstate_initialized).unwrap_or(0) != 0 {
-                for &tag in &tags {
-                    let heap = t + m.tstate_heaps + tag * m.heap_size;
-                    self.heap_pages(m, heap, tag, &mut found, &mut seen_pages);
-                }
-            }
-            t = match r.mem.read_u64(t + r.l.tstate.next) {
-                Ok(v) => v,
-                Err(e) => {
-                    self.ft_warn(format!("thread list unreadable at {t:#x}: {e}"));
-                    break;
-                }
-            };
-        }
-        // 2. the abandoned pool
-        self.abandoned_pages(m, interp, &tags, &mut found, &mut seen_pages);
-        // 3. tracked objects of the GC heaps
+        let mut found = self.find_pages(m, interp, &tags);
+        // tracked objects of the GC heaps
         let ft = r.l.free_threaded.clone();
         for i in 0..found.pages.len() {
             let page = found.pages[i];
@@ -345,6 +317,42 @@ impl Census<'_, '_> {
         }
         self.ft_pages.pages.append(&mut found.pages);
         self.ft_pages.delayed.extend(found.delayed);
+    }
+
+    /// The pages of the heaps with these `tags` of every thread of `interp`, then of its abandoned
+    /// pool, and the heaps' delayed-free blocks.
+    fn find_pages(&mut self, m: &Mimalloc, interp: u64, tags: &[u64]) -> Pages {
+        let r = self.r;
+        let mut found = Pages::default();
+        let mut seen_pages = FxHashSet::default();
+        // 1. every thread's heaps
+        let mut t = r
+            .mem
+            .read_u64(interp + r.l.interp.threads_head)
+            .unwrap_or(0);
+        let mut threads = FxHashSet::default();
+        while t != 0 {
+            if threads.len() >= MAX_THREADS || !threads.insert(t) {
+                self.ft_warn("thread list loops or is too long: heaps of the rest not read".into());
+                break;
+            }
+            if r.mem.read_i32(t + m.tstate_initialized).unwrap_or(0) != 0 {
+                for &tag in tags {
+                    let heap = t + m.tstate_heaps + tag * m.heap_size;
+                    self.heap_pages(m, heap, tag, &mut found, &mut seen_pages);
+                }
+            }
+            t = match r.mem.read_u64(t + r.l.tstate.next) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.ft_warn(format!("thread list unreadable at {t:#x}: {e}"));
+                    break;
+                }
+            };
+        }
+        // 2. the abandoned pool
+        self.abandoned_pages(m, interp, tags, &mut found, &mut seen_pages);
+        found
     }
 
     /// The pages on one heap's queues (and its delayed-free blocks).
@@ -554,6 +562,36 @@ impl Census<'_, '_> {
         }
         ranges.sort_unstable();
         ranges
+    }
+}
+
+/// Inside a pause: read every page of every mimalloc heap of `interps` (the memory heap too: list
+/// items and dict keys that sizes read), so that a block-caching snapshot keeps them as they are
+/// now. mimalloc's arenas are large and sparsely resident, so the pause does not copy them whole;
+/// read after the resume, a target allocating in parallel would change them under the walk.
+pub fn pin_heap(r: &Reader<'_>, interps: &[u64]) {
+    let (Some(m), Some(_)) = (r.l.mimalloc.as_ref(), r.l.free_threaded.as_ref()) else {
+        return;
+    };
+    if m.encode_freelist {
+        return;
+    }
+    let mut c = Census::new(r, false);
+    let tags = [m.heap_mem, m.heap_object, m.heap_gc, m.heap_gc_pre];
+    for &interp in interps {
+        let found = c.find_pages(m, interp, &tags);
+        for p in &found.pages {
+            let (lo, hi) = p.range();
+            if hi - lo <= MAX_PAGE_COPY {
+                let _ = r.mem.read_vec(lo, (hi - lo) as usize);
+            } else {
+                for i in 0..p.capacity {
+                    let _ = r
+                        .mem
+                        .read_vec(lo + i * p.block_size, p.block_size.min(64) as usize);
+                }
+            }
+        }
     }
 }
 
