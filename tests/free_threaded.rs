@@ -7,9 +7,13 @@
 //! `sys._current_frames()` saw it (a spinner's innermost line anywhere in its loop), all three
 //! spinners running at once (scheduler state R: with a GIL only its holder would be), no thread
 //! holding a GIL, the 3.13t layout with no field disagreeing with the target's `_Py_DebugOffsets`,
-//! and the warning that there is no GIL. The heap, not walked yet for these builds, is refused with
-//! one line (exit 6) naming `--no-heap`, by `dump` and by every heap command (`watch`, `snapshot`,
-//! `leaks`, `record`, `refs`); a `gcore` core reads back with the same stacks.
+//! and the warning that there is no GIL. `record` (no GC list to sample) is refused with one line
+//! (exit 6); a `gcore` core reads back with the same stacks, and with its heap.
+//!
+//! tests/targets/ft_heap.py builds a heap from four threads in parallel: `dump` must count exactly
+//! the instances and `sys.getsizeof` bytes of its classes that `gc.get_objects()` sees, and at
+//! least the untracked strs, floats and ints it made; paused dumps while it allocates in parallel
+//! end cleanly (exit 0, or 1 with warnings).
 
 mod common;
 
@@ -228,31 +232,17 @@ fn check_stacks(name: &str) {
         );
     }
 
-    // The heap is refused, one line, exit 6, naming the way to the stacks: by `dump` and by every
-    // command that reads the heap.
-    let scratch = TempDir::new("ft-snapshot");
-    let snap = scratch.0.join("snap").display().to_string();
-    for args in [
-        vec!["dump", "--pid", &pid],
-        vec!["dump", "--pid", &pid, "--json"],
-        vec!["dump", "--pid", &pid, "--gc-only"],
-        vec!["watch", "--pid", &pid, "--count", "2", "--interval", "0.1"],
-        vec!["snapshot", "--pid", &pid, "-o", &snap],
-        vec!["leaks", "--pid", &pid, "--interval", "0.1"],
-        vec!["record", "--pid", &pid, "--duration", "0.2"],
-        vec!["refs", "--pid", &pid, "--type", "list"],
-    ] {
-        let out = run_leakspy(&args);
-        let err = assert_clean_error(&out, 6, &format!("[{name}] {}", args.join(" ")));
-        assert!(
-            err.contains("free-threaded") && err.contains("mimalloc") && err.contains("--no-heap"),
-            "[{name}] the heap refusal should say why and how to get the stacks: {err}"
-        );
-        assert!(
-            out.stdout.is_empty(),
-            "[{name}] data on stdout with an error"
-        );
-    }
+    // `record` (which samples the youngest GC list) is refused, one line, exit 6.
+    let out = run_leakspy(["record", "--pid", &pid, "--duration", "0.2"]);
+    let err = assert_clean_error(&out, 6, &format!("[{name}] record"));
+    assert!(
+        err.contains("free-threaded") && err.contains("record"),
+        "[{name}] the record refusal should say why: {err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "[{name}] data on stdout with an error"
+    );
 
     // A core of the same moment reads back with the same stacks (scheduler states unknown there).
     // gdb's gcore cannot copy thread stacks with glibc 2.42+ on Linux 6.13+ (`Gcore::unreadable`):
@@ -292,8 +282,12 @@ fn check_stacks(name: &str) {
     let mut heap_args = args.clone();
     heap_args.retain(|a| a != "--no-heap");
     let out = run_leakspy(&heap_args);
-    let err = assert_clean_error(&out, 6, &format!("[{name}] core with the heap"));
-    assert!(err.contains("mimalloc"), "[{name}] {err}");
+    let report = parse_report(&out, &format!("[{name}] core with the heap"), true);
+    assert!(
+        report.heap.objects > 0,
+        "[{name}] core with the heap: no objects\n{}",
+        show_output(&out)
+    );
     drop(guard);
 }
 
@@ -310,4 +304,148 @@ macro_rules! ft_stack_tests {
 
 ft_stack_tests! {
     stacks_debian_sid_3_13t => "debian-sid-3.13t",
+}
+
+#[derive(Debug, Deserialize)]
+struct HeapTruth {
+    pid: i64,
+    free_threaded: bool,
+    gil_enabled: bool,
+    tracked: std::collections::BTreeMap<String, Counted>,
+    untracked_made: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Counted {
+    count: u64,
+    bytes: u64,
+}
+
+/// tests/targets/ft_heap.py: four threads build objects in parallel, two exit (their segments are
+/// abandoned or reclaimed), two block. A dump must give, for each class the truth names, exactly
+/// the count of `gc.get_objects()` and the sum of `sys.getsizeof`, all of them GC-tracked, and at
+/// least the strs, floats and big ints the workers made (untracked, in the OBJECT heap).
+fn check_heap(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    let (guard, line) = spawn_target(&interp, "ft_heap.py", &[]);
+    let truth: HeapTruth =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("[{name}] truth line ({e}): {line}"));
+    assert_eq!(truth.pid, i64::from(guard.pid()));
+    assert!(
+        truth.free_threaded && !truth.gil_enabled,
+        "[{name}] not free-threaded"
+    );
+    let pid = guard.pid().to_string();
+    let out = run_leakspy(["dump", "--pid", &pid, "--json", "-q"]);
+    let ctx = format!("[{name}] dump --json of ft_heap.py");
+    let report = parse_report(&out, &ctx, false);
+    check_warnings(&ctx, &report);
+    assert!(!report.partial, "{ctx}: partial {:?}", report.warnings);
+    let heap = &report.heap;
+    eprintln!(
+        "{ctx}: {} objects, {} bytes, {} tracked, {} types",
+        heap.objects,
+        heap.bytes,
+        heap.tracked_objects,
+        heap.types.len()
+    );
+    for (tname, want) in &truth.tracked {
+        let got = heap.types.iter().find(|t| &t.type_name == tname);
+        let Some(got) = got else {
+            let names: Vec<(&str, u64, u64)> = heap
+                .types
+                .iter()
+                .map(|t| (t.type_name.as_str(), t.count, t.tracked))
+                .collect();
+            panic!("{ctx}: type {tname} missing; types: {names:?}");
+        };
+        eprintln!(
+            "{ctx}: {tname}: {} objects {} bytes (truth {} / {})",
+            got.count, got.bytes, want.count, want.bytes
+        );
+        assert_eq!(
+            (got.count, got.tracked, got.bytes, got.tracked_bytes),
+            (want.count, want.count, want.bytes, want.bytes),
+            "{ctx}: {tname} count/tracked/bytes/tracked_bytes"
+        );
+    }
+    for (tname, made) in &truth.untracked_made {
+        let got = heap
+            .types
+            .iter()
+            .find(|t| &t.type_name == tname)
+            .unwrap_or_else(|| panic!("{ctx}: type {tname} missing"));
+        eprintln!("{ctx}: {tname}: {} found, {} made", got.count, made);
+        assert!(
+            got.count - got.tracked >= *made,
+            "{ctx}: {tname}: {} untracked found, the workers made {made}",
+            got.count - got.tracked
+        );
+    }
+    // refs: who holds an FtPair (the worker's list)
+    let out = run_leakspy([
+        "refs",
+        "--pid",
+        &pid,
+        "--type",
+        "__main__.FtPair",
+        "--json",
+        "-q",
+    ]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "[{name}] refs on a free-threaded heap\n{}",
+        show_output(&out)
+    );
+    drop(guard);
+}
+
+/// Paused dumps of ft_heap.py busy: the workers keep making and dropping objects in parallel
+/// while leakspy reads the heap. Each dump must end cleanly (exit 0, or 1 with a partial report
+/// and a warning), and find at least the objects the workers keep (the FtNode they made and hold;
+/// their churn adds at most 100 per worker on top).
+fn check_heap_busy(name: &str) {
+    let Some(interp) = interpreter(name) else {
+        return;
+    };
+    let (guard, _line) = spawn_target_args(&interp, "ft_heap.py", &[], &["busy"]);
+    let pid = guard.pid().to_string();
+    for i in 0..3 {
+        let out = run_leakspy(["dump", "--pid", &pid, "--json", "-q"]);
+        let ctx = format!("[{name}] busy dump {i}");
+        let report = parse_report(&out, &ctx, true);
+        assert!(
+            !report.partial || !report.warnings.is_empty(),
+            "{ctx}: partial without a warning"
+        );
+        let nodes = report
+            .heap
+            .types
+            .iter()
+            .find(|t| t.type_name == "__main__.FtNode")
+            .map_or(0, |t| t.count);
+        eprintln!(
+            "{ctx}: {} objects, FtNode {nodes}, pause {:.1} ms, partial {}, warnings {:?}",
+            report.heap.objects, report.pause_ms, report.partial, report.warnings
+        );
+        if !report.partial {
+            assert!(
+                (3000 * 4..=3000 * 4 + 100 * 4 + 4).contains(&nodes),
+                "{ctx}: FtNode {nodes}"
+            );
+        }
+    }
+    drop(guard);
+}
+
+#[test]
+fn heap_debian_sid_3_13t() {
+    check_heap("debian-sid-3.13t");
+}
+
+#[test]
+fn heap_busy_debian_sid_3_13t() {
+    check_heap_busy("debian-sid-3.13t");
 }

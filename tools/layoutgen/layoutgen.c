@@ -1312,6 +1312,95 @@ int main(int argc, char **argv) {
     none("code_array_entries");
 #  endif
     b("live_verified", PY_VERSION_HEX < 0x030E0000);
+
+#  if PY_VERSION_HEX < 0x030E0000
+    /* ================================================================ [mimalloc] */
+    /* Where the free-threaded collector finds objects (Python/gc_free_threading.c,
+     * gc_visit_heaps_lock_held): every thread's `_PyThreadStateImpl.mimalloc.heaps[]` for the GC and
+     * GC_PRE heaps (objects at block + 0, and at block + 2 words for types with the managed
+     * dict/weakref pre-header), then the interpreter's abandoned segments pool (segments of threads
+     * that exited). Non-GC objects (str, int, float, bytes) live in the OBJECT heap. A heap's pages
+     * hang off `pages[bin].first` -> `next`; a page is a slice of its segment (segment = page rounded
+     * down to MI_SEGMENT_SIZE); its free blocks are on `free`, `local_free` and `xthread_free` (low 2
+     * bits are flags), plus the heap's `thread_delayed_free`. Only 3.13t: no live 3.14t/3.15t to
+     * check these against, so those layouts carry no [mimalloc] and their heap stays refused. */
+    sect("mimalloc");
+    {
+        _PyThreadStateImpl ts;
+        u("tstate_heaps", (unsigned long long)((char *)&ts.mimalloc.heaps - (char *)&ts));
+        u("tstate_initialized", (unsigned long long)((char *)&ts.mimalloc.initialized - (char *)&ts));
+    }
+    u("heap_mem", _Py_MIMALLOC_HEAP_MEM);
+    u("heap_object", _Py_MIMALLOC_HEAP_OBJECT);
+    u("heap_gc", _Py_MIMALLOC_HEAP_GC);
+    u("heap_gc_pre", _Py_MIMALLOC_HEAP_GC_PRE);
+    u("heap_size", SZ(mi_heap_t));
+    u("heap_pages", OFF(mi_heap_t, pages));
+    u("heap_thread_delayed_free", OFF(mi_heap_t, thread_delayed_free));
+    u("bins", MI_BIN_FULL + 1);
+    u("queue_size", SZ(mi_page_queue_t));
+    u("queue_first", OFF(mi_page_queue_t, first));
+    u("page_size", SZ(mi_page_t));
+    u("page_slice_count", OFF(mi_page_t, slice_count));
+    u("page_capacity", OFF(mi_page_t, capacity));
+    u("page_reserved", OFF(mi_page_t, reserved));
+    u("page_free", OFF(mi_page_t, free));
+    u("page_used", OFF(mi_page_t, used));
+    u("page_xblock_size", OFF(mi_page_t, xblock_size));
+    u("page_local_free", OFF(mi_page_t, local_free));
+    u("page_xthread_free", OFF(mi_page_t, xthread_free));
+    u("page_next", OFF(mi_page_t, next));
+    {
+        /* `tag : 4` is a bit-field: find its byte and shift by setting it in a zeroed page */
+        mi_page_t pg;
+        memset(&pg, 0, sizeof pg);
+        pg.tag = 15;
+        const unsigned char *bytes = (const unsigned char *)&pg;
+        size_t at = 0;
+        while (at < sizeof pg && bytes[at] == 0) at++;
+        unsigned shift = 0;
+        while (shift < 8 && !((bytes[at] >> shift) & 1)) shift++;
+        u("page_tag_byte", at);
+        u("page_tag_shift", shift);
+        u("page_tag_mask", 15);
+    }
+    u("segment_slices", OFF(mi_segment_t, slices));
+    u("segment_slice_entries", OFF(mi_segment_t, slice_entries));
+    u("segment_abandoned_next", OFF(mi_segment_t, abandoned_next));
+    u("segment_shift", MI_SEGMENT_SHIFT);
+    u("slice_shift", MI_SEGMENT_SLICE_SHIFT);
+    u("slices_per_segment", MI_SLICES_PER_SEGMENT);
+    u("huge_block_size", MI_HUGE_BLOCK_SIZE);
+    {
+        PyInterpreterState is;
+        u("interp_abandoned_pool", (unsigned long long)((char *)&is.mimalloc.abandoned_pool - (char *)&is));
+    }
+    u("pool_abandoned", OFF(mi_abandoned_pool_t, abandoned));
+    u("pool_abandoned_visited", OFF(mi_abandoned_pool_t, abandoned_visited));
+#    ifdef MI_ENCODE_FREELIST
+    b("encode_freelist", 1);
+#    else
+    b("encode_freelist", 0);
+#    endif
+    u("gc_bits_tracked", _PyGC_BITS_TRACKED);
+    u("gc_bits_frozen", _PyGC_BITS_FROZEN);
+    u("ref_shared_shift", _Py_REF_SHARED_SHIFT);
+    {
+        /* what sys.getsizeof adds in front of a GC object (_PyType_PreHeaderSize; no PyGC_Head in a
+         * free-threaded build), and where GC_PRE objects sit in their blocks */
+        PyTypeObject gc_t, pre_t;
+        memset(&gc_t, 0, sizeof gc_t);
+        memset(&pre_t, 0, sizeof pre_t);
+        gc_t.tp_flags = Py_TPFLAGS_HAVE_GC;
+        pre_t.tp_flags = Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_PREHEADER;
+        u("presize_gc", _PyType_PreHeaderSize(&gc_t));
+        u("presize_gc_pre", _PyType_PreHeaderSize(&pre_t));
+    }
+    /* a managed __dict__ sits this many bytes before its object (MANAGED_DICT_OFFSET, negated) */
+    u("managed_dict_back", (unsigned long long)(-MANAGED_DICT_OFFSET));
+#  else
+    printf("\n# [mimalloc]: not generated (no live free-threaded 3.%d here to check it against)\n", MINOR);
+#  endif
 #else
     /* ================================================================ [obmalloc] */
     sect("obmalloc");

@@ -58,6 +58,82 @@ pub struct Layout {
     /// Free-threaded builds (PEP 703, `Py_GIL_DISABLED`): present exactly in the `3.Xt.toml` files.
     /// Such a layout has no GC list heads (objects live in mimalloc heaps).
     pub free_threaded: Option<FreeThreaded>,
+    /// Free-threaded builds whose heap can be walked (3.13t): mimalloc's heaps, pages and segments,
+    /// where the free-threaded collector finds its objects. Absent: the heap is not read.
+    pub mimalloc: Option<Mimalloc>,
+}
+
+/// mimalloc as a free-threaded CPython uses it (`Include/internal/pycore_mimalloc.h`,
+/// `Include/internal/mimalloc/mimalloc/types.h`): per-thread heaps (`_PyThreadStateImpl.mimalloc`),
+/// their page queues, pages (slices of 32 MiB segments) and free lists, and the interpreter's pool
+/// of abandoned segments. Read by `leakspy-python/src/heap/mimalloc.rs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mimalloc {
+    /// `_PyThreadStateImpl.mimalloc.heaps` (an array of `mi_heap_t`, one per `_Py_mimalloc_heap_id`).
+    pub tstate_heaps: u64,
+    /// `_PyThreadStateImpl.mimalloc.initialized` (int): the heaps are set up.
+    pub tstate_initialized: u64,
+    /// `_Py_MIMALLOC_HEAP_OBJECT` (non-GC objects), `_HEAP_GC`, `_HEAP_GC_PRE` (GC objects without /
+    /// with the 2-word pre-header). Also the pages' `tag`.
+    pub heap_object: u64,
+    /// `_Py_MIMALLOC_HEAP_MEM`: `PyMem_Malloc` memory (list items, dict keys): copied in the pause,
+    /// never counted.
+    pub heap_mem: u64,
+    pub heap_gc: u64,
+    pub heap_gc_pre: u64,
+    /// `sizeof(mi_heap_t)`, `mi_heap_t.pages` (`mi_page_queue_t[bins]`), `.thread_delayed_free`.
+    pub heap_size: u64,
+    pub heap_pages: u64,
+    pub heap_thread_delayed_free: u64,
+    /// `MI_BIN_FULL + 1`: page queues per heap.
+    pub bins: u64,
+    /// `sizeof(mi_page_queue_t)`, `mi_page_queue_t.first`.
+    pub queue_size: u64,
+    pub queue_first: u64,
+    /// `sizeof(mi_page_t)` (= `mi_slice_t`), and its fields.
+    pub page_size: u64,
+    pub page_slice_count: u64,
+    pub page_capacity: u64,
+    pub page_reserved: u64,
+    pub page_free: u64,
+    pub page_used: u64,
+    pub page_xblock_size: u64,
+    pub page_local_free: u64,
+    pub page_xthread_free: u64,
+    pub page_next: u64,
+    /// The `tag : 4` bit-field: byte, shift and mask.
+    pub page_tag_byte: u64,
+    pub page_tag_shift: u64,
+    pub page_tag_mask: u64,
+    /// `mi_segment_t.slices`, `.slice_entries`, `.abandoned_next`.
+    pub segment_slices: u64,
+    pub segment_slice_entries: u64,
+    pub segment_abandoned_next: u64,
+    /// `MI_SEGMENT_SHIFT`, `MI_SEGMENT_SLICE_SHIFT`, `MI_SLICES_PER_SEGMENT`, `MI_HUGE_BLOCK_SIZE`.
+    pub segment_shift: u64,
+    pub slice_shift: u64,
+    pub slices_per_segment: u64,
+    pub huge_block_size: u64,
+    /// `PyInterpreterState.mimalloc.abandoned_pool`, and `mi_abandoned_pool_t.abandoned` (tagged
+    /// pointer) / `.abandoned_visited`.
+    pub interp_abandoned_pool: u64,
+    pub pool_abandoned: u64,
+    pub pool_abandoned_visited: u64,
+    /// `MI_ENCODE_FREELIST`: free lists are encoded with per-page keys (debug builds; not walked).
+    pub encode_freelist: bool,
+    /// `_PyGC_BITS_TRACKED`, `_PyGC_BITS_FROZEN` (in `ob_gc_bits`).
+    pub gc_bits_tracked: u64,
+    pub gc_bits_frozen: u64,
+    /// `_Py_REF_SHARED_SHIFT`: flag bits under `ob_ref_shared`'s count.
+    pub ref_shared_shift: u64,
+    /// `_PyType_PreHeaderSize` of a GC type without / with `Py_TPFLAGS_PREHEADER`: what
+    /// `sys.getsizeof` adds (no `PyGC_Head` in a free-threaded build), and (with) where a GC_PRE
+    /// object sits in its block.
+    pub presize_gc: u64,
+    pub presize_gc_pre: u64,
+    /// `-MANAGED_DICT_OFFSET`: a managed `__dict__` pointer sits this far before its object.
+    pub managed_dict_back: u64,
 }
 
 /// The parts of a free-threaded build (`--disable-gil`, `python3.13t`) that differ in kind from a

@@ -352,6 +352,10 @@ fn picture<'a>(
         let r = Reader::new(&snap, &target.layout);
         let interps = stacks::interpreters(&r, target.runtime).unwrap_or_default();
         stacks::pin_stacks(&r, &interps, &mut codes);
+        if !opts.no_heap {
+            // free-threaded: mimalloc's pages (sparse mappings, not copied whole) are cached now
+            crate::heap::mimalloc::pin_heap(&r, &interps);
+        }
     }
     // Resident memory of the same moment as the copy (every figure of one report describes one
     // moment: on a growing target, RSS read before the pause is smaller than the objects copied).

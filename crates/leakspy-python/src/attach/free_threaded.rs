@@ -2,9 +2,9 @@
 //!
 //! Identified by `_Py_DebugOffsets.free_threaded` (3.13+); read with the `3.Xt.toml` layouts (split
 //! object header, no GC lists). Threads and stacks are read as for default builds. There is no GIL, so
-//! no thread is reported as holding it. The heap is not walked yet: objects live in per-thread
-//! mimalloc heaps, not on GC generation lists, so a heap report is refused (exit 6) instead of
-//! counting nothing.
+//! no thread is reported as holding it. Objects live in per-thread mimalloc heaps, not on GC
+//! generation lists: `heap::mimalloc` walks them where the layout has a `[mimalloc]` section
+//! (3.13t); elsewhere a heap report is refused (exit 6) instead of counting nothing.
 
 use crate::attach::process::Target;
 use crate::error::{Error, Result};
@@ -61,12 +61,31 @@ pub fn unverified_check(
 pub const GIL_NOTE: &str = "free-threaded build: there is no GIL, so no thread is marked as \
                             holding it (threads run in parallel)";
 
-/// Refuse a heap walk of a free-threaded target (`want_heap`), with the way to get the stacks.
+/// Refuse a heap walk of a free-threaded target (`want_heap`) whose layout does not say how to walk
+/// its mimalloc heaps (3.14t/3.15t: layouts from headers alone carry no `[mimalloc]`), with the
+/// way to get the stacks. 3.13t's heap is read (`heap::mimalloc`).
 pub fn refuse_heap(target: &Target, want_heap: bool) -> Result<()> {
-    if want_heap && target_is_free_threaded(target) {
+    if want_heap && target_is_free_threaded(target) && target.layout.mimalloc.is_none() {
         return Err(Error::Unsupported(format!(
-            "Python {} free-threaded: the heap is not read yet (its objects live in mimalloc heaps, \
-             which leakspy does not walk yet); `leakspy dump --no-heap` reads its threads and stacks",
+            "Python {} free-threaded: the heap is not read (leakspy walks the mimalloc heaps of \
+             free-threaded 3.13 only; {} has no [mimalloc] section, as no live free-threaded {} \
+             was tested here); `leakspy dump --no-heap` reads its threads and stacks",
+            target.version,
+            target.layout_file,
+            target.version.minor_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuse `leakspy record` on a free-threaded target: its sampler watches the youngest GC list,
+/// which free-threaded builds do not have.
+pub fn refuse_record(target: &Target) -> Result<()> {
+    if target_is_free_threaded(target) {
+        return Err(Error::Unsupported(format!(
+            "Python {} free-threaded: `leakspy record` is not supported (it samples new objects \
+             on the youngest GC list, which free-threaded builds do not have); `leakspy dump` \
+             reads the heap",
             target.version
         )));
     }

@@ -34,6 +34,11 @@ impl Census<'_, '_> {
                 .warnings
                 .push(format!("cannot read gc.collecting: {e}")),
         }
+        if l.free_threaded.is_some() {
+            // no GC lists: the objects are in mimalloc's heaps
+            self.walk_mimalloc(interp, sink, progress);
+            return;
+        }
         for (i, &off) in l.gc.list_heads.clone().iter().enumerate() {
             let name = l.gc.list_names.get(i).cloned().unwrap_or_default();
             self.in_permanent = name == "permanent";

@@ -14,6 +14,7 @@
 pub mod arenas;
 pub mod compact;
 pub mod gc_lists;
+pub mod mimalloc;
 mod parallel;
 pub mod referents;
 pub mod untracked;
@@ -109,6 +110,8 @@ pub struct Census<'r, 'a> {
     in_permanent: bool,
     /// Type objects seen on the GC lists (heap types).
     pub(crate) type_objects: Vec<u64>,
+    /// Free-threaded: the mimalloc pages found by the tracked walk, for the untracked one.
+    pub(crate) ft_pages: mimalloc::Pages,
 }
 
 impl<'r, 'a> Census<'r, 'a> {
@@ -125,6 +128,7 @@ impl<'r, 'a> Census<'r, 'a> {
             types_seen: FxHashSet::default(),
             in_permanent: false,
             type_objects: Vec::new(),
+            ft_pages: mimalloc::Pages::default(),
         }
     }
 

@@ -162,7 +162,9 @@ fn instance_values(r: &Reader<'_>, obj: u64, tp: u64, t: &TypeInfo, out: &mut Ve
     if m.tpflags_managed_dict == 0 || t.flags & m.tpflags_managed_dict == 0 {
         return;
     }
-    let Ok(pre) = r.mem.read_u64(obj.wrapping_sub(24)) else {
+    // free-threaded builds have no PyGC_Head: the dict pointer is the word before the object
+    let back = l.mimalloc.as_ref().map_or(24, |mm| mm.managed_dict_back);
+    let Ok(pre) = r.mem.read_u64(obj.wrapping_sub(back)) else {
         return;
     };
     let inline = m.tpflags_inline_values != 0;

@@ -217,8 +217,13 @@ impl crate::heap::Census<'_, '_> {
         }
         self.stats.untracked_counted = true;
 
-        // 1. pymalloc blocks.
+        // 1. pymalloc blocks (free-threaded: mimalloc's blocks).
+        let ft = r.l.free_threaded.is_some();
         let mut ranges = Vec::new();
+        if ft {
+            ranges = self.walk_mimalloc_untracked(&mut gate, sink, progress);
+        }
+        let interps = if ft { &[][..] } else { interps };
         let mut tables = FxHashSet::default();
         let mut stats: Option<crate::heap::arenas::ArenaStats> = None;
         for &interp in interps {
@@ -415,7 +420,7 @@ impl crate::heap::Census<'_, '_> {
                 }
             }
         }
-        if arenas_known {
+        if arenas_known && !ft {
             self.stats.outside_arenas_bytes = Some(outside);
         }
         if missed_in_arenas > 0 {

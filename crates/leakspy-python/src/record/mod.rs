@@ -314,7 +314,7 @@ fn sampling<T>(
 ) -> Result<T> {
     let (live, maps) = process::open(pid)?;
     let target = process::identify(pid, &live, &maps, None)?;
-    crate::attach::free_threaded::refuse_heap(&target, true)?;
+    crate::attach::free_threaded::refuse_record(&target)?;
     let r = Reader::new(&live, &target.layout);
     let mut st = State {
         seen: sampler::Seen::default(),

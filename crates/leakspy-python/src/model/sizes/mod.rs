@@ -294,6 +294,14 @@ pub fn gc_prefix(r: &Reader<'_>, flags: u64) -> u64 {
     if flags & m.tpflags_have_gc == 0 {
         return 0;
     }
+    if let Some(mm) = &r.l.mimalloc {
+        // free-threaded: `_PyType_PreHeaderSize` has no PyGC_Head, only the pre-header
+        return if flags & m.tpflags_preheader != 0 {
+            mm.presize_gc_pre
+        } else {
+            mm.presize_gc
+        };
+    }
     r.l.gc.head_size
         + if flags & m.tpflags_preheader != 0 {
             m.preheader_size
