@@ -18,14 +18,20 @@ use serde::Serialize;
 /// 20 MB heap). Rounded up.
 pub const BASE_BYTES: u64 = 40 << 20;
 
-/// Census and index bytes per object, from above: 10 bytes of packed census entry
-/// (heap/compact.rs), the walk's per-object state (the untracked walk's seen set) and the vectors'
-/// doubling slack. Measured on bounded whole-heap walks: see benches/RESULTS-memory.md.
-pub const CENSUS_BYTES_PER_OBJECT: u64 = 24;
+/// Census and walk-state bytes per object at the walk's peak, from above. Measured (VmHWM of
+/// bounded dumps, pyenv 3.12.1, minus [`BASE_BYTES`]-like floor and the cache): 30 bytes per
+/// object at 0.68M objects, 38 at 3.0M, 43 at 7.0M: the 10-byte packed census entry
+/// (heap/compact.rs) is the smaller part; the whole-heap walk's seen set, its batches and the
+/// vectors' doubling slack are the rest. See benches/RESULTS-memory.md.
+pub const CENSUS_BYTES_PER_OBJECT: u64 = 48;
 
-/// Resident heap bytes per object, for the estimate made before the walk: benches/ measured 88-100
-/// (3.62M objects in 317 MB, 1.52M in 153 MB); half of that, so that the estimate errs towards
-/// bounded mode. The walk itself counts: bounded mode stops (and refuses) as soon as the objects
+/// The same for `--gc-only` (counts by type, no per-object census): measured under 2 bytes per
+/// object (VmHWM 13 MiB at 3.5M objects, 12 MiB at 1.5M).
+pub const GC_ONLY_BYTES_PER_OBJECT: u64 = 4;
+
+/// Resident heap bytes per object, for the estimate made before the walk: measured 44 (7.0M
+/// small objects in 312 MB) to 490 (0.68M objects holding 1.5 KB bytes in 330 MB); near the
+/// dense end, so that the estimate errs towards bounded mode. The walk itself counts: bounded mode stops (and refuses) as soon as the objects
 /// it found need more census than the limit leaves.
 pub const HEAP_BYTES_PER_OBJECT: u64 = 48;
 
@@ -44,6 +50,8 @@ pub struct BoundedInfo {
     pub planned_copy_bytes: u64,
     /// Estimated census and index memory ([`CENSUS_BYTES_PER_OBJECT`] per estimated object).
     pub census_estimate_bytes: u64,
+    /// The census bytes per object the limit is checked with (whole heap or --gc-only).
+    pub bytes_per_object: u64,
     /// The block cache's budget, in bytes.
     pub cache_bytes: u64,
     /// Blocks evicted from the cache (each re-read copies it again).
@@ -72,6 +80,7 @@ pub fn decide(
     max_memory: Option<u64>,
     headroom: Headroom,
     graph: bool,
+    gc_only: bool,
     pid: i32,
 ) -> Result<Option<BoundedInfo>> {
     let (limit, reason) = match max_memory {
@@ -82,7 +91,12 @@ pub fn decide(
         },
     };
     let objects = plan.heap_resident_bytes / HEAP_BYTES_PER_OBJECT;
-    let census = objects.saturating_mul(CENSUS_BYTES_PER_OBJECT);
+    let per_object = if gc_only {
+        GC_ONLY_BYTES_PER_OBJECT
+    } else {
+        CENSUS_BYTES_PER_OBJECT
+    };
+    let census = objects.saturating_mul(per_object);
     let ordinary = plan
         .copy_bytes
         .saturating_add(census)
@@ -113,6 +127,7 @@ pub fn decide(
         planned_copy_bytes: plan.copy_bytes,
         census_estimate_bytes: census,
         cache_bytes: cache,
+        bytes_per_object: per_object,
         ..BoundedInfo::default()
     }))
 }
@@ -122,18 +137,18 @@ impl BoundedInfo {
     pub fn max_objects(&self) -> u64 {
         self.limit_bytes
             .saturating_sub(BASE_BYTES + self.cache_bytes)
-            / CENSUS_BYTES_PER_OBJECT
+            / self.bytes_per_object.max(1)
     }
 }
 
 /// The refusal when even bounded mode does not fit (`found`: objects the walk had counted when it
 /// stopped).
-pub fn refusal(limit: u64, reason: &str, found: Option<u64>) -> Error {
+pub fn refusal(limit: u64, reason: &str, found: Option<(u64, u64)>) -> Error {
     let mib = |b: u64| b.div_ceil(1 << 20);
     let what = match found {
-        Some(n) => format!(
-            "the walk had found {n} objects and their census ({CENSUS_BYTES_PER_OBJECT} bytes \
-             each) would outgrow"
+        Some((n, per)) => format!(
+            "the walk had found {n} objects and their census (up to {per} bytes each) would \
+             outgrow"
         ),
         None => format!(
             "leakspy itself ({} MiB) and its smallest cache ({} MiB) do not fit in",
@@ -199,12 +214,12 @@ mod tests {
     fn decides_copy_bounded_or_refusal() {
         let none = Headroom::default();
         // Fits: the ordinary copy.
-        assert!(decide(plan(100), Some(1 << 30), none, false, 1)
+        assert!(decide(plan(100), Some(1 << 30), none, false, false, 1)
             .unwrap()
             .is_none());
         // 300 MiB heap under 100 MiB: bounded, with the smallest cache (the estimated census
         // leaves no room; the walk decides).
-        let b = decide(plan(300), Some(100 << 20), none, false, 1)
+        let b = decide(plan(300), Some(100 << 20), none, false, false, 1)
             .unwrap()
             .unwrap();
         assert_eq!(b.reason, "max-memory");
@@ -214,14 +229,14 @@ mod tests {
             ((100 << 20) - BASE_BYTES - MIN_CACHE_BYTES) / CENSUS_BYTES_PER_OBJECT
         );
         // Under 400 MiB: a larger cache, never above the largest.
-        let b = decide(plan(300), Some(400 << 20), none, false, 1)
+        let b = decide(plan(300), Some(400 << 20), none, false, false, 1)
             .unwrap()
             .unwrap();
         assert!(b.cache_bytes > MIN_CACHE_BYTES && b.cache_bytes <= MAX_CACHE_BYTES);
         // The graph is refused under the same limit; leakspy itself not fitting is refused.
-        assert!(decide(plan(300), Some(400 << 20), none, true, 1).is_err());
+        assert!(decide(plan(300), Some(400 << 20), none, true, false, 1).is_err());
         assert!(matches!(
-            decide(plan(300), Some(10 << 20), none, false, 1),
+            decide(plan(300), Some(10 << 20), none, false, false, 1),
             Err(Error::MemoryLimit(_))
         ));
         // Without the option, the headroom decides.
@@ -230,9 +245,14 @@ mod tests {
             cgroup: Some(400 << 20),
         };
         assert_eq!(
-            decide(plan(300), None, h, false, 1).unwrap().unwrap().reason,
+            decide(plan(300), None, h, false, false, 1)
+                .unwrap()
+                .unwrap()
+                .reason,
             "cgroup"
         );
-        assert!(decide(plan(300), None, none, false, 1).unwrap().is_none());
+        assert!(decide(plan(300), None, none, false, false, 1)
+            .unwrap()
+            .is_none());
     }
 }

@@ -178,8 +178,16 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
                 .map(|m| rss.get(&m.start).copied().unwrap_or(m.len()).min(m.len()))
                 .sum(),
         };
-        let graph = opts.refs.is_some() || opts.export_graph.is_some() || opts.retained_of.is_some();
-        crate::budget::decide(plan, opts.max_memory, proc::headroom(), graph, pid)?
+        let graph =
+            opts.refs.is_some() || opts.export_graph.is_some() || opts.retained_of.is_some();
+        crate::budget::decide(
+            plan,
+            opts.max_memory,
+            proc::headroom(),
+            graph,
+            opts.gc_only,
+            pid,
+        )?
     };
     let want = |m: &leakspy_memory::Mapping| bounded.is_none() && dense(m);
     if opts.nonblocking {
@@ -240,8 +248,10 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             drop(guard);
         }
         if snap.is_aborted() {
-            let b = bounded.as_ref().map_or((0, ""), |b| (b.limit_bytes, b.reason.as_str()));
-            return Err(crate::budget::refusal(b.0, b.1, Some(found)));
+            let b = bounded.as_ref().map_or((0, "", 0), |b| {
+                (b.limit_bytes, b.reason.as_str(), b.bytes_per_object)
+            });
+            return Err(crate::budget::refusal(b.0, b.1, Some((found, b.2))));
         }
         let (threads, heap, partial) = analysed?;
         let unsizable_changed =
@@ -439,7 +449,14 @@ fn picture<'a>(
     };
     // Bounded mode reads the live target during the walk: the pause lasts until it is done.
     if let (Some(_), Some(g)) = (bounded_cache, guard) {
-        return Ok((snap, pause_ms, threads_paused, codes, memory, Some((g, paused_at))));
+        return Ok((
+            snap,
+            pause_ms,
+            threads_paused,
+            codes,
+            memory,
+            Some((g, paused_at)),
+        ));
     }
     Ok((snap, pause_ms, threads_paused, codes, memory, None))
 }

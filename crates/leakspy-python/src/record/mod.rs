@@ -567,7 +567,10 @@ fn sample_once(
         .collect();
     let same_line = |caller: Option<u64>| {
         caller.is_some_and(|c| {
-            positions.get(&c).copied().is_some_and(|p| stacks::frame_position(r, c) == Some(p))
+            positions
+                .get(&c)
+                .copied()
+                .is_some_and(|p| stacks::frame_position(r, c) == Some(p))
         })
     };
     // Constructors' objects, checked now: by the end of the list walk the constructor has mostly
