@@ -1,6 +1,6 @@
 //! Bounded mode (issue 13): a heap that does not fit in the memory leakspy may use.
 //!
-//! `tests/targets/bounded_target.py` holds 200,000 `Holder`s, each with a 1,500-byte bytes object,
+//! On pyenv 3.9.18, 3.12.1 and 3.13.0. `tests/targets/bounded_target.py` holds 200,000 `Holder`s, each with a 1,500-byte bytes object,
 //! and 20,000 `Pair`s: ~330 MB resident, more than 3 times the 100 MiB leakspy is given, in ~0.7M
 //! objects (a census that fits). The target counts its own instances with gc.get_objects and blocks
 //! reading stdin (static: the paused walk must be exact).
@@ -36,9 +36,10 @@ struct Cgroup {
 }
 
 impl Cgroup {
-    fn new() -> Option<Cgroup> {
+    /// `tag` keeps the tests of one binary (run in parallel) in cgroups of their own.
+    fn new(tag: &str) -> Option<Cgroup> {
         let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        let name = format!("leakspy-bounded-{}", std::process::id());
+        let name = format!("leakspy-bounded-{}-{tag}", std::process::id());
         for line in own.lines() {
             let mut f = line.splitn(3, ':');
             let (Some(id), Some(ctrl), Some(path)) = (f.next(), f.next(), f.next()) else {
@@ -158,9 +159,8 @@ fn check_bounded(ctx: &str, out: &std::process::Output, truth: &Value) -> Value 
     report
 }
 
-#[test]
-fn bounded_pyenv_3_12_1() {
-    let Some(interp) = interpreter("pyenv-3.12.1") else {
+fn check(name: &str) {
+    let Some(interp) = interpreter(name) else {
         return;
     };
     let (t, ready) = spawn_target(&interp, "bounded_target.py", &[]);
@@ -169,7 +169,7 @@ fn bounded_pyenv_3_12_1() {
     let rss = truth["rss"].as_u64().unwrap();
     assert!(rss >= 3 * LIMIT, "the target is too small: RSS {rss}");
 
-    match Cgroup::new() {
+    match Cgroup::new(name) {
         Some(cg) => {
             let ctx = format!(
                 "[cgroup {}] leakspy dump --pid {pid} --json",
@@ -223,4 +223,19 @@ fn bounded_pyenv_3_12_1() {
     let line = assert_clean_error(&out, 12, "refs --max-memory 100M");
     assert!(line.contains("graph"), "{line}");
     drop(t);
+}
+
+#[test]
+fn bounded_pyenv_3_9_18() {
+    check("pyenv-3.9.18");
+}
+
+#[test]
+fn bounded_pyenv_3_12_1() {
+    check("pyenv-3.12.1");
+}
+
+#[test]
+fn bounded_pyenv_3_13_0() {
+    check("pyenv-3.13.0");
 }

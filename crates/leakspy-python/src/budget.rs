@@ -37,7 +37,7 @@ pub const HEAP_BYTES_PER_OBJECT: u64 = 48;
 
 /// The smallest block cache bounded mode runs with, and the largest it uses.
 pub const MIN_CACHE_BYTES: u64 = 4 << 20;
-pub const MAX_CACHE_BYTES: u64 = 64 << 20;
+pub const MAX_CACHE_BYTES: u64 = 32 << 20;
 
 /// What the JSON's `bounded` field says (docs/json-schema.md).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -120,7 +120,14 @@ pub fn decide(
         return Err(refusal(limit, reason, None));
     }
     let room = limit - BASE_BYTES;
-    let cache = (room.saturating_sub(census) / 2).clamp(MIN_CACHE_BYTES, MAX_CACHE_BYTES);
+    // Half of what the estimated census leaves; when the estimate leaves nothing (it errs high),
+    // a quarter of the room: a 4 MiB cache re-reads blocks the GC lists revisit (a 317 MB target
+    // under 256M: 2 GB read and a 13.5 s pause with 4 MiB; see benches/RESULTS-memory.md).
+    let cache = match room.checked_sub(census) {
+        Some(left) if left / 2 >= room / 4 => left / 2,
+        _ => room / 4,
+    }
+    .clamp(MIN_CACHE_BYTES, MAX_CACHE_BYTES);
     Ok(Some(BoundedInfo {
         reason: reason.into(),
         limit_bytes: limit,
@@ -223,10 +230,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(b.reason, "max-memory");
-        assert_eq!(b.cache_bytes, MIN_CACHE_BYTES);
+        assert_eq!(b.cache_bytes, ((100 << 20) - BASE_BYTES) / 4);
         assert_eq!(
             b.max_objects(),
-            ((100 << 20) - BASE_BYTES - MIN_CACHE_BYTES) / CENSUS_BYTES_PER_OBJECT
+            ((100 << 20) - BASE_BYTES - b.cache_bytes) / CENSUS_BYTES_PER_OBJECT
         );
         // Under 400 MiB: a larger cache, never above the largest.
         let b = decide(plan(300), Some(400 << 20), none, false, false, 1)
