@@ -21,11 +21,22 @@ const BLOCK_SHIFT: u32 = 14;
 #[cfg(test)]
 const BLOCK: u64 = 1 << BLOCK_SHIFT;
 
+/// Snapshot identities (never reused, so a thread's last segment never matches another snapshot).
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// Bounded mode: the segment this thread read last (snapshot id, start, bytes), so that the
+    /// many small reads of one object or pool skip the cache's lock. An evicted segment stays
+    /// readable here (its bytes are what was copied; at most one block per thread).
+    static LAST_SEGMENT: std::cell::RefCell<Option<(u64, u64, std::sync::Arc<Vec<u8>>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// One copied piece of a block: the block clipped to one mapping.
 #[derive(Debug)]
 struct Segment {
     start: u64,
-    data: Result<Vec<u8>, ReadError>,
+    data: Result<std::sync::Arc<Vec<u8>>, ReadError>,
 }
 
 /// Counters for the benchmark and the report header.
@@ -59,6 +70,8 @@ pub struct Snapshot<M: Memory> {
     /// blocks in the order they were copied (the oldest is evicted first).
     cache_limit: Option<u64>,
     cache_order: Mutex<(std::collections::VecDeque<u64>, u64)>,
+    /// Identity for the thread-local last segment (bounded mode); a new one after `clear`.
+    id: std::sync::atomic::AtomicU64,
     /// Set by [`Snapshot::abort`]: every later read fails, so a walk on it ends quickly.
     aborted: std::sync::atomic::AtomicBool,
     stats: Mutex<SnapshotStats>,
@@ -77,6 +90,7 @@ impl<M: Memory> Snapshot<M> {
             cache_limit: None,
             cache_order: Mutex::new((std::collections::VecDeque::new(), 0)),
             aborted: std::sync::atomic::AtomicBool::new(false),
+            id: std::sync::atomic::AtomicU64::new(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
             stats: Mutex::new(SnapshotStats::default()),
         }
     }
@@ -211,6 +225,8 @@ impl<M: Memory> Snapshot<M> {
     /// Forget every copied block (the next reads copy afresh).
     pub fn clear(&self) {
         locked(&self.blocks).clear();
+        self.id
+            .store(NEXT_ID.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
         let mut order = locked(&self.cache_order);
         order.0.clear();
         order.1 = 0;
@@ -257,7 +273,10 @@ impl<M: Memory> Snapshot<M> {
                     Ok(d) => d.len() as u64,
                     Err(_) => 1,
                 };
-                segs.push(Segment { start, data: res });
+                segs.push(Segment {
+                    start,
+                    data: res.map(std::sync::Arc::new),
+                });
                 self.account(&mut blocks, block, len);
                 let segs = blocks.entry(block).or_default();
                 segs.last().ok_or(ReadError::Unmapped {
@@ -268,6 +287,10 @@ impl<M: Memory> Snapshot<M> {
         };
         match &seg.data {
             Ok(data) => {
+                if self.cache_limit.is_some() {
+                    let id = self.id.load(Ordering::Relaxed);
+                    LAST_SEGMENT.with(|l| *l.borrow_mut() = Some((id, seg.start, data.clone())));
+                }
                 let off = (addr - seg.start) as usize;
                 let src = data.get(off..off + buf.len()).ok_or(ReadError::Unmapped {
                     addr,
@@ -305,6 +328,23 @@ impl<M: Memory> Memory for Snapshot<M> {
         if let Some(src) = self.region(addr, buf.len()) {
             buf.copy_from_slice(src);
             return Ok(());
+        }
+        if self.cache_limit.is_some() {
+            let id = self.id.load(Ordering::Relaxed);
+            let hit = LAST_SEGMENT.with(|l| {
+                let l = l.borrow();
+                let (sid, start, data) = l.as_ref()?;
+                if *sid != id {
+                    return None;
+                }
+                let off = usize::try_from(addr.checked_sub(*start)?).ok()?;
+                let src = data.get(off..off.checked_add(buf.len())?)?;
+                buf.copy_from_slice(src);
+                Some(())
+            });
+            if hit.is_some() {
+                return Ok(());
+            }
         }
         let mut done = 0usize;
         while done < buf.len() {
