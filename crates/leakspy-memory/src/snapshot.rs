@@ -24,12 +24,14 @@ const BLOCK: u64 = 1 << BLOCK_SHIFT;
 /// Snapshot identities (never reused, so a thread's last segment never matches another snapshot).
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// A thread's last segment: (snapshot id, segment start, its bytes).
+type LastSegment = Option<(u64, u64, std::sync::Arc<Vec<u8>>)>;
+
 thread_local! {
     /// Bounded mode: the segment this thread read last (snapshot id, start, bytes), so that the
     /// many small reads of one object or pool skip the cache's lock. An evicted segment stays
     /// readable here (its bytes are what was copied; at most one block per thread).
-    static LAST_SEGMENT: std::cell::RefCell<Option<(u64, u64, std::sync::Arc<Vec<u8>>)>> =
-        const { std::cell::RefCell::new(None) };
+    static LAST_SEGMENT: std::cell::RefCell<LastSegment> = const { std::cell::RefCell::new(None) };
 }
 
 /// One copied piece of a block: the block clipped to one mapping.
