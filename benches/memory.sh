@@ -5,7 +5,8 @@
 #        UNITS="50000 125000" PYTHON=/usr/bin/python3.11 LEAKSPY=path/to/leakspy bash benches/memory.sh
 # Env:   UNITS (target sizes, benches/target.py units: ~12 objects each), PYTHON (the target's
 #        interpreter), LEAKSPY (the binary; default: target/release/leakspy, built if missing),
-#        MODES (default "--gc-only whole refs").
+#        MODES (default "--gc-only whole refs"; "bounded" is the whole heap with --max-memory
+#        $MAX_MEMORY, default 256M: bounded mode, no copy, see README "A heap that does not fit").
 # Peak RSS is GNU time's "Maximum resident set size" (VmHWM) of the leakspy process; the target's is
 # its VmRSS once its heap is built. Prints one markdown row per (units, mode). Needs root (ptrace).
 set -euo pipefail
@@ -28,6 +29,7 @@ for u in $UNITS; do
         case "$mode" in
             whole) cmd=(dump --pid "$pid" --json -q) ;;
             refs) cmd=(refs --pid "$pid" --type __main__.Node --json -q) ;;
+            bounded) cmd=(dump --pid "$pid" --json -q --max-memory "${MAX_MEMORY:-256M}") ;;
             *) cmd=(dump --pid "$pid" --json -q "$mode") ;;
         esac
         tmp=$(mktemp)

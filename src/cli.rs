@@ -110,6 +110,12 @@ pub struct RefsArgs {
     #[arg(long)]
     pub show_keys: bool,
 
+    /// The most memory leakspy may use (512M, 2G). The reference graph has no bounded mode: when
+    /// the copy, census and graph would not fit, refs is refused (exit 12). Default: the smaller
+    /// of MemAvailable and leakspy's cgroup headroom.
+    #[arg(long, value_name = "SIZE", value_parser = leakspy_python::budget::parse_size)]
+    pub max_memory: Option<u64>,
+
     /// Do not pause the target (results may be inconsistent).
     #[arg(long)]
     pub nonblocking: bool,
@@ -219,6 +225,13 @@ pub struct DumpArgs {
     /// Stacks only: skip the heap walk.
     #[arg(long)]
     pub no_heap: bool,
+
+    /// The most memory leakspy may use (512M, 2G; K/M/G/T are powers of 1024). When the copy of
+    /// the heap and its census would not fit, the dump runs in bounded mode: no whole copy, reads
+    /// through a small evicting cache, the target paused for the whole walk (see README, "A heap
+    /// that does not fit"). Default: the smaller of MemAvailable and leakspy's cgroup headroom.
+    #[arg(long, value_name = "SIZE", value_parser = leakspy_python::budget::parse_size)]
+    pub max_memory: Option<u64>,
 
     /// Count only the objects the GC tracks (containers): skip pymalloc's arenas and the reference
     /// walk that find str, bytes, int, float and other untracked objects. Faster on huge heaps.
@@ -615,6 +628,9 @@ With \fB--core\fR: the file is not a usable core (not an ELF core, truncated, un
 .TP
 \fB11\fR
 The target is already traced by another process (gdb, strace, py-spy); \fB--nonblocking\fR reads without attaching.
+.TP
+\fB12\fR
+Even bounded mode does not fit in the memory leakspy may use (\fB--max-memory\fR, MemAvailable, the cgroup's limit), or \fBrefs\fR needs more: raise the limit, or try \fB--gc-only\fR.
 .SH ENVIRONMENT
 .TP
 \fBRUST_LOG\fR

@@ -18,6 +18,8 @@ pub const BINARIES: i32 = 9;
 pub const BAD_CORE: i32 = 10;
 /// The target is already traced by another process (gdb, strace, py-spy): it cannot be paused.
 pub const ALREADY_TRACED: i32 = 11;
+/// Even bounded mode does not fit in the memory leakspy may use (or `refs` needs its graph).
+pub const MEMORY_LIMIT: i32 = 12;
 
 /// Print `e` as one line on stderr and return its exit code.
 pub fn report(e: &anyhow::Error) -> i32 {
@@ -63,6 +65,7 @@ fn classify(e: &anyhow::Error) -> (i32, String) {
         Some(Error::Read(r)) => (OTHER, format!("reading the target failed: {r}; did it exit?")),
         Some(Error::BadCore(msg)) => (BAD_CORE, msg.clone()),
         Some(Error::Binaries(msg)) => (BINARIES, msg.clone()),
+        Some(Error::MemoryLimit(msg)) => (MEMORY_LIMIT, msg.clone()),
         Some(Error::Other(msg)) => (OTHER, msg.clone()),
         None => (OTHER, format!("{e:#}")),
     }

@@ -82,6 +82,7 @@ fn cmd_dump(args: &DumpArgs) -> Result<i32> {
         export_graph: None,
         native: args.native,
         retained_of: None,
+        max_memory: args.max_memory,
     };
     let mut opts = opts;
     args.exports.configure(&mut opts, args.fleet.subprocesses)?;
@@ -151,6 +152,7 @@ fn cmd_refs(args: &cli::RefsArgs) -> Result<i32> {
             max_paths: args.paths,
             show_keys: args.show_keys,
         }),
+        max_memory: args.max_memory,
         ..DumpOptions::default()
     };
     let mut opts = opts;

@@ -97,6 +97,89 @@ pub fn is_zombie(pid: i32) -> bool {
         == Some('Z')
 }
 
+/// Memory leakspy itself may still use: `MemAvailable` of `/proc/meminfo`, and, when leakspy runs
+/// in a memory-limited cgroup (a container sidecar), that cgroup's limit minus its usage (v2
+/// `memory.max - memory.current`, v1 `memory.limit_in_bytes - memory.usage_in_bytes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Headroom {
+    pub mem_available: Option<u64>,
+    pub cgroup: Option<u64>,
+}
+
+impl Headroom {
+    /// The smaller of the two, with the name of where it came from.
+    pub fn limit(&self) -> Option<(u64, &'static str)> {
+        match (self.mem_available, self.cgroup) {
+            (Some(a), Some(c)) if c < a => Some((c, "cgroup")),
+            (Some(a), _) => Some((a, "MemAvailable")),
+            (None, Some(c)) => Some((c, "cgroup")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Read [`Headroom`] for the calling process.
+pub fn headroom() -> Headroom {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    Headroom {
+        mem_available: parse_mem_available(&meminfo),
+        cgroup: cgroup_headroom(&cgroups, |p| std::fs::read_to_string(p).ok()),
+    }
+}
+
+/// `MemAvailable:` of a `/proc/meminfo` text, in bytes.
+pub fn parse_mem_available(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb.saturating_mul(1024))
+}
+
+/// The headroom of the cgroup named in a `/proc/self/cgroup` text (`read` reads a file of
+/// `/sys/fs/cgroup`). `None` when no memory limit is set ("max", v1's huge default) or unreadable.
+pub fn cgroup_headroom(self_cgroup: &str, read: impl Fn(&str) -> Option<String>) -> Option<u64> {
+    let num = |p: String| read(&p).and_then(|t| t.trim().parse::<u64>().ok());
+    // v1's "no limit" is PAGE_COUNTER_MAX pages, about 2^63: anything above 2^60 means none.
+    let limited = |l: u64| (l < 1 << 60).then_some(l);
+    for line in self_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(id), Some(ctrl), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let path = path.trim_end_matches('/');
+        if id == "0" && ctrl.is_empty() {
+            for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+                if let (Some(max), Some(cur)) = (
+                    num(format!("{root}{path}/memory.max")).and_then(limited),
+                    num(format!("{root}{path}/memory.current")),
+                ) {
+                    return Some(max.saturating_sub(cur));
+                }
+            }
+        } else if ctrl.split(',').any(|c| c == "memory") {
+            let root = "/sys/fs/cgroup/memory";
+            if let (Some(max), Some(cur)) = (
+                num(format!("{root}{path}/memory.limit_in_bytes")).and_then(limited),
+                num(format!("{root}{path}/memory.usage_in_bytes")),
+            ) {
+                return Some(max.saturating_sub(cur));
+            }
+        }
+    }
+    None
+}
+
+/// leakspy's own peak resident memory so far (`VmHWM` of `/proc/self/status`), in bytes.
+pub fn own_peak_rss() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +245,36 @@ mod smaps_tests {
         assert_eq!(m.get(&0x7f0000000000), Some(&(12 * 1024)));
         let me = rss_by_mapping(std::process::id() as i32);
         assert!(!me.is_empty());
+    }
+    #[test]
+    fn headroom_parses_meminfo_and_cgroups() {
+        assert_eq!(
+            parse_mem_available("MemTotal: 100 kB\nMemAvailable:   2048 kB\n"),
+            Some(2 << 20)
+        );
+        let files = |p: &str| -> Option<String> {
+            match p {
+                "/sys/fs/cgroup/box/memory.max" => Some("104857600\n".into()),
+                "/sys/fs/cgroup/box/memory.current" => Some("4857600\n".into()),
+                "/sys/fs/cgroup/free/memory.max" => Some("max\n".into()),
+                "/sys/fs/cgroup/free/memory.current" => Some("1\n".into()),
+                "/sys/fs/cgroup/memory/v1/memory.limit_in_bytes" => Some("2000\n".into()),
+                "/sys/fs/cgroup/memory/v1/memory.usage_in_bytes" => Some("500\n".into()),
+                "/sys/fs/cgroup/memory/none/memory.limit_in_bytes" => {
+                    Some("9223372036854771712\n".into())
+                }
+                "/sys/fs/cgroup/memory/none/memory.usage_in_bytes" => Some("5\n".into()),
+                _ => None,
+            }
+        };
+        assert_eq!(cgroup_headroom("0::/box\n", files), Some(100_000_000));
+        assert_eq!(cgroup_headroom("0::/free\n", files), None);
+        assert_eq!(cgroup_headroom("4:memory:/v1\n0::/\n", files), Some(1500));
+        assert_eq!(cgroup_headroom("4:memory:/none\n0::/\n", files), None);
+        let h = Headroom {
+            mem_available: Some(10),
+            cgroup: Some(5),
+        };
+        assert_eq!(h.limit(), Some((5, "cgroup")));
     }
 }

@@ -21,11 +21,24 @@ const BLOCK_SHIFT: u32 = 14;
 #[cfg(test)]
 const BLOCK: u64 = 1 << BLOCK_SHIFT;
 
+/// Snapshot identities (never reused, so a thread's last segment never matches another snapshot).
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A thread's last segment: (snapshot id, segment start, its bytes).
+type LastSegment = Option<(u64, u64, std::sync::Arc<Vec<u8>>)>;
+
+thread_local! {
+    /// Bounded mode: the segment this thread read last (snapshot id, start, bytes), so that the
+    /// many small reads of one object or pool skip the cache's lock. An evicted segment stays
+    /// readable here (its bytes are what was copied; at most one block per thread).
+    static LAST_SEGMENT: std::cell::RefCell<LastSegment> = const { std::cell::RefCell::new(None) };
+}
+
 /// One copied piece of a block: the block clipped to one mapping.
 #[derive(Debug)]
 struct Segment {
     start: u64,
-    data: Result<Vec<u8>, ReadError>,
+    data: Result<std::sync::Arc<Vec<u8>>, ReadError>,
 }
 
 /// Counters for the benchmark and the report header.
@@ -39,6 +52,8 @@ pub struct SnapshotStats {
     pub direct_reads: u64,
     /// Time spent copying.
     pub copy_time: Duration,
+    /// Blocks dropped from a bounded cache ([`Snapshot::limit_cache`]).
+    pub evictions: u64,
 }
 
 /// Block cache over another [`Memory`], plus whole mappings copied up front.
@@ -53,6 +68,14 @@ pub struct Snapshot<M: Memory> {
     /// Index of the region that served the last read (reads are strongly local).
     last_region: AtomicUsize,
     blocks: Mutex<HashMap<u64, Vec<Segment>>>,
+    /// Bounded mode ([`Snapshot::limit_cache`]): the most bytes the block cache holds, and the
+    /// blocks in the order they were copied (the oldest is evicted first).
+    cache_limit: Option<u64>,
+    cache_order: Mutex<(std::collections::VecDeque<u64>, u64)>,
+    /// Identity for the thread-local last segment (bounded mode); a new one after `clear`.
+    id: std::sync::atomic::AtomicU64,
+    /// Set by [`Snapshot::abort`]: every later read fails, so a walk on it ends quickly.
+    aborted: std::sync::atomic::AtomicBool,
     stats: Mutex<SnapshotStats>,
 }
 
@@ -66,8 +89,62 @@ impl<M: Memory> Snapshot<M> {
             prepared: Vec::new(),
             last_region: AtomicUsize::new(0),
             blocks: Mutex::new(HashMap::new()),
+            cache_limit: None,
+            cache_order: Mutex::new((std::collections::VecDeque::new(), 0)),
+            aborted: std::sync::atomic::AtomicBool::new(false),
+            id: std::sync::atomic::AtomicU64::new(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
             stats: Mutex::new(SnapshotStats::default()),
         }
+    }
+
+    /// Bounded mode: keep at most `bytes` of copied blocks, evicting the oldest block first (a
+    /// read of an evicted block copies it again). Without a limit every block is kept for the
+    /// rest of the picture.
+    pub fn limit_cache(&mut self, bytes: u64) {
+        self.cache_limit = Some(bytes.max(1 << BLOCK_SHIFT));
+    }
+
+    /// Record a newly copied block of `len` bytes; evict the oldest ones while over the limit.
+    fn account(&self, blocks: &mut HashMap<u64, Vec<Segment>>, block: u64, len: u64) {
+        let Some(limit) = self.cache_limit else {
+            return;
+        };
+        let mut order = locked(&self.cache_order);
+        order.0.push_back(block);
+        order.1 += len;
+        // Each entry is looked at once at most: the block being read stays (it is needed now).
+        let mut budget = order.0.len();
+        while order.1 > limit && budget > 0 {
+            budget -= 1;
+            let Some(old) = order.0.pop_front() else {
+                break;
+            };
+            if old == block {
+                order.0.push_back(old);
+                continue;
+            }
+            if let Some(segs) = blocks.remove(&old) {
+                let freed: u64 = segs.iter().map(|s| seg_end(s) - s.start).sum();
+                order.1 = order.1.saturating_sub(freed);
+                locked(&self.stats).evictions += 1;
+            }
+        }
+    }
+
+    /// Make every later read fail (`ECANCELED`): a walk reading this snapshot stops at its next
+    /// read (bounded mode, once the census outgrows the limit).
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Snapshot::abort`] was called.
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the block cache holds now (bounded mode only; 0 otherwise).
+    pub fn cached_bytes(&self) -> u64 {
+        locked(&self.cache_order).1
     }
 
     /// Allocate (and fault in) local buffers for the mappings `copy_mappings` is expected to copy.
@@ -203,6 +280,11 @@ impl<M: Memory> Snapshot<M> {
     /// Forget every copied block (the next reads copy afresh).
     pub fn clear(&self) {
         locked(&self.blocks).clear();
+        self.id
+            .store(NEXT_ID.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        let mut order = locked(&self.cache_order);
+        order.0.clear();
+        order.1 = 0;
     }
 
     /// Copy bytes `[addr, addr+buf.len())`, all inside one block.
@@ -242,7 +324,16 @@ impl<M: Memory> Snapshot<M> {
                 if let Err(e @ (ReadError::ProcessGone | ReadError::PermissionDenied)) = &res {
                     return Err(*e);
                 }
-                segs.push(Segment { start, data: res });
+                let len = match &res {
+                    Ok(d) => d.len() as u64,
+                    Err(_) => 1,
+                };
+                segs.push(Segment {
+                    start,
+                    data: res.map(std::sync::Arc::new),
+                });
+                self.account(&mut blocks, block, len);
+                let segs = blocks.entry(block).or_default();
                 segs.last().ok_or(ReadError::Unmapped {
                     addr,
                     len: buf.len(),
@@ -251,6 +342,10 @@ impl<M: Memory> Snapshot<M> {
         };
         match &seg.data {
             Ok(data) => {
+                if self.cache_limit.is_some() {
+                    let id = self.id.load(Ordering::Relaxed);
+                    LAST_SEGMENT.with(|l| *l.borrow_mut() = Some((id, seg.start, data.clone())));
+                }
                 let off = (addr - seg.start) as usize;
                 let src = data.get(off..off + buf.len()).ok_or(ReadError::Unmapped {
                     addr,
@@ -346,12 +441,32 @@ fn seg_end(s: &Segment) -> u64 {
 
 impl<M: Memory> Memory for Snapshot<M> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        if self.aborted.load(Ordering::Relaxed) {
+            return Err(ReadError::Io { errno: 125 });
+        }
         if let Some(src) = self.region(addr, buf.len()) {
             buf.copy_from_slice(src);
             return Ok(());
         }
         if !self.regions.is_empty() && self.read_regions(addr, buf) {
             return Ok(());
+        }
+        if self.cache_limit.is_some() {
+            let id = self.id.load(Ordering::Relaxed);
+            let hit = LAST_SEGMENT.with(|l| {
+                let l = l.borrow();
+                let (sid, start, data) = l.as_ref()?;
+                if *sid != id {
+                    return None;
+                }
+                let off = usize::try_from(addr.checked_sub(*start)?).ok()?;
+                let src = data.get(off..off.checked_add(buf.len())?)?;
+                buf.copy_from_slice(src);
+                Some(())
+            });
+            if hit.is_some() {
+                return Ok(());
+            }
         }
         let mut done = 0usize;
         while done < buf.len() {
@@ -494,6 +609,36 @@ mod tests {
             after_copy,
             "reads across the seams come from the copy"
         );
+    }
+
+    /// Bounded mode: the cache never holds more than its limit, evicted blocks read again
+    /// correctly (copied afresh).
+    #[test]
+    fn bounded_cache_evicts_oldest_and_rereads() {
+        let base = 0x100000;
+        let bytes: Vec<u8> = (0..(8 * BLOCK as usize)).map(|i| (i % 241) as u8).collect();
+        let mem = Counting {
+            flat: Flat {
+                base,
+                bytes: bytes.clone(),
+            },
+            reads: std::sync::atomic::AtomicU32::new(0),
+        };
+        let mut snap = Snapshot::new(mem, vec![mapping(base, base + 8 * BLOCK)]);
+        snap.limit_cache(2 * BLOCK);
+        let mut buf = [0u8; 8];
+        for round in 0..2 {
+            for b in 0..8u64 {
+                let at = base + b * BLOCK + 40;
+                snap.read(at, &mut buf).unwrap();
+                let off = (at - base) as usize;
+                assert_eq!(&buf[..], &bytes[off..off + 8], "round {round} block {b}");
+                assert!(snap.cached_bytes() <= 2 * BLOCK);
+            }
+        }
+        // Every block was copied twice (evicted in between), never more.
+        assert_eq!(snap.inner().reads.load(Ordering::Relaxed), 16);
+        assert_eq!(snap.stats().evictions, 14);
     }
 
     /// Regression (issue #7 fuzzing): a read in the last 1 MiB block of the address space made the

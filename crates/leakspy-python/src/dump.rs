@@ -43,6 +43,9 @@ pub struct DumpOptions {
     /// `record --retained`: keep the reference graph and compute what each of these objects (by
     /// address, in groups: `analysis::retained`) keeps alive (`heap.retained`).
     pub retained_of: Option<rustc_hash::FxHashMap<u64, u32>>,
+    /// `--max-memory`: the most memory leakspy may use; beyond it the dump runs bounded
+    /// (`budget`). `None`: the smaller of MemAvailable and the cgroup's headroom decides.
+    pub max_memory: Option<u64>,
 }
 
 /// Where the layout came from, for the header.
@@ -136,6 +139,9 @@ pub struct DumpReport {
     pub core: Option<String>,
     /// Cycles of the waits-for graph (GIL holder, RLock owners): thread ids, in waiting order.
     pub deadlocks: Vec<Vec<u64>>,
+    /// Set when the heap did not fit and the dump ran in bounded mode (see `budget`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounded: Option<crate::budget::BoundedInfo>,
 }
 
 /// Take one dump of `pid`. `progress` receives the running object count during the heap walk.
@@ -160,7 +166,30 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     let rss = proc::rss_by_mapping(pid);
     // Stacks only: nothing is copied whole; the stack walk inside the pause (`pin_stacks`) copies
     // just the blocks it reads.
-    let want = |m: &leakspy_memory::Mapping| !opts.no_heap && m.writable && is_dense(m, &rss);
+    let dense = |m: &leakspy_memory::Mapping| !opts.no_heap && m.writable && is_dense(m, &rss);
+    // Bounded mode when the copy and the census would not fit (budget.rs).
+    let mut bounded = if opts.no_heap {
+        None
+    } else {
+        let copied = || maps.iter().filter(|m| m.readable && dense(m));
+        let plan = crate::budget::Plan {
+            copy_bytes: copied().map(|m| m.len()).sum(),
+            heap_resident_bytes: copied()
+                .map(|m| rss.get(&m.start).copied().unwrap_or(m.len()).min(m.len()))
+                .sum(),
+        };
+        let graph =
+            opts.refs.is_some() || opts.export_graph.is_some() || opts.retained_of.is_some();
+        crate::budget::decide(
+            plan,
+            opts.max_memory,
+            proc::headroom(),
+            graph,
+            opts.gc_only,
+            pid,
+        )?
+    };
+    let want = |m: &leakspy_memory::Mapping| bounded.is_none() && dense(m);
     if opts.nonblocking {
         warnings.push(
             "--nonblocking: the target ran during the walk; results may be inconsistent".into(),
@@ -185,22 +214,46 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
     let mut torn_by = Vec::new();
     let mut unsizable_before: Vec<u64> = Vec::new();
     let mut captures = Vec::new();
+    let cache = bounded.as_ref().map(|b| b.cache_bytes);
+    let max_objects = bounded.as_ref().map(|b| b.max_objects());
     let (snap, pause_ms, threads_paused, threads, heap, partial, picture_warnings, memory) = loop {
         tries += 1;
         let mut w = Vec::new();
-        let (snap, pause_ms, threads_paused, codes, memory) = picture(
+        let (snap, mut pause_ms, threads_paused, codes, memory, held) = picture(
             pid,
             &live,
             &maps,
             &target,
             opts,
             &want,
+            cache,
             &mut w,
             &mut captures,
         )?;
         let picture_warnings = w.len();
         let r = Reader::new(&snap, &target.layout);
-        let (threads, heap, partial) = analyse(&r, &target, opts, &os, codes, &mut w, progress)?;
+        // Bounded: once the objects found need more census than the limit leaves, every read
+        // fails and the walk ends (then the dump is refused).
+        let mut found = 0u64;
+        let mut guarded = |n: u64| {
+            found = n;
+            if max_objects.is_some_and(|m| n > m) {
+                snap.abort();
+            }
+            progress(n);
+        };
+        let analysed = analyse(&r, &target, opts, &os, codes, &mut w, &mut guarded);
+        if let Some((guard, paused_at)) = held {
+            pause_ms = paused_at.elapsed().as_secs_f64() * 1e3;
+            drop(guard);
+        }
+        if snap.is_aborted() {
+            let b = bounded.as_ref().map_or((0, "", 0), |b| {
+                (b.limit_bytes, b.reason.as_str(), b.bytes_per_object)
+            });
+            return Err(crate::budget::refusal(b.0, b.1, Some((found, b.2))));
+        }
+        let (threads, heap, partial) = analysed?;
         let unsizable_changed =
             !heap.size_error_addrs.is_empty() && heap.size_error_addrs != unsizable_before;
         unsizable_before = heap.size_error_addrs.clone();
@@ -257,6 +310,14 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
             .collect::<Vec<_>>(),
     );
     let s = snap.stats();
+    let mut notes = Vec::new();
+    if let Some(b) = bounded.as_mut() {
+        b.evictions = s.evictions;
+        b.paused_whole_walk = !opts.nonblocking;
+        b.exact = !opts.nonblocking;
+        b.peak_rss_bytes = proc::own_peak_rss();
+        notes.push(bounded_line(b));
+    }
     Ok(DumpReport {
         pid,
         python_version: target.version.to_string(),
@@ -267,7 +328,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         paused: !opts.nonblocking,
         partial,
         warnings,
-        notes: Vec::new(),
+        notes,
         threads,
         heap,
         read_stats: ReadStats {
@@ -279,7 +340,29 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         deadlocks,
         memory,
         core: None,
+        bounded,
     })
+}
+
+/// The text report's line for bounded mode.
+fn bounded_line(b: &crate::budget::BoundedInfo) -> String {
+    let mib = |x: u64| x as f64 / f64::from(1 << 20);
+    let how = if b.paused_whole_walk {
+        "the target stayed paused for the whole walk (exact, a longer pause)"
+    } else {
+        "the target ran during the walk (not exact: reads may race)"
+    };
+    format!(
+        "bounded mode ({}: {:.0} MiB; a copy would need {:.0} MiB): read through a {:.0} MiB cache \
+         ({} evictions), {how}; leakspy's peak {}",
+        b.reason,
+        mib(b.limit_bytes),
+        mib(b.planned_copy_bytes),
+        mib(b.cache_bytes),
+        b.evictions,
+        b.peak_rss_bytes
+            .map_or("unknown".into(), |p| format!("{:.0} MiB", mib(p)))
+    )
 }
 
 /// What made a picture torn, in a few words, for the warning of the picture that replaced it:
@@ -306,6 +389,7 @@ type Picture<'a> = (
     usize,
     CodeCache,
     Option<crate::analysis::memstats::MemoryBreakdown>,
+    Option<(PauseGuard, Instant)>,
 );
 
 /// Pause the target (outside a garbage collection), copy every mapping `want` selects, cache the
@@ -320,6 +404,7 @@ fn picture<'a>(
     target: &Target,
     opts: &DumpOptions,
     want: &dyn Fn(&leakspy_memory::Mapping) -> bool,
+    bounded_cache: Option<u64>,
     warnings: &mut Vec<String>,
     captures: &mut Vec<leakspy_memory::ThreadCapture>,
 ) -> Result<Picture<'a>> {
@@ -327,6 +412,9 @@ fn picture<'a>(
     // appears between here and the pause is copied into new buffers, faulted in inside the pause).
     let maps_before = live.maps().unwrap_or_else(|_| maps.to_vec());
     let mut snap = Snapshot::new(live, Vec::new());
+    if let Some(c) = bounded_cache {
+        snap.limit_cache(c);
+    }
     snap.prepare(&maps_before, want);
     let guard = if opts.nonblocking {
         None
@@ -366,8 +454,18 @@ fn picture<'a>(
     } else {
         0.0
     };
-    drop(guard);
-    Ok((snap, pause_ms, threads_paused, codes, memory))
+    // Bounded mode reads the live target during the walk: the pause lasts until it is done.
+    if let (Some(_), Some(g)) = (bounded_cache, guard) {
+        return Ok((
+            snap,
+            pause_ms,
+            threads_paused,
+            codes,
+            memory,
+            Some((g, paused_at)),
+        ));
+    }
+    Ok((snap, pause_ms, threads_paused, codes, memory, None))
 }
 
 /// How many times a pause that lands inside a garbage collection is undone and tried again.

@@ -30,6 +30,10 @@ pub enum Error {
     /// the process ran.
     #[error("{0}")]
     Binaries(String),
+    /// Even bounded mode cannot fit in the memory leakspy may use (`--max-memory`, MemAvailable,
+    /// the cgroup's limit).
+    #[error("{0}")]
+    MemoryLimit(String),
     #[error("{0}")]
     Other(String),
 }

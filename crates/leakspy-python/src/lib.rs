@@ -24,6 +24,7 @@
 
 pub mod analysis;
 pub mod attach;
+pub mod budget;
 pub mod coredump;
 pub mod dump;
 pub mod error;
