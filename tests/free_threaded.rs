@@ -399,6 +399,19 @@ fn check_heap(name: &str) {
         "[{name}] refs on a free-threaded heap\n{}",
         show_output(&out)
     );
+    // Every FtPair the dump counted, and what they retain is at least themselves.
+    let refs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("refs JSON");
+    let refs = &refs["refs"];
+    let pairs = truth.tracked["__main__.FtPair"].count;
+    assert_eq!(
+        refs["instances"].as_u64(),
+        Some(pairs),
+        "[{name}] refs instances\n{refs}"
+    );
+    assert!(
+        refs["retained_bytes"].as_u64() >= refs["bytes"].as_u64(),
+        "[{name}] refs retained at least their own bytes\n{refs}"
+    );
     drop(guard);
 }
 
