@@ -58,7 +58,11 @@ pub struct Page {
 impl Page {
     /// The bytes its blocks cover.
     pub fn range(&self) -> (u64, u64) {
-        (self.start, self.start + self.capacity * self.block_size)
+        (
+            self.start,
+            self.start
+                .saturating_add(self.capacity.saturating_mul(self.block_size)),
+        )
     }
 }
 
@@ -172,7 +176,7 @@ pub fn free_map(
     }
     if !delayed.is_empty() {
         for (i, f) in free.iter_mut().enumerate() {
-            if delayed.contains(&(lo + i as u64 * page.block_size)) {
+            if delayed.contains(&lo.wrapping_add((i as u64).wrapping_mul(page.block_size))) {
                 *f = true;
             }
         }
@@ -293,7 +297,7 @@ impl Census<'_, '_> {
             };
             let Some(ft) = ft.as_ref() else { break };
             self.page_blocks(&page, &found.delayed, |c, block, bytes| {
-                let obj = block + pre;
+                let obj = block.wrapping_add(pre);
                 let Some(bits) = uint(bytes, pre + ft.ob_gc_bits, 1) else {
                     return;
                 };
@@ -328,7 +332,7 @@ impl Census<'_, '_> {
         // 1. every thread's heaps
         let mut t = r
             .mem
-            .read_u64(interp + r.l.interp.threads_head)
+            .read_u64(interp.wrapping_add(r.l.interp.threads_head))
             .unwrap_or(0);
         let mut threads = FxHashSet::default();
         while t != 0 {
@@ -336,13 +340,19 @@ impl Census<'_, '_> {
                 self.ft_warn("thread list loops or is too long: heaps of the rest not read".into());
                 break;
             }
-            if r.mem.read_i32(t + m.tstate_initialized).unwrap_or(0) != 0 {
+            if r.mem
+                .read_i32(t.wrapping_add(m.tstate_initialized))
+                .unwrap_or(0)
+                != 0
+            {
                 for &tag in tags {
-                    let heap = t + m.tstate_heaps + tag * m.heap_size;
+                    let heap = t
+                        .wrapping_add(m.tstate_heaps)
+                        .wrapping_add(tag.wrapping_mul(m.heap_size));
                     self.heap_pages(m, heap, tag, &mut found, &mut seen_pages);
                 }
             }
-            t = match r.mem.read_u64(t + r.l.tstate.next) {
+            t = match r.mem.read_u64(t.wrapping_add(r.l.tstate.next)) {
                 Ok(v) => v,
                 Err(e) => {
                     self.ft_warn(format!("thread list unreadable at {t:#x}: {e}"));
@@ -365,16 +375,16 @@ impl Census<'_, '_> {
         seen: &mut FxHashSet<u64>,
     ) {
         let r = self.r;
-        let Ok(queues) = r
-            .mem
-            .read_vec(heap + m.heap_pages, (m.bins * m.queue_size) as usize)
-        else {
+        let Ok(queues) = r.mem.read_vec(
+            heap.wrapping_add(m.heap_pages),
+            (m.bins * m.queue_size) as usize,
+        ) else {
             self.ft_warn(format!("mimalloc heap at {heap:#x} unreadable"));
             return;
         };
         let mut d = r
             .mem
-            .read_u64(heap + m.heap_thread_delayed_free)
+            .read_u64(heap.wrapping_add(m.heap_thread_delayed_free))
             .unwrap_or(0);
         let mut n = 0;
         while d != 0 && n < MAX_DELAYED && found.delayed.insert(d) {
@@ -419,11 +429,16 @@ impl Census<'_, '_> {
         seen: &mut FxHashSet<u64>,
     ) {
         let r = self.r;
-        let pool = interp + m.interp_abandoned_pool;
+        let pool = interp.wrapping_add(m.interp_abandoned_pool);
         let seg_mask = !((1u64 << m.segment_shift.min(48)) - 1);
         let heads = [
-            r.mem.read_u64(pool + m.pool_abandoned).unwrap_or(0) & seg_mask,
-            r.mem.read_u64(pool + m.pool_abandoned_visited).unwrap_or(0),
+            r.mem
+                .read_u64(pool.wrapping_add(m.pool_abandoned))
+                .unwrap_or(0)
+                & seg_mask,
+            r.mem
+                .read_u64(pool.wrapping_add(m.pool_abandoned_visited))
+                .unwrap_or(0),
         ];
         let mut segs = FxHashSet::default();
         for head in heads {
@@ -434,19 +449,24 @@ impl Census<'_, '_> {
                 }
                 let entries = r
                     .mem
-                    .read_u64(seg + m.segment_slice_entries)
+                    .read_u64(seg.wrapping_add(m.segment_slice_entries))
                     .unwrap_or(0)
                     .min(m.slices_per_segment);
-                let slices = seg + m.segment_slices;
-                if let Ok(raw) = r.mem.read_vec(slices, (entries * m.page_size) as usize) {
+                let slices = seg.wrapping_add(m.segment_slices);
+                if let Ok(raw) = r
+                    .mem
+                    .read_vec(slices, entries.saturating_mul(m.page_size) as usize)
+                {
                     // slice 0 starts the segment's own info span: skip it
                     let mut i = uint(&raw, m.page_slice_count, 4).unwrap_or(1).max(1);
                     while i < entries {
-                        let off = (i * m.page_size) as usize;
-                        let sraw = raw.get(off..off + m.page_size as usize).unwrap_or(&[]);
+                        let off = i.saturating_mul(m.page_size) as usize;
+                        let sraw = raw
+                            .get(off..off.saturating_add(m.page_size as usize))
+                            .unwrap_or(&[]);
                         let count = uint(sraw, m.page_slice_count, 4).unwrap_or(0);
                         let xblock = uint(sraw, m.page_xblock_size, 4).unwrap_or(0);
-                        let addr = slices + i * m.page_size;
+                        let addr = slices.wrapping_add(i.wrapping_mul(m.page_size));
                         if xblock > 0 && found.pages.len() < MAX_PAGES {
                             if let Some(page) = decode_page(m, addr, sraw) {
                                 if tags.contains(&page.tag) && seen.insert(addr) {
@@ -459,7 +479,10 @@ impl Census<'_, '_> {
                 } else {
                     self.ft_warn(format!("abandoned mimalloc segment at {seg:#x} unreadable"));
                 }
-                seg = r.mem.read_u64(seg + m.segment_abandoned_next).unwrap_or(0);
+                seg = r
+                    .mem
+                    .read_u64(seg.wrapping_add(m.segment_abandoned_next))
+                    .unwrap_or(0);
             }
         }
     }
@@ -495,11 +518,11 @@ impl Census<'_, '_> {
             if *is_free {
                 continue;
             }
-            let block = lo + i as u64 * bs;
+            let block = lo.wrapping_add((i as u64).wrapping_mul(bs));
             let bytes: &[u8] = match &whole {
                 Some(buf) => {
-                    let s = (i as u64 * bs) as usize;
-                    buf.get(s..s + bs as usize).unwrap_or(&[])
+                    let s = (i as u64).saturating_mul(bs) as usize;
+                    buf.get(s..s.saturating_add(bs as usize)).unwrap_or(&[])
                 }
                 None => {
                     one = r.mem.read_vec(block, head).unwrap_or_default();
@@ -541,7 +564,7 @@ impl Census<'_, '_> {
             let tag = page.tag;
             let gc_heap = tag != m.heap_object;
             self.page_blocks(page, &pages.delayed, |c, block, bytes| {
-                let obj = block + pre;
+                let obj = block.wrapping_add(pre);
                 let Some(hdr) = bytes.get(pre as usize..) else {
                     return;
                 };
@@ -586,9 +609,10 @@ pub fn pin_heap(r: &Reader<'_>, interps: &[u64]) {
                 let _ = r.mem.read_vec(lo, (hi - lo) as usize);
             } else {
                 for i in 0..p.capacity {
-                    let _ = r
-                        .mem
-                        .read_vec(lo + i * p.block_size, p.block_size.min(64) as usize);
+                    let _ = r.mem.read_vec(
+                        lo.wrapping_add(i.wrapping_mul(p.block_size)),
+                        p.block_size.min(64) as usize,
+                    );
                 }
             }
         }
