@@ -190,10 +190,17 @@ pub fn dump_fleet(
                 "gone: exited during its dump (its report was discarded)".into(),
                 SkipKind::Gone,
             )),
-            Some(Err(e)) if gone_now() => skipped.push(skip(
-                format!("gone: exited during its dump ({e})"),
-                SkipKind::Gone,
-            )),
+            // A read that found it gone says so before /proc does (a SIGKILLed process is not a
+            // zombie yet while it is being torn down).
+            Some(Err(e))
+                if gone_now()
+                    || matches!(e, Error::Read(leakspy_memory::ReadError::ProcessGone)) =>
+            {
+                skipped.push(skip(
+                    format!("gone: exited during its dump ({e})"),
+                    SkipKind::Gone,
+                ))
+            }
             Some(Err(e)) => {
                 let kind = if matches!(e, Error::NotPython { .. }) {
                     SkipKind::NotPython
