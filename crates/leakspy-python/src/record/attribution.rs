@@ -90,7 +90,7 @@ fn still_runs(r: &Reader<'_>, frame: u64) -> Option<u64> {
 }
 
 /// Whether a frame's function is a constructor whose slot 0 is the object being built.
-fn is_constructor(f: &Frame) -> bool {
+pub(super) fn is_constructor(f: &Frame) -> bool {
     let name = f.function.rsplit('.').next().unwrap_or(&f.function);
     matches!(name, "__init__" | "__new__" | "__post_init__")
 }

@@ -560,10 +560,17 @@ fn sample_once(
     // Where each frame was, as this look saw it: a caller's line is the allocating line only when
     // a read at the check agrees. Its page may have been copied a moment before the constructor's
     // (another thread's frame on it), when that frame was still an earlier call on another line.
+    // Only callers of constructors have a line that counts.
     let positions: FxHashMap<u64, u64> = threads
         .iter()
-        .flat_map(|t| t.frame_addrs.iter())
-        .filter_map(|&(f, _)| Some((f, stacks::frame_position(&sr, f)?)))
+        .flat_map(|t| {
+            t.frames
+                .iter()
+                .zip(t.frame_addrs.iter().skip(1))
+                .filter(|(f, _)| attribution::is_constructor(f))
+                .map(|(_, &(caller, _))| caller)
+        })
+        .filter_map(|f| Some((f, stacks::frame_position(&sr, f)?)))
         .collect();
     let same_line = |caller: Option<u64>| {
         caller.is_some_and(|c| {
