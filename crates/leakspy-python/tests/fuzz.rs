@@ -926,7 +926,9 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
             let at = garbage_word(&mut s) & MAX_USER_ADDRESS;
             let _ = sizes::getsizeof(&r, at, &t);
             let mut parts = Vec::new();
-            let _ = sizes::outside_arenas(&r, at, &t, 1 << 20, &mut parts, &|_| false);
+            let _ = sizes::outside_arenas(&r, at, &t, Some(1 << 20), &mut parts, &|_| false);
+            // Size not kept (a dump's reference walk): computed from the garbage.
+            let _ = sizes::outside_arenas(&r, at, &t, None, &mut parts, &|a| a & 8 == 0);
             // numpy arrays with either ABI's layout.
             let numpy = leakspy_layout::numpy_layouts();
             for l in [numpy.numpy1, numpy.numpy2] {

@@ -22,8 +22,20 @@ const WORDS: usize = (PAGE / 8 / 64) as usize;
 pub struct AddrSet {
     pages: FxHashMap<u64, u32>,
     bits: Vec<[u64; WORDS]>,
+    /// The page number of each entry of `bits` (for [`AddrSet::scan`]).
+    page_of: Vec<u64>,
     odd: FxHashSet<u64>,
     len: u64,
+}
+
+/// Where an [`AddrSet::scan`] goes on: page entry, word bit within it, then the unaligned
+/// addresses (sorted when the scan reaches them).
+#[derive(Debug, Default, Clone)]
+pub struct ScanCursor {
+    page: usize,
+    bit: usize,
+    odd: Option<Vec<u64>>,
+    odd_next: usize,
 }
 
 impl AddrSet {
@@ -53,6 +65,7 @@ impl AddrSet {
             let i = *self.pages.entry(page).or_insert(next);
             if i == next {
                 self.bits.push([0; WORDS]);
+                self.page_of.push(page);
             }
             match self.bits.get_mut(i as usize) {
                 Some(b) if b[w] & bit == 0 => {
@@ -72,6 +85,46 @@ impl AddrSet {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Append to `out` the addresses in the set from `cursor` on, page by page in the order the
+    /// pages were first used and by address within a page, then the unaligned ones, until `out`
+    /// holds `max`; moves `cursor` past them. Addresses inserted during a scan may or may not be
+    /// visited (the caller keeps those apart).
+    pub fn scan(&self, cursor: &mut ScanCursor, max: usize, out: &mut Vec<u64>) {
+        const BITS: usize = WORDS * 64;
+        while out.len() < max && cursor.page < self.bits.len() {
+            let (Some(words), Some(&page)) =
+                (self.bits.get(cursor.page), self.page_of.get(cursor.page))
+            else {
+                break;
+            };
+            while out.len() < max && cursor.bit < BITS {
+                let (w, b) = (cursor.bit / 64, cursor.bit % 64);
+                let rest = words[w] >> b;
+                if rest == 0 {
+                    cursor.bit = (w + 1) * 64;
+                    continue;
+                }
+                let bit = cursor.bit + rest.trailing_zeros() as usize;
+                out.push(page * PAGE + bit as u64 * 8);
+                cursor.bit = bit + 1;
+            }
+            if cursor.bit >= BITS {
+                cursor.page += 1;
+                cursor.bit = 0;
+            }
+        }
+        if out.len() < max && cursor.page >= self.bits.len() {
+            let odd = cursor.odd.get_or_insert_with(|| {
+                let mut v: Vec<u64> = self.odd.iter().copied().collect();
+                v.sort_unstable();
+                v
+            });
+            let take = (max - out.len()).min(odd.len().saturating_sub(cursor.odd_next));
+            out.extend_from_slice(&odd[cursor.odd_next..cursor.odd_next + take]);
+            cursor.odd_next += take;
+        }
     }
 }
 
@@ -118,6 +171,14 @@ impl Seen {
                 }
             },
             None => self.set.insert(a),
+        }
+    }
+
+    /// [`AddrSet::scan`] of the addresses found (nothing when the index is kept: the index's
+    /// owner walks its objects in index order instead).
+    pub fn scan(&self, cursor: &mut ScanCursor, max: usize, out: &mut Vec<u64>) {
+        if self.index.is_none() {
+            self.set.scan(cursor, max, out);
         }
     }
 
@@ -231,6 +292,31 @@ mod tests {
                 prop_assert_eq!(s.contains(a), h.contains(&a));
                 prop_assert_eq!(s.contains(a ^ 16), h.contains(&(a ^ 16)));
             }
+        }
+
+        #[test]
+        fn a_scan_visits_every_address_once(addrs in proptest::collection::vec(any::<u64>(), 0..300), chunk in 1usize..50) {
+            let mut s = AddrSet::default();
+            let mut h = FxHashSet::default();
+            for &a in &addrs {
+                for b in [a, a ^ 8, a & !7, a.wrapping_add(4096)] {
+                    s.insert(b);
+                    h.insert(b);
+                }
+            }
+            let mut cursor = ScanCursor::default();
+            let mut got = Vec::new();
+            loop {
+                let before = got.len();
+                s.scan(&mut cursor, before + chunk, &mut got);
+                prop_assert!(got.len() <= before + chunk);
+                if got.len() == before {
+                    break;
+                }
+            }
+            let unique: FxHashSet<u64> = got.iter().copied().collect();
+            prop_assert_eq!(unique.len(), got.len());
+            prop_assert_eq!(unique, h);
         }
 
         #[test]

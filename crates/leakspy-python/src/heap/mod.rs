@@ -99,10 +99,17 @@ pub struct Census<'r, 'a> {
     pub stats: WalkStats,
     per_list: Vec<u64>,
     budget: u64,
-    /// Every object found, its type and `sys.getsizeof`, when untracked objects are looked for
-    /// (the reference walk starts from all of them and must not count one twice).
+    /// Untracked objects are looked for too: every object found is remembered in `seen` (the
+    /// reference walk starts from all of them and must not count one twice).
+    pub(crate) whole: bool,
+    /// Every object found in order, its type and `sys.getsizeof`: only with
+    /// [`Census::keep_index`] (the refs graph's node order). Without it the reference walk scans
+    /// `seen` instead, and no per-object list is held.
     pub(crate) all: Option<Objects>,
-    /// The addresses in `all` (and, with [`Census::keep_index`], their indexes).
+    /// Objects the reference walk itself adds when there is no `all` (their references are still
+    /// to be read): in order, and as a set (the scan of `seen` skips them).
+    pub(crate) pending: Option<(Objects, FxHashSet<u64>)>,
+    /// The addresses found (and, with [`Census::keep_index`], their indexes).
     pub(crate) seen: Seen,
     /// Types of the objects found (the untracked walk believes them).
     pub(crate) types_seen: FxHashSet<u64>,
@@ -123,7 +130,9 @@ impl<'r, 'a> Census<'r, 'a> {
             stats: WalkStats::default(),
             per_list: vec![0; r.l.gc.list_heads.len()],
             budget: MAX_OBJECTS,
-            all: whole.then(Objects::default),
+            whole,
+            all: None,
+            pending: None,
             seen: Seen::default(),
             types_seen: FxHashSet::default(),
             in_permanent: false,
@@ -137,15 +146,11 @@ impl<'r, 'a> Census<'r, 'a> {
         self.r
     }
 
-    /// Objects found so far, with their types and sizes (whole-heap censuses only).
-    pub fn objects(&self) -> Option<&Objects> {
-        self.all.as_ref()
-    }
-
     /// Keep the address -> index map of every object found ([`Census::take_index`]; the refs
-    /// graph needs it). Call before the walk.
+    /// graph needs it), and the objects in order. Call before the walk.
     pub fn keep_index(&mut self) {
         self.seen = Seen::with_index();
+        self.all = self.whole.then(Objects::default);
     }
 
     /// Address -> index of every object found (whole-heap censuses after [`Census::keep_index`],
@@ -209,6 +214,14 @@ impl<'r, 'a> Census<'r, 'a> {
             }
             all.push(obj, tp);
             index = Some(i);
+        } else if self.whole {
+            if !self.seen.insert(obj, u32::MAX) {
+                return;
+            }
+            if let Some((pending, set)) = self.pending.as_mut() {
+                set.insert(obj);
+                pending.push(obj, tp);
+            }
         }
         self.types_seen.insert(tp);
         let info = self.types.get(r, tp);
@@ -239,6 +252,8 @@ impl<'r, 'a> Census<'r, 'a> {
         };
         if let Some(all) = self.all.as_mut() {
             all.push_size(size);
+        } else if let Some((pending, _)) = self.pending.as_mut() {
+            pending.push_size(size);
         }
         self.stats.objects += 1;
         if tracked {

@@ -186,6 +186,8 @@ pub(crate) struct RoundInput<'x> {
     pub objects: &'x Objects,
     pub start: usize,
     pub end: usize,
+    /// `objects` holds the objects' sizes (else they are computed where needed).
+    pub sizes_known: bool,
     pub types: &'x TypeCache,
     pub seen: &'x Seen,
     pub ranges: &'x [(u64, u64)],
@@ -270,7 +272,9 @@ fn prepare_run(
         if let Some(info) = info {
             referents(r, obj, tp, info, &mut refs);
             if input.arenas_known {
-                let size = input.objects.size(input.start + k);
+                let size = input
+                    .sizes_known
+                    .then(|| input.objects.size(input.start + k));
                 outside = outside_arenas(r, obj, info, size, &mut parts, &in_arena);
             }
         }

@@ -196,7 +196,7 @@ impl crate::heap::Census<'_, '_> {
         sink: &mut dyn crate::heap::Sink,
         progress: &mut dyn FnMut(u64),
     ) {
-        if self.all.is_none() {
+        if !self.whole {
             return;
         }
         let r = self.r;
@@ -293,7 +293,6 @@ impl crate::heap::Census<'_, '_> {
         progress(self.stats.objects);
 
         // 2. References that leave the arenas.
-        let mut i = 0;
         let mut refs = Vec::new();
         // Diagnostics only: validating in-arena pointers the block pass did not take costs reads
         // and a size computation each, so it is done only when debug logging is on.
@@ -304,38 +303,37 @@ impl crate::heap::Census<'_, '_> {
         let mut outside = 0u64;
         let mut parts = Vec::new();
         let arenas_known = !ranges.is_empty();
-        // In rounds: the references of the objects found so far are read on every core (the
-        // copy is immutable), then resolved here in object order, adding what they find.
-        'rounds: loop {
-            let n = self.all.as_ref().map_or(0, crate::heap::Objects::len);
-            if i >= n {
-                break;
-            }
-            let end = n.min(i + ROUND);
-            let prepared = match self.all.as_ref() {
-                Some(all) => crate::heap::parallel::prepare_refs(
-                    r,
-                    &crate::heap::parallel::RoundInput {
-                        objects: all,
-                        start: i,
-                        end,
-                        types: &self.types,
-                        seen: &self.seen,
-                        ranges: &ranges,
-                        arenas_known,
-                    },
-                ),
-                None => Vec::new(),
-            };
+        let mut source = RoundSource::default();
+        if self.all.is_none() {
+            self.pending = Some(Default::default());
+        }
+        let mut window = crate::heap::Objects::default();
+        let mut walked = 0u64;
+        // In rounds: the references of a round's objects are read on every core (the copy is
+        // immutable), then resolved here in order, adding what they find.
+        'rounds: while let Some(round) = source.next(self, &mut window) {
+            let prepared = crate::heap::parallel::prepare_refs(
+                r,
+                &crate::heap::parallel::RoundInput {
+                    objects: &window,
+                    start: 0,
+                    end: window.len(),
+                    sizes_known: round.sizes_known,
+                    types: &self.types,
+                    seen: &self.seen,
+                    ranges: &ranges,
+                    arenas_known,
+                },
+            );
             let mut runs = prepared.iter();
             let mut run = runs.next();
             let mut k = 0usize;
-            while i < end {
-                let Some((obj, tp)) = self.all.as_ref().and_then(|a| a.get(i)) else {
+            for w in 0..window.len() {
+                let Some((obj, tp)) = window.get(w) else {
                     break 'rounds;
                 };
-                i += 1;
-                if i % 65536 == 0 {
+                walked += 1;
+                if walked.is_multiple_of(65536) {
                     progress(self.stats.objects);
                 }
                 let mut pre = None;
@@ -381,7 +379,7 @@ impl crate::heap::Census<'_, '_> {
                     if let Some(info) = self.types.get(r, tp) {
                         crate::heap::referents::referents(r, obj, tp, info, &mut refs);
                         if arenas_known {
-                            let size = self.all.as_ref().map_or(0, |a| a.size(i - 1));
+                            let size = round.sizes_known.then(|| window.size(w));
                             outside = outside.saturating_add(crate::model::sizes::outside_arenas(
                                 r,
                                 obj,
@@ -409,9 +407,9 @@ impl crate::heap::Census<'_, '_> {
                     }
                 }
                 if wants_references {
-                    sink.references((i - 1) as u32, &to);
+                    sink.references(round.first_index + w as u32, &to);
                 }
-                if i as u64 >= crate::heap::MAX_OBJECTS {
+                if walked >= crate::heap::MAX_OBJECTS {
                     self.stats.partial = true;
                     self.stats
                         .warnings
@@ -433,6 +431,84 @@ impl crate::heap::Census<'_, '_> {
         if let Some(all) = self.all.as_mut() {
             *all = crate::heap::Objects::default();
         }
+        self.pending = None;
+    }
+}
+
+/// One round of the reference walk, as [`RoundSource::next`] put it in the window.
+struct Round {
+    /// The window's sizes are the objects' (`false`: not kept, computed where needed).
+    sizes_known: bool,
+    /// Index of the window's first object (with an object list: the refs graph's node order).
+    first_index: u32,
+}
+
+/// Where the reference walk takes its objects from, a round at a time: the object list in order
+/// when the census keeps one (`refs`); else every address in the census' seen set (the GC lists'
+/// objects and the block pass's, read again from the copy: no per-object list is held for a
+/// dump), then the objects the walk itself added, until no round finds more.
+#[derive(Default)]
+struct RoundSource {
+    /// Next object of the object list (list mode) or of the pending list.
+    next: usize,
+    scan: crate::heap::compact::ScanCursor,
+    scanned: bool,
+    addrs: Vec<u64>,
+}
+
+impl RoundSource {
+    fn next(
+        &mut self,
+        c: &crate::heap::Census<'_, '_>,
+        window: &mut crate::heap::Objects,
+    ) -> Option<Round> {
+        *window = crate::heap::Objects::default();
+        let from_list =
+            |list: &crate::heap::Objects, next: &mut usize, window: &mut crate::heap::Objects| {
+                let start = *next;
+                let end = list.len().min(start + ROUND);
+                for i in start..end {
+                    let (obj, tp) = list.get(i).unwrap_or_default();
+                    window.push(obj, tp);
+                    window.push_size(list.size(i));
+                }
+                *next = end;
+                (end > start).then_some(Round {
+                    sizes_known: true,
+                    first_index: start as u32,
+                })
+            };
+        if let Some(all) = c.all.as_ref() {
+            return from_list(all, &mut self.next, window);
+        }
+        let (pending, skip) = c.pending.as_ref()?;
+        while !self.scanned {
+            self.addrs.clear();
+            c.seen.scan(&mut self.scan, ROUND, &mut self.addrs);
+            if self.addrs.is_empty() {
+                self.scanned = true;
+                self.addrs = Vec::new();
+                break;
+            }
+            for &obj in &self.addrs {
+                if skip.contains(&obj) {
+                    continue;
+                }
+                // The type read when it was found (the copy does not change); an object whose
+                // type no longer reads is not walked.
+                if let Ok(tp) = c.r.type_of(obj) {
+                    window.push(obj, tp);
+                    window.push_size(0);
+                }
+            }
+            if !window.is_empty() {
+                return Some(Round {
+                    sizes_known: false,
+                    first_index: u32::MAX,
+                });
+            }
+        }
+        from_list(pending, &mut self.next, window)
     }
 }
 

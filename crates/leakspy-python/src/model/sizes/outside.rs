@@ -7,19 +7,26 @@ use crate::error::Result;
 use crate::model::{Reader, TypeInfo};
 use leakspy_memory::MemoryExt;
 
-/// Of `size` (the object's `sys.getsizeof`), the bytes outside pymalloc's arenas: the object's own
-/// block when `in_arena(obj)` is false, and each separately allocated part it owns
-/// ([`buffers`]) that is not in an arena. `parts` is scratch space.
+/// Of `size` (the object's `sys.getsizeof`; `None`: computed here, and only when needed, from the
+/// object), the bytes outside pymalloc's arenas: the object's own block when `in_arena(obj)` is
+/// false, and each separately allocated part it owns ([`buffers`]) that is not in an arena.
+/// `parts` is scratch space.
 pub fn outside_arenas(
     r: &Reader<'_>,
     obj: u64,
     t: &TypeInfo,
-    size: u64,
+    size: Option<u64>,
     parts: &mut Vec<(u64, u64)>,
     in_arena: &dyn Fn(u64) -> bool,
 ) -> u64 {
     parts.clear();
     buffers(r, obj, t, parts);
+    let size = match size {
+        Some(size) => size,
+        None if parts.is_empty() && in_arena(obj) => return 0,
+        // As the census sized it (an object that cannot be sized counts at its basic size).
+        None => super::getsizeof_untracked(r, obj, t).unwrap_or(t.basicsize),
+    };
     let owned: u64 = parts.iter().map(|&(_, n)| n).sum();
     // A racing object's buffers may claim more than its size: never count more than the size.
     let owned = owned.min(size);
