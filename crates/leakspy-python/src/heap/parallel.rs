@@ -180,12 +180,9 @@ impl Prepared {
     }
 }
 
-/// What the census knows when a round of the reference walk starts: the round is objects
-/// `start..end` of `objects`.
+/// What the census knows when a round of the reference walk starts: the round is `objects`.
 pub(crate) struct RoundInput<'x> {
     pub objects: &'x Objects,
-    pub start: usize,
-    pub end: usize,
     /// `objects` holds the objects' sizes (else they are computed where needed).
     pub sizes_known: bool,
     pub types: &'x TypeCache,
@@ -197,7 +194,7 @@ pub(crate) struct RoundInput<'x> {
 /// Read the references of every object of `input.objects` (and their bytes outside the arenas),
 /// split over the threads, in order.
 pub(crate) fn prepare_refs(r: &Reader<'_>, input: &RoundInput<'_>) -> Vec<Prepared> {
-    let n = input.end.saturating_sub(input.start);
+    let n = input.objects.len();
     let per = n.div_ceil(threads()).max(1);
     let runs: Vec<(usize, usize)> = (0..n)
         .step_by(per)
@@ -257,7 +254,7 @@ fn prepare_run(
     let mut parts = Vec::new();
     let in_arena = |a: u64| in_ranges(input.ranges, a);
     for k in start..end {
-        let Some((obj, tp)) = input.objects.get(input.start + k) else {
+        let Some((obj, tp)) = input.objects.get(k) else {
             break;
         };
         let info = match input.types.peek(tp) {
@@ -272,9 +269,7 @@ fn prepare_run(
         if let Some(info) = info {
             referents(r, obj, tp, info, &mut refs);
             if input.arenas_known {
-                let size = input
-                    .sizes_known
-                    .then(|| input.objects.size(input.start + k));
+                let size = input.sizes_known.then(|| input.objects.size(k));
                 outside = outside_arenas(r, obj, info, size, &mut parts, &in_arena);
             }
         }

@@ -316,8 +316,6 @@ impl crate::heap::Census<'_, '_> {
                 r,
                 &crate::heap::parallel::RoundInput {
                     objects: &window,
-                    start: 0,
-                    end: window.len(),
                     sizes_known: round.sizes_known,
                     types: &self.types,
                     seen: &self.seen,
