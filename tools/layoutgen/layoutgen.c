@@ -1291,9 +1291,7 @@ int main(int argc, char **argv) {
      * struct _object: ob_tid, _padding/ob_flags, ob_mutex, ob_gc_bits, ob_ref_local, ob_ref_shared,
      * ob_type) and thread-local bytecode (3.14+: _PyInterpreterFrame.tlbc_index indexes
      * PyCodeObject.co_tlbc->entries; 3.13 has none). [obmalloc] (pymalloc is not used: objects live
-     * in mimalloc heaps), [private], [sizeof] and [asyncio] (mirrored structs not checked against a
-     * free-threaded build; only the heap walk, not implemented for these builds, reads them) are
-     * left out. `live_verified` is a decision, not layout: true where a live interpreter of this
+     * in mimalloc heaps) is left out; [private], [sizeof] and [asyncio] only for 3.13t (below). `live_verified` is a decision, not layout: true where a live interpreter of this
      * exact kind was built and tested here (3.13t from Debian's python3.13 source package,
      * scripts/setup-python313t.sh); 3.14t/3.15t come from default-build -dev headers compiled with
      * -DPy_GIL_DISABLED, and leakspy warns when it uses them. */
@@ -1428,7 +1426,14 @@ int main(int argc, char **argv) {
     u("alignment", LG_ALIGNMENT);
     u("pool_size", LG_POOL_SIZE);
     u("arena_size", LG_ARENA_SIZE);
+#endif /* !LG_FT */
 
+#if !LG_FT || PY_VERSION_HEX < 0x030E0000
+    /* [private], [sizeof] and [asyncio]: mirrored structs and header offsets behind the builtins'
+     * __sizeof__. A free-threaded 3.13 gets them too (its PyObject_HEAD is the 32-byte split
+     * header, which the mirrors take from the headers): tests/sizes.rs checks every one of them
+     * against sys.getsizeof on the 3.13t built here, and verify_private.py the mirrored structs.
+     * 3.14t/3.15t (no live interpreter here to check them against) are left without. */
     /* ================================================================ [private] */
     sect("private");
     u("deque_leftindex", OFF(lg_dequeobject, leftindex));
@@ -1491,7 +1496,7 @@ int main(int argc, char **argv) {
     u("member_def_size", SZ(PyMemberDef));
     u("member_type_object_ex", (unsigned long long)T_OBJECT_EX);
     u("tpflags_list_subclass", (unsigned long long)Py_TPFLAGS_LIST_SUBCLASS);
-#endif /* !LG_FT */
+#endif /* !LG_FT || 3.13t */
 
     /* ================================================================ [globals] */
 #if PY_VERSION_HEX < 0x03070000

@@ -208,7 +208,7 @@ typedef struct {
 static void emit_sizeof_a(void) {
     /* ---- common: refcount width (BytesIO SHARED_BUF), bytes header (BytesIO buf) */
 #ifdef Py_GIL_DISABLED
-    u("object_refcnt_size", SZ(((PyObject *)0)->ob_ref_local)); /* not emitted: [sizeof] is left out */
+    u("object_refcnt_size", SZ(((PyObject *)0)->ob_ref_local)); /* BytesIO SHARED_BUF: the local refcount */
 #else
     u("object_refcnt_size", SZ(((PyObject *)0)->ob_refcnt));
 #endif

@@ -12,7 +12,8 @@ from live objects and checks that sys.getsizeof reproduces from them:
 
 where base(o) = type(o).__basicsize__ + what sys.getsizeof adds on top of __sizeof__ (the GC
 header, and on 3.11+ the managed-dict pre-header; measured here as getsizeof(o) - o.__sizeof__()
-and required to be 16, i.e. sizeof(PyGC_Head), for these types). Also checks invariants that a
+and required to be 16, i.e. sizeof(PyGC_Head), for these types; 0 on a free-threaded build, which
+has no PyGC_Head). Also checks invariants that a
 wrong offset would break (0 <= leftindex < BLOCKLEN, leftindex moves by one per popleft(),
 buffer_size == the requested buffering). Stdlib only (no tomllib before 3.11): the [private]
 section is parsed by hand. Exit status 0 = all checks passed.
@@ -29,6 +30,7 @@ import collections
 import ctypes
 import os
 import sys
+import sysconfig
 import tempfile
 import warnings
 
@@ -86,9 +88,14 @@ def check(ok, what):
         print("FAIL", what)
 
 
+# Free-threaded builds (PEP 703) have no PyGC_Head: sys.getsizeof adds nothing for these types.
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+GC_HEAD = 0 if FREE_THREADED else 16
+
+
 def base(o):
     pre = sys.getsizeof(o) - o.__sizeof__()
-    check(pre == 16, "%s: getsizeof - __sizeof__ = %d, expected 16 (GC head)" % (type(o).__name__, pre))
+    check(pre == GC_HEAD, "%s: getsizeof - __sizeof__ = %d, expected %d (GC head)" % (type(o).__name__, pre, GC_HEAD))
     return type(o).__basicsize__ + pre
 
 

@@ -232,8 +232,16 @@ impl<'r, 'a> Census<'r, 'a> {
                 }
                 let size = match size {
                     Some(known) => known.ok_or(()),
-                    None if tracked => getsizeof(r, obj, info).map_err(drop),
-                    None => getsizeof_untracked(r, obj, info).map_err(drop),
+                    None => {
+                        let sized = if tracked {
+                            getsizeof(r, obj, info)
+                        } else {
+                            getsizeof_untracked(r, obj, info)
+                        };
+                        sized.map_err(|e| {
+                            log::debug!("{} at {obj:#x} could not be sized: {e}", info.name);
+                        })
+                    }
                 };
                 size.unwrap_or_else(|()| {
                     self.stats.size_errors += 1;
