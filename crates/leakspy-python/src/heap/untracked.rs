@@ -164,10 +164,33 @@ pub fn object_type(
     gate: &mut TypeGate,
     types: &mut TypeCache,
 ) -> Option<u64> {
-    let hdr = r.mem.read_array::<16>(addr).ok()?;
-    let refcnt = u64::from_le_bytes(hdr[0..8].try_into().ok()?);
-    let tp = u64::from_le_bytes(hdr[8..16].try_into().ok()?);
-    if !(refcnt_ok(refcnt) && gate.ok(r, types, tp)) {
+    let (live, tp) = match &r.l.free_threaded {
+        // Free-threaded: the 32-byte split header (ob_tid, ..., ob_ref_local, ob_ref_shared,
+        // ob_type); a live object has a local count (immortal: u32::MAX) or a shared one.
+        Some(ft) => {
+            let hdr = r.mem.read_array::<32>(addr).ok()?;
+            let word = |off: u64, n: usize| -> Option<u64> {
+                let s = usize::try_from(off).ok()?;
+                let mut w = [0u8; 8];
+                w[..n].copy_from_slice(hdr.get(s..s.checked_add(n)?)?);
+                Some(u64::from_le_bytes(w))
+            };
+            let local = word(ft.ob_ref_local, 4)?;
+            let shift =
+                r.l.mimalloc
+                    .as_ref()
+                    .map_or(2, |m| m.ref_shared_shift.min(62));
+            let shared = (word(ft.ob_ref_shared, 8)? as i64) >> shift;
+            (local != 0 || shared > 0, word(r.l.object.ob_type, 8)?)
+        }
+        None => {
+            let hdr = r.mem.read_array::<16>(addr).ok()?;
+            let refcnt = u64::from_le_bytes(hdr[0..8].try_into().ok()?);
+            let tp = u64::from_le_bytes(hdr[8..16].try_into().ok()?);
+            (refcnt_ok(refcnt), tp)
+        }
+    };
+    if !(live && gate.ok(r, types, tp)) {
         return None;
     }
     // The whole object must be there: its last byte, by the size its own fields imply, is
