@@ -153,7 +153,10 @@ pub fn dump_core(
         .collect();
     if !lost.is_empty() {
         partial = true;
-        let entry_frames_on_c_stack = target.version.minor >= 14;
+        // 3.12+: each entry into the interpreter from C links its frames through an `entry_frame` on
+        // the C stack (Python/ceval.c@v3.12.0:L668-696). A free-threaded 3.13 (no specialization)
+        // enters from C for every generator a `for` loop resumes, so mid-stack entries are common.
+        let entry_frames_on_c_stack = target.version.minor >= 12;
         warnings.push(format!(
             "the core does not hold the C stacks of {} of its {} threads (TIDs {}: their thread \
              control blocks are missing){}; gdb's gcore leaves out thread stacks whose guard page \
