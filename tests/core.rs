@@ -46,6 +46,7 @@ core_tests! {
     core_debian_sid_3_13_debug => "debian-sid-3.13d",
     core_debian_sid_3_14_debug => "debian-sid-3.14d",
     core_debian_sid_3_15_debug => "debian-sid-3.15d",
+    core_debian_sid_3_13t => "debian-sid-3.13t",
 }
 
 /// `leakspy dump --core FILE [--sysroot ROOT] --json` plus extra arguments.
@@ -270,9 +271,23 @@ fn check_kernel_core(name: &str) {
     let out = dump_core(&core, &interp, &["--json"]);
     let report = check_report(&ctx, &out, &truth, i64::from(pid), Expect::CORE);
     assert_same_ids(&ctx, &report);
-    assert_eq!(
-        report.executable, interp.python,
-        "{ctx}: the executable is named as the process saw it"
+    // The binary that holds the interpreter, named as the process saw it (not the host path under
+    // the sysroot): the python executable itself, or, for a build with a shared libpython (the
+    // 3.13t), the libpython of its own prefix (python at PREFIX/bin, libpython at PREFIX/lib).
+    let prefix = Path::new(&interp.python)
+        .parent()
+        .and_then(Path::parent)
+        .expect("python under PREFIX/bin");
+    let exe = Path::new(&report.executable);
+    let libpython = exe.parent() == Some(&prefix.join("lib"))
+        && exe
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("libpython3"));
+    assert!(
+        report.executable == interp.python || libpython,
+        "{ctx}: the executable {:?} is not named as the process saw it ({} or its libpython)",
+        report.executable,
+        interp.python
     );
 
     // Without --sysroot the chroot's files are not at the recorded paths (or are other builds):
@@ -325,4 +340,5 @@ kernel_core_tests! {
     kernel_core_debian_sid_3_13_debug => "debian-sid-3.13d",
     kernel_core_debian_sid_3_14_debug => "debian-sid-3.14d",
     kernel_core_debian_sid_3_15_debug => "debian-sid-3.15d",
+    kernel_core_debian_sid_3_13t => "debian-sid-3.13t",
 }

@@ -80,8 +80,9 @@ fn start(interp: &Interp) -> (ChildGuard, FtTruth) {
 }
 
 /// Every difference between a report's threads and the truth. `live`: scheduler states are known
-/// (a live dump), so the spinners must all be running.
-fn mismatches(report: &Report, truth: &FtTruth, live: bool) -> Vec<String> {
+/// (a live dump), so the spinners must all be running. `cut_ok`: a core without the threads' C
+/// stacks, where a stack may say it may end early (its frames must still all be there).
+fn mismatches(report: &Report, truth: &FtTruth, live: bool, cut_ok: bool) -> Vec<String> {
     let mut fails = Vec::new();
     if report.python_version != truth.version {
         fails.push(format!(
@@ -123,7 +124,7 @@ fn mismatches(report: &Report, truth: &FtTruth, live: bool) -> Vec<String> {
                 want.name, got.idle, !want.spinner
             ));
         }
-        if got.truncated.is_some() {
+        if got.truncated.is_some() && !cut_ok {
             fails.push(format!("{}: truncated {:?}", want.name, got.truncated));
         }
         let ours: Vec<(&str, &str)> = got
@@ -210,7 +211,7 @@ fn check_stacks(name: &str) {
         let report = parse_report(&out, &ctx, false);
         check_warnings(&ctx, &report);
         assert!(!report.partial, "{ctx}: partial\n{}", show_output(&out));
-        let fails = mismatches(&report, &truth, true);
+        let fails = mismatches(&report, &truth, true, false);
         assert!(
             fails.is_empty(),
             "{ctx}: {} problem(s):\n- {}\n{}",
@@ -271,7 +272,7 @@ fn check_stacks(name: &str) {
         "{ctx}: partial only for missing thread stacks: {:?}",
         report.warnings
     );
-    let fails = mismatches(&report, &truth, false);
+    let fails = mismatches(&report, &truth, false, stacks_missing);
     assert!(
         fails.is_empty(),
         "{ctx}: {} problem(s):\n- {}\n{}",

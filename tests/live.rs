@@ -40,6 +40,7 @@ dump_tests! {
     dump_debian_sid_3_13_debug => "debian-sid-3.13d",
     dump_debian_sid_3_14_debug => "debian-sid-3.14d",
     dump_debian_sid_3_15_debug => "debian-sid-3.15d",
+    dump_debian_sid_3_13t => "debian-sid-3.13t",
 }
 
 /// Human-readable output (no --json): a type table and a thread section.
@@ -405,12 +406,15 @@ struct GilTruth {
     blocked: Vec<GilThread>,
     spin_lines: [i64; 2],
     read_line: i64,
+    /// A free-threaded build (`Py_GIL_DISABLED`): no thread holds a GIL, and the report says so.
+    free_threaded: bool,
 }
 
 /// Start gil_target.py under `name`, wait until the kernel shows every thread but the spinner
 /// blocked in read(), then take paused dumps: each must report exactly the spinner as running
 /// (`idle == false`) and holding the GIL, its innermost frame inside `spin`, and every other thread
-/// idle without the GIL.
+/// idle without the GIL. A free-threaded build has no GIL: the spinner runs without holding one,
+/// nobody holds it, and the report warns that there is none.
 fn check_gil_holder(name: &str) {
     let Some(interp) = interpreter(name) else {
         return;
@@ -459,10 +463,26 @@ fn check_gil_holder(name: &str) {
             .filter(|t| t.holds_gil)
             .map(|t| t.thread_id)
             .collect();
-        if holders != [truth.spinner.thread_id] {
+        // A free-threaded build has no GIL: nobody holds it, and the report says why.
+        let want_holders: &[u64] = if truth.free_threaded {
+            &[]
+        } else {
+            &[truth.spinner.thread_id]
+        };
+        if holders != want_holders {
             fails.push(format!(
-                "GIL holders {holders:?}, expected exactly the spinner {}",
-                truth.spinner.thread_id
+                "GIL holders {holders:?}, expected {want_holders:?} (the spinner {}; free-threaded {})",
+                truth.spinner.thread_id, truth.free_threaded
+            ));
+        }
+        let no_gil_warning = report
+            .warnings
+            .iter()
+            .any(|w| w.contains("there is no GIL"));
+        if no_gil_warning != truth.free_threaded {
+            fails.push(format!(
+                "warning \"there is no GIL\" {no_gil_warning}, free-threaded {}: {:?}",
+                truth.free_threaded, report.warnings
             ));
         }
         let running: Vec<u64> = report
@@ -495,10 +515,14 @@ fn check_gil_holder(name: &str) {
             if got.name.as_deref() != Some(want.name.as_str()) {
                 fails.push(format!("{}: name {:?}", want.name, got.name));
             }
-            if got.idle != Some(!spinner) || got.holds_gil != spinner {
+            if got.idle != Some(!spinner) || got.holds_gil != (spinner && !truth.free_threaded) {
                 fails.push(format!(
-                    "{}: idle {:?} holds_gil {}, expected idle {} holds_gil {spinner}",
-                    want.name, got.idle, got.holds_gil, !spinner
+                    "{}: idle {:?} holds_gil {}, expected idle {} holds_gil {}",
+                    want.name,
+                    got.idle,
+                    got.holds_gil,
+                    !spinner,
+                    spinner && !truth.free_threaded
                 ));
             }
             let inner = got.frames.first();
@@ -560,6 +584,7 @@ gil_tests! {
     gil_holder_debian_sid_3_13_debug => "debian-sid-3.13d",
     gil_holder_debian_sid_3_14_debug => "debian-sid-3.14d",
     gil_holder_debian_sid_3_15_debug => "debian-sid-3.15d",
+    gil_holder_debian_sid_3_13t => "debian-sid-3.13t",
 }
 
 /// The layout cross-check of the live dump tests ([`check_layout`]) catches a wrong offset: a copy of

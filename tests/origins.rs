@@ -114,4 +114,5 @@ origin_tests! {
     origins_debian_sid_3_13_debug => "debian-sid-3.13d",
     origins_debian_sid_3_14_debug => "debian-sid-3.14d",
     origins_debian_sid_3_15_debug => "debian-sid-3.15d",
+    origins_debian_sid_3_13t => "debian-sid-3.13t",
 }

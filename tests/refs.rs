@@ -111,4 +111,5 @@ refs_tests! {
     refs_debian_sid_3_13_debug => "debian-sid-3.13d",
     refs_debian_sid_3_14_debug => "debian-sid-3.14d",
     refs_debian_sid_3_15_debug => "debian-sid-3.15d",
+    refs_debian_sid_3_13t => "debian-sid-3.13t",
 }

@@ -243,6 +243,7 @@ sizes_tests! {
     sizes_debian_sid_3_13_debug => "debian-sid-3.13d",
     sizes_debian_sid_3_14_debug => "debian-sid-3.14d",
     sizes_debian_sid_3_15_debug => "debian-sid-3.15d",
+    sizes_debian_sid_3_13t => "debian-sid-3.13t",
 }
 
 macro_rules! venv_tests {

@@ -32,6 +32,7 @@ site_tests! {
     sites_debian_sid_3_13 => "debian-sid-3.13",
     sites_debian_sid_3_14 => "debian-sid-3.14",
     sites_debian_sid_3_15 => "debian-sid-3.15",
+    sites_debian_sid_3_13t => "debian-sid-3.13t",
 }
 
 /// Tracing from start-up (`-X tracemalloc=5`, the same as PYTHONTRACEMALLOC=5): objects made before

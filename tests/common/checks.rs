@@ -193,6 +193,12 @@ pub const EXPECTED_LAYOUTS: &[(&str, &str, &str, Option<u32>)] = &[
         "_Py_DebugOffsets.version",
         Some(57),
     ),
+    (
+        "debian-sid-3.13t",
+        "3.13t.toml",
+        "_Py_DebugOffsets.version",
+        Some(43),
+    ),
 ];
 
 /// The layout a report used must be the one expected for `name` ([`EXPECTED_LAYOUTS`]), and no

@@ -9,16 +9,19 @@ Readiness: after the spinner has counted past its first iterations (so it is ins
 workers have started, the main thread writes ONE JSON line to stdout:
 
   {"pid", "version", "main": THREAD, "spinner": THREAD, "blocked": [THREAD...],
-   "spin_lines": [first, last], "read_line": N}
+   "spin_lines": [first, last], "read_line": N, "free_threaded": BOOL}
 
 with THREAD = {"thread_id", "native_id", "name", "fd"} (fd: the pipe a blocked worker reads, the main
 thread's is 0, the spinner's null). The harness then waits until the kernel shows every blocked thread
 inside read(fd) (/proc/PID/task/TID/syscall), so the GIL is free of them before it dumps. No sleeps.
+On a free-threaded build ("free_threaded": true, Py_GIL_DISABLED) there is no GIL: the spinner just
+runs, and nobody holds it.
 """
 
 import json
 import os
 import sys
+import sysconfig
 import threading
 
 
@@ -94,6 +97,7 @@ def main():
         "blocked": [thread(t, fd) for t, (fd, _) in zip(blocked, pipes)],
         "spin_lines": [marker("spin-first"), marker("spin-last")],
         "read_line": marker("read"),
+        "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
     }
     data = (json.dumps(truth) + "\n").encode()
     while data:
