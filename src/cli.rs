@@ -379,22 +379,37 @@ const GIT_COMMIT_DATE: &str = env!("LEAKSPY_GIT_COMMIT_DATE");
 const BUILD_TARGET: &str = env!("LEAKSPY_BUILD_TARGET");
 
 /// The supported CPython versions, derived from the layouts embedded in the binary
-/// (`leakspy_layout::all()`): "3.6-3.15 (default builds, not free-threaded; 3.14 from 3.14.5)".
+/// (`leakspy_layout::shipped()`): "3.6-3.15 (default builds, not free-threaded; 3.14 from 3.14.5)".
 /// Free-threaded builds (`3.Xt.toml`) are named after it, with what is read of them.
 pub fn supported_cpython() -> String {
-    let all = leakspy_layout::all();
+    let all = leakspy_layout::shipped();
     let triples = |ft: bool| {
-        all.iter()
-            .filter(move |l| l.layout.free_threaded.is_some() == ft)
-            .map(|l| {
-                let p = &l.layout.python;
-                (p.minor.as_str(), p.min_patch, p.max_patch)
-            })
+        all.iter().filter(move |l| l.free_threaded == ft).map(|l| {
+            (
+                l.python.minor.as_str(),
+                l.python.min_patch,
+                l.python.max_patch,
+            )
+        })
     };
-    let ft = describe_versions(triples(true).map(|(m, _, _)| (m, 0, None)));
-    let ft = ft.split(' ').next().unwrap_or_default();
+    let span = |it: &mut dyn Iterator<Item = &str>| {
+        let v = describe_versions(it.map(|m| (m, 0, None)));
+        v.split(' ').next().unwrap_or_default().to_string()
+    };
+    let ft = span(&mut triples(true).map(|(m, _, _)| m));
+    let heap = span(
+        &mut all
+            .iter()
+            .filter(|l| l.free_threaded && l.heap)
+            .map(|l| l.python.minor.as_str()),
+    );
+    let heap = if heap.is_empty() {
+        String::new()
+    } else {
+        format!(" (the heap too: {heap}t)")
+    };
     format!(
-        "{}; free-threaded {ft}: threads and stacks only",
+        "{}; free-threaded {ft}: threads and stacks{heap}",
         describe_versions(triples(false))
     )
 }

@@ -232,6 +232,50 @@ fn validate(l: &Layout) -> Result<(), String> {
     Ok(())
 }
 
+/// The `variant` of free-threaded layouts (`3.Xt.toml`, the ones with a `[free_threaded]` section).
+pub const FREE_THREADED_VARIANT: &str = "freethreaded";
+
+/// Just the `[python]` section of a layout file's text (its first section, as generated), parsed on
+/// its own: enough to tell whether the file applies to a version.
+fn meta(text: &str) -> Option<schema::Meta> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        python: schema::Meta,
+    }
+    let start = text.find("[python]")?;
+    let rest = &text[start..];
+    let end = rest[1..].find("\n[").map_or(rest.len(), |i| i + 2);
+    toml::from_str::<Head>(&rest[..end]).ok().map(|h| h.python)
+}
+
+/// What a shipped layout file covers, known from its `[python]` section alone (cheap: no full parse).
+#[derive(Debug, Clone)]
+pub struct Shipped {
+    pub file: &'static str,
+    pub python: schema::Meta,
+    /// A free-threaded build's layout (`3.Xt.toml`).
+    pub free_threaded: bool,
+    /// It carries a `[mimalloc]` section: the heap of that free-threaded build is read.
+    pub heap: bool,
+}
+
+/// Every embedded layout's coverage, without parsing the files whole.
+pub fn shipped() -> Vec<Shipped> {
+    EMBEDDED
+        .iter()
+        .filter_map(|e| {
+            let python = meta(e.text)?;
+            let free_threaded = python.variant == FREE_THREADED_VARIANT;
+            Some(Shipped {
+                file: e.file,
+                heap: !free_threaded || e.text.contains("\n[mimalloc]\n"),
+                python,
+                free_threaded,
+            })
+        })
+        .collect()
+}
+
 /// All embedded layouts, parsed. Panics only if a shipped file is broken (a unit test guards this).
 pub fn all() -> Vec<LoadedLayout> {
     EMBEDDED
@@ -244,11 +288,8 @@ pub fn all() -> Vec<LoadedLayout> {
 pub fn supported_list() -> String {
     let mut v: Vec<String> = Vec::new();
     // default (GIL) builds; free-threaded ones are named in their own message
-    for l in all()
-        .into_iter()
-        .filter(|l| l.layout.free_threaded.is_none())
-    {
-        let m = &l.layout.python;
+    for l in shipped().into_iter().filter(|l| !l.free_threaded) {
+        let m = &l.python;
         let s = match (m.min_patch, m.max_patch) {
             (0, None) => m.minor.clone(),
             (lo, None) => format!("{}.{}+", m.minor, lo),
@@ -274,15 +315,19 @@ pub fn candidates_for(
     free_threaded: bool,
 ) -> Result<Vec<LoadedLayout>, LayoutError> {
     let minor = version.minor_str();
-    let mut out: Vec<LoadedLayout> = all()
-        .into_iter()
-        .filter(|l| {
-            let m = &l.layout.python;
-            l.layout.free_threaded.is_some() == free_threaded
-                && m.minor == minor
-                && u32::from(version.patch) >= m.min_patch
-                && m.max_patch.is_none_or(|hi| u32::from(version.patch) <= hi)
+    // Only the matching files are parsed whole (a full parse of all of them is most of a
+    // stacks-only dump's start-up); each file's `[python]` section says whether it matches.
+    let mut out: Vec<LoadedLayout> = EMBEDDED
+        .iter()
+        .filter(|e| {
+            meta(e.text).is_some_and(|m| {
+                (m.variant == FREE_THREADED_VARIANT) == free_threaded
+                    && m.minor == minor
+                    && u32::from(version.patch) >= m.min_patch
+                    && m.max_patch.is_none_or(|hi| u32::from(version.patch) <= hi)
+            })
         })
+        .map(|e| parse(e.file, e.text).unwrap_or_else(|err| panic!("{err}")))
         .collect();
     out.sort_by_key(|l| l.layout.python.variant != "default");
     if out.is_empty() {
@@ -325,6 +370,30 @@ mod tests {
     fn every_shipped_layout_parses_and_validates() {
         let all = all();
         assert_eq!(all.len(), EMBEDDED.len());
+    }
+
+    /// Candidate selection reads only the `[python]` section: it must be the file's own, and the
+    /// free-threaded variant name must mean exactly a `[free_threaded]` section.
+    #[test]
+    fn python_section_alone_matches_the_whole_file() {
+        for (e, l) in EMBEDDED.iter().zip(all()) {
+            assert_eq!(meta(e.text).as_ref(), Some(&l.layout.python), "{}", e.file);
+            assert_eq!(
+                l.layout.python.variant == FREE_THREADED_VARIANT,
+                l.layout.free_threaded.is_some(),
+                "{}",
+                e.file
+            );
+        }
+        for (sh, l) in shipped().iter().zip(all()) {
+            assert_eq!(sh.file, l.file);
+            assert_eq!(
+                sh.heap,
+                l.layout.free_threaded.is_none() || l.layout.mimalloc.is_some()
+            );
+        }
+        assert!(meta("garbage [python").is_none());
+        assert!(meta("").is_none());
     }
 
     #[test]

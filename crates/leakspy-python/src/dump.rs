@@ -163,7 +163,12 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
 
     // Resident size per mapping, to copy dense mappings whole and leave sparse ones (thread stacks,
     // reserved-but-untouched arenas) to on-demand reads.
-    let rss = proc::rss_by_mapping(pid);
+    // (Stacks only copies nothing whole: no need to read it.)
+    let rss = if opts.no_heap {
+        HashMap::new()
+    } else {
+        proc::rss_by_mapping(pid)
+    };
     // Stacks only: nothing is copied whole; the stack walk inside the pause (`pin_stacks`) copies
     // just the blocks it reads.
     let dense = |m: &leakspy_memory::Mapping| !opts.no_heap && m.writable && is_dense(m, &rss);
@@ -447,23 +452,33 @@ fn picture<'a>(
     }
     // Resident memory of the same moment as the copy (every figure of one report describes one
     // moment: on a growing target, RSS read before the pause is smaller than the objects copied).
-    let rss = proc::rss_by_mapping(pid);
-    let memory = (!rss.is_empty()).then(|| crate::analysis::memstats::breakdown(&maps_now, &rss));
+    // Stacks only copies no objects: read after the resume, out of the pause.
+    let memory_now = || {
+        let rss = proc::rss_by_mapping(pid);
+        (!rss.is_empty()).then(|| crate::analysis::memstats::breakdown(&maps_now, &rss))
+    };
+    let mut memory = if opts.no_heap { None } else { memory_now() };
     let pause_ms = if guard.is_some() {
         paused_at.elapsed().as_secs_f64() * 1e3
     } else {
         0.0
     };
     // Bounded mode reads the live target during the walk: the pause lasts until it is done.
-    if let (Some(_), Some(g)) = (bounded_cache, guard) {
-        return Ok((
-            snap,
-            pause_ms,
-            threads_paused,
-            codes,
-            memory,
-            Some((g, paused_at)),
-        ));
+    match (bounded_cache, guard) {
+        (Some(_), Some(g)) => {
+            return Ok((
+                snap,
+                pause_ms,
+                threads_paused,
+                codes,
+                memory,
+                Some((g, paused_at)),
+            ))
+        }
+        (_, g) => drop(g), // resumed here
+    }
+    if opts.no_heap {
+        memory = memory_now();
     }
     Ok((snap, pause_ms, threads_paused, codes, memory, None))
 }
