@@ -206,7 +206,7 @@ fn check(name: &str) {
     let line = assert_clean_error(&out, 12, "dump --max-memory 30M");
     assert!(line.contains("--max-memory"), "{line}");
     // The census outgrowing the limit during the walk: 100M would fit, 50M does not (0.68M objects
-    // at 48 bytes beside leakspy's 40 MiB and the cache): refused once the walk counts too many.
+    // at 32 bytes beside leakspy's 40 MiB and the cache): refused once the walk counts too many.
     let out = run_leakspy(["dump", "--pid", &pid, "--max-memory", "50M", "-q"]);
     let line = assert_clean_error(&out, 12, "dump --max-memory 50M");
     assert!(line.contains("the walk had found"), "{line}");

@@ -19,11 +19,12 @@ use serde::Serialize;
 pub const BASE_BYTES: u64 = 40 << 20;
 
 /// Census and walk-state bytes per object at the walk's peak, from above. Measured (VmHWM of
-/// bounded dumps, pyenv 3.12.1, minus [`BASE_BYTES`]-like floor and the cache): 30 bytes per
-/// object at 0.68M objects, 38 at 3.0M, 43 at 7.0M: the 10-byte packed census entry
-/// (heap/compact.rs) is the smaller part; the whole-heap walk's seen set, its batches and the
-/// vectors' doubling slack are the rest. See benches/RESULTS-memory.md.
-pub const CENSUS_BYTES_PER_OBJECT: u64 = 48;
+/// bounded dumps, pyenv 3.12.1, minus [`BASE_BYTES`] and the cache) since the whole-heap walk
+/// keeps no per-object list (83eeb9a): 23.6 bytes per object on the worst target measured
+/// (tests/targets/big_heap.py, 7M slotted `Cell`s and their 7M ints: 14.0M objects, VmHWM 406 MB
+/// under `--max-memory 1G`), 5-7 on benches/target.py at 3.62M objects (VmHWM 85 MB). It was 48
+/// when 30-43 were measured with the list. See benches/RESULTS-memory.md.
+pub const CENSUS_BYTES_PER_OBJECT: u64 = 32;
 
 /// The same for `--gc-only` (counts by type, no per-object census): measured under 2 bytes per
 /// object (VmHWM 13 MiB at 3.5M objects, 12 MiB at 1.5M).
