@@ -189,9 +189,6 @@ pub fn free_map(
 /// (non-GC in the OBJECT heap; GC, without / with the pre-header, in GC / GC_PRE), and its
 /// reference count is live (`ob_ref_local`, or the count in `ob_ref_shared`, non-zero).
 pub fn header_ok(r: &Reader<'_>, m: &Mimalloc, tag: u64, hdr: &[u8], info: &TypeInfo) -> bool {
-    let Some(ft) = r.l.free_threaded.as_ref() else {
-        return false;
-    };
     let misc = &r.l.misc;
     let gc = info.flags & misc.tpflags_have_gc != 0;
     let pre = info.flags & misc.tpflags_preheader != 0;
@@ -202,12 +199,9 @@ pub fn header_ok(r: &Reader<'_>, m: &Mimalloc, tag: u64, hdr: &[u8], info: &Type
     } else {
         tag == m.heap_gc_pre && gc && pre
     };
-    if !kind_ok {
-        return false;
-    }
-    let local = uint(hdr, ft.ob_ref_local, 4).unwrap_or(0);
-    let shared = uint(hdr, ft.ob_ref_shared, 8).unwrap_or(0) as i64;
-    local != 0 || shared >> m.ref_shared_shift.min(62) != 0
+    kind_ok
+        && crate::model::ft_refcounts(r.l, hdr)
+            .is_some_and(|(local, shared)| local != 0 || shared != 0)
 }
 
 /// An object of type `info` at `obj` fits `space` bytes (its block after any pre-header).

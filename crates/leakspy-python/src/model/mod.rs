@@ -14,6 +14,6 @@ pub mod types;
 
 pub use cache::{read_type, TypeCache};
 pub use origin_kind::OriginKind;
-pub use reader::{scan_words, KeysTable, Reader, MAX_DICT_ENTRIES, MAX_STR_CHARS};
+pub use reader::{ft_refcounts, scan_words, KeysTable, Reader, MAX_DICT_ENTRIES, MAX_STR_CHARS};
 pub use sizes::SizeKind;
 pub use types::{type_name, type_name_of, TypeInfo};

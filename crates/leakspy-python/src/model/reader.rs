@@ -14,6 +14,27 @@ pub const MAX_STR_CHARS: u64 = 4096;
 /// Most entries a dict walk visits.
 pub const MAX_DICT_ENTRIES: u64 = 1 << 20;
 
+/// The free-threaded object header's halves of the reference count, from the header's bytes
+/// (Include/object.h: `ob_ref_local`, the owning thread's count, `u32::MAX` when immortal; and
+/// `ob_ref_shared`, the other threads' count above its `_Py_REF_SHARED_SHIFT` flag bits, which may
+/// be negative): `(local, shared)`. `None` for a default build's layout or a header too short.
+pub fn ft_refcounts(l: &Layout, hdr: &[u8]) -> Option<(u32, i64)> {
+    let ft = l.free_threaded.as_ref()?;
+    let field = |off: u64, n: usize| -> Option<u64> {
+        let s = usize::try_from(off).ok()?;
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(hdr.get(s..s.checked_add(n)?)?);
+        Some(u64::from_le_bytes(w))
+    };
+    // _Py_REF_SHARED_SHIFT is 2 in every free-threaded release (3.13-3.15).
+    let shift = l
+        .mimalloc
+        .as_ref()
+        .map_or(2, |m| m.ref_shared_shift.min(62));
+    let local = u32::try_from(field(ft.ob_ref_local, 4)?).ok()?;
+    Some((local, (field(ft.ob_ref_shared, 8)? as i64) >> shift))
+}
+
 /// Object reader over one memory and one layout.
 #[derive(Clone, Copy)]
 pub struct Reader<'a> {
@@ -268,5 +289,46 @@ impl KeysTable {
     /// `USABLE_FRACTION(size)` = size*2/3.
     pub fn usable_fraction(&self) -> u64 {
         (self.size << 1) / 3
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(file: &str) -> Layout {
+        leakspy_layout::all()
+            .into_iter()
+            .find(|l| l.file == file)
+            .unwrap()
+            .layout
+    }
+
+    /// The split count of a free-threaded header: the local half as is, the shared one above its
+    /// flag bits (negative while other threads hold fewer references than they dropped).
+    #[test]
+    fn free_threaded_refcounts() {
+        let l = layout("3.13t.toml");
+        let ft = l.free_threaded.clone().unwrap();
+        let mut hdr = [0u8; 32];
+        let (lo, sh) = (ft.ob_ref_local as usize, ft.ob_ref_shared as usize);
+        hdr[lo..lo + 4].copy_from_slice(&3u32.to_le_bytes());
+        hdr[sh..sh + 8].copy_from_slice(&((-2i64 << 2) | 1).to_le_bytes());
+        assert_eq!(ft_refcounts(&l, &hdr), Some((3, -2)));
+        hdr[lo..lo + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(ft_refcounts(&l, &hdr).map(|c| c.0), Some(u32::MAX));
+        assert_eq!(ft_refcounts(&l, &hdr[..8]), None);
+        assert_eq!(ft_refcounts(&layout("3.13.toml"), &hdr), None);
+    }
+
+    proptest::proptest! {
+        /// Any header bytes of any length, for every shipped layout: no panic.
+        #[test]
+        fn refcounts_of_any_bytes(hdr in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            for l in leakspy_layout::all() {
+                let got = ft_refcounts(&l.layout, &hdr);
+                proptest::prop_assert!(got.is_none() || l.layout.free_threaded.is_some());
+            }
+        }
     }
 }
