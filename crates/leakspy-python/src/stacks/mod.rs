@@ -62,6 +62,20 @@ pub fn interpreters(r: &Reader<'_>, runtime: u64) -> Result<Vec<u64>> {
 /// How a stack cut at `MAX_FRAMES` is reported (the start of `truncated`).
 pub const FRAME_CAP_PREFIX: &str = "more than ";
 
+/// Why a walk stopped at [`MAX_FRAMES`]: the target's own depth, or a chain that comes back to a
+/// frame it already passed. That loop is a picture taken while the thread was linking a frame
+/// (its `previous` still the stale one of a frame popped from the same slot): a race, which a
+/// paused dump answers by taking another picture, where a genuine depth is reported as such.
+fn frame_cap(addrs: &[(u64, u64)]) -> Error {
+    let mut frames: Vec<u64> = addrs.iter().map(|&(f, _)| f).collect();
+    frames.sort_unstable();
+    if frames.windows(2).any(|w| w[0] == w[1]) {
+        Error::Other("the frame chain loops back on itself (changed under the read?)".into())
+    } else {
+        Error::Other(format!("{FRAME_CAP_PREFIX}{MAX_FRAMES} frames"))
+    }
+}
+
 /// Code objects decoded once per address. A cache that outlives one picture (`record` keeps one for
 /// the whole recording) must not trust an address forever: a code object that is freed (a module's
 /// `<module>` code after its import, a lambda, `exec`'d code) leaves its address to the next one. So
@@ -246,9 +260,7 @@ fn stack_frame_objects(
     while frame != 0 {
         n += 1;
         if n > MAX_FRAMES {
-            return Err(Error::Other(format!(
-                "{FRAME_CAP_PREFIX}{MAX_FRAMES} frames"
-            )));
+            return Err(frame_cap(addrs));
         }
         let code_addr = r.ptr(frame + f_code)?;
         let code = codes
@@ -308,9 +320,7 @@ fn stack_iframes(
     while frame != 0 && Some(frame) != base_frame {
         n += 1;
         if n > MAX_FRAMES {
-            return Err(Error::Other(format!(
-                "{FRAME_CAP_PREFIX}{MAX_FRAMES} frames"
-            )));
+            return Err(frame_cap(addrs));
         }
         let owner = r.mem.read_u8(frame + fr.owner)?;
         let previous = r.ptr(frame + fr.previous)?;
@@ -432,4 +442,27 @@ pub fn gil_holder(r: &Reader<'_>, runtime: u64, interp: u64) -> Option<u64> {
         return None;
     }
     r.ptr(gil + r.l.gil.last_holder).ok().filter(|&t| t != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain that passes a frame twice is a race (retaken), a long one without repeats is the
+    /// target's depth (reported with the cap's prefix, not retaken).
+    #[test]
+    fn frame_cap_tells_a_loop_from_depth() {
+        let deep: Vec<(u64, u64)> = (0..=MAX_FRAMES as u64)
+            .map(|i| (0x1000 + i * 64, 7))
+            .collect();
+        assert!(frame_cap(&deep).to_string().starts_with(FRAME_CAP_PREFIX));
+        let looped: Vec<(u64, u64)> = (0..=MAX_FRAMES as u64)
+            .map(|i| (0x1000 + i % 3 * 64, 7))
+            .collect();
+        let why = frame_cap(&looped).to_string();
+        assert!(
+            !why.starts_with(FRAME_CAP_PREFIX) && why.contains("loops"),
+            "{why}"
+        );
+    }
 }
