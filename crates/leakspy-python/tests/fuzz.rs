@@ -1346,11 +1346,17 @@ fn synthetic_task(l: &Layout) -> (Vec<u8>, u64, u64) {
     put(&mut b, list_tp + t.tp_flags, a.tpflags_list_subclass);
     put(&mut b, str_tp + t.tp_name, names + 14);
     put(&mut b, int_tp + t.tp_name, names + 18);
-    put(&mut b, fs_tp + t.tp_basicsize, 64);
+    // FrameSummary's three __slots__ right after the object header (16 bytes, 32 free-threaded).
+    let slot = l.object.size;
+    put(&mut b, fs_tp + t.tp_basicsize, slot + 24);
     put(&mut b, fs_tp + t.tp_members, members);
-    for (i, (name, off)) in [(names + 22, 16u64), (names + 31, 24), (names + 38, 32)]
-        .iter()
-        .enumerate()
+    for (i, (name, off)) in [
+        (names + 22, slot),
+        (names + 31, slot + 8),
+        (names + 38, slot + 16),
+    ]
+    .iter()
+    .enumerate()
     {
         let m = members + i as u64 * a.member_def_size;
         put(&mut b, m + a.member_def_name, *name);
@@ -1380,9 +1386,9 @@ fn synthetic_task(l: &Layout) -> (Vec<u8>, u64, u64) {
         put(&mut b, items + 8 * i as u64, *f);
         put(&mut b, f + l.object.ob_type, fs_tp);
         let (fname, lineno, fnname) = (f + 0x100, f + 0x400, f + 0x500);
-        put(&mut b, f + 16, fname);
-        put(&mut b, f + 24, lineno);
-        put(&mut b, f + 32, fnname);
+        put(&mut b, f + slot, fname);
+        put(&mut b, f + slot + 8, lineno);
+        put(&mut b, f + slot + 16, fnname);
         for (s, text) in [(fname, *file), (fnname, *func)] {
             put(&mut b, s + l.object.ob_type, str_tp);
             put_str(&mut b, l, s, text.as_bytes());
@@ -1414,7 +1420,7 @@ fn creation_origins(bytes: Vec<u8>, l: &Layout, task: u64, tp: u64) -> Vec<origi
 
 #[test]
 fn asyncio_source_traceback_synthetic_and_mutated() {
-    // (free-threaded layouts have no [asyncio]: their heap is not walked)
+    // (3.14t/3.15t have no [asyncio]: their heap is not walked; 3.13t has)
     for loaded in leakspy_layout::all()
         .into_iter()
         .filter(|l| l.layout.asyncio.is_some())
