@@ -167,21 +167,12 @@ pub fn object_type(
     let (live, tp) = match &r.l.free_threaded {
         // Free-threaded: the 32-byte split header (ob_tid, ..., ob_ref_local, ob_ref_shared,
         // ob_type); a live object has a local count (immortal: u32::MAX) or a shared one.
-        Some(ft) => {
+        Some(_) => {
             let hdr = r.mem.read_array::<32>(addr).ok()?;
-            let word = |off: u64, n: usize| -> Option<u64> {
-                let s = usize::try_from(off).ok()?;
-                let mut w = [0u8; 8];
-                w[..n].copy_from_slice(hdr.get(s..s.checked_add(n)?)?);
-                Some(u64::from_le_bytes(w))
-            };
-            let local = word(ft.ob_ref_local, 4)?;
-            let shift =
-                r.l.mimalloc
-                    .as_ref()
-                    .map_or(2, |m| m.ref_shared_shift.min(62));
-            let shared = (word(ft.ob_ref_shared, 8)? as i64) >> shift;
-            (local != 0 || shared > 0, word(r.l.object.ob_type, 8)?)
+            let (local, shared) = crate::model::ft_refcounts(r.l, &hdr)?;
+            let at = usize::try_from(r.l.object.ob_type).ok()?;
+            let tp = u64::from_le_bytes(hdr.get(at..at.checked_add(8)?)?.try_into().ok()?);
+            (local != 0 || shared > 0, tp)
         }
         None => {
             let hdr = r.mem.read_array::<16>(addr).ok()?;

@@ -32,16 +32,13 @@ const MAX_STRUCT_CODES: u64 = 1 << 20;
 /// Free-threaded builds (`Py_REFCNT`, Include/refcount.h): the owner thread's `ob_ref_local` plus
 /// the count in `ob_ref_shared` (above its flag bits); a local count of `u32::MAX` is immortal.
 pub(super) fn refcnt(r: &Reader<'_>, s: &leakspy_layout::Sizeof, obj: u64) -> Result<u64> {
-    if let Some(ft) = &r.l.free_threaded {
-        let local = r.mem.read_u32(obj + ft.ob_ref_local)?;
+    if r.l.free_threaded.is_some() {
+        let hdr = r.mem.read_array::<32>(obj)?;
+        let (local, shared) = crate::model::ft_refcounts(r.l, &hdr)
+            .ok_or_else(|| Error::Other(format!("object at {obj:#x}: no refcount fields")))?;
         if local == u32::MAX {
             return Ok(u64::MAX);
         }
-        let shift =
-            r.l.mimalloc
-                .as_ref()
-                .map_or(2, |m| m.ref_shared_shift.min(62));
-        let shared = (r.mem.read_u64(obj + ft.ob_ref_shared)? as i64) >> shift;
         return Ok((i64::from(local) + shared).max(0) as u64);
     }
     Ok(if s.object_refcnt_size == Some(4) {
