@@ -873,7 +873,7 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
     }
     whole.walk_untracked(&image, &interps, &mut |_| {});
     if let Some(g) = whole.take_graph() {
-        DEPTH[5].fetch_add(g.nodes.len(), Ordering::Relaxed);
+        DEPTH[5].fetch_add(g.len(), Ordering::Relaxed);
         DEPTH[6].fetch_add(g.succ.to.len(), Ordering::Relaxed);
         let q = RefsQuery {
             type_name: ["list", "builtins.dict", "x.Y"][w.group_by as usize % 3].into(),
@@ -887,7 +887,7 @@ fn walk_all(mem: &dyn Memory, l: &Layout, w: &World) {
             show_keys: q.show_keys,
         };
         let e = leakspy_python::analysis::export::build(&r, &interps, &[], &g, &opts);
-        assert_eq!(e.nodes.len(), g.nodes.len());
+        assert_eq!(e.nodes.len(), g.len());
         assert_eq!(e.edge_start.len(), e.nodes.len() + 1);
         assert!(e.edge_start.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(e.edge_start.last().copied(), Some(e.edges.len() as u32));

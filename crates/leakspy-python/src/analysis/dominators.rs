@@ -4,6 +4,17 @@
 //!
 //! Used for retained sizes: an object's retained size is what would be freed with it, i.e. the
 //! total size of the objects it dominates.
+//!
+//! The functions take any [`Adjacency`]: a [`Csr`], or one with a super-root added on top
+//! ([`WithRoot`]) without copying the graph's edges (at millions of references, a copy is the
+//! largest allocation of `leakspy refs`).
+
+/// A directed graph as its successor lists, nodes `0..nodes()`.
+pub trait Adjacency {
+    fn nodes(&self) -> usize;
+    /// The successors of `v` (`v < nodes()`).
+    fn succ(&self, v: u32) -> &[u32];
+}
 
 /// A graph in compressed sparse row form: the successors of node `v` are
 /// `to[start[v] as usize..start[v + 1] as usize]`.
@@ -11,6 +22,54 @@
 pub struct Csr {
     pub start: Vec<u32>,
     pub to: Vec<u32>,
+}
+
+impl Adjacency for Csr {
+    fn nodes(&self) -> usize {
+        Csr::nodes(self)
+    }
+
+    fn succ(&self, v: u32) -> &[u32] {
+        Csr::succ(self, v)
+    }
+}
+
+/// `g` plus one more node, `g.nodes()`, whose successors are `top` (a super-root above roots).
+#[derive(Debug, Clone, Copy)]
+pub struct WithRoot<'g> {
+    pub g: &'g Csr,
+    pub top: &'g [u32],
+}
+
+impl WithRoot<'_> {
+    /// The added node.
+    pub fn root(&self) -> u32 {
+        self.g.nodes() as u32
+    }
+}
+
+impl Adjacency for WithRoot<'_> {
+    fn nodes(&self) -> usize {
+        self.g.nodes() + 1
+    }
+
+    fn succ(&self, v: u32) -> &[u32] {
+        if v as usize == self.g.nodes() {
+            self.top
+        } else {
+            self.g.succ(v)
+        }
+    }
+}
+
+/// Every edge of `g`, as `(from, to)`.
+fn edges_of<G: Adjacency + ?Sized>(g: &G) -> impl Iterator<Item = (u32, u32)> + Clone + '_ {
+    (0..g.nodes() as u32).flat_map(move |v| g.succ(v).iter().map(move |&w| (v, w)))
+}
+
+/// The reversed graph of `g` (predecessors).
+pub fn reversed<G: Adjacency + ?Sized>(g: &G) -> Csr {
+    Csr::from_edges(g.nodes(), edges_of(g).map(|(a, b)| (b, a)))
 }
 
 impl Csr {
@@ -30,30 +89,33 @@ impl Csr {
     /// keep the order the edges came in). Edges naming a node `>= n` are dropped.
     pub fn from_edges(n: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> Csr {
         let ok = |&(a, b): &(u32, u32)| (a as usize) < n && (b as usize) < n;
-        let mut start = vec![0u32; n + 1];
+        // Counted one slot ahead (`start[a + 2]`), summed so that `start[a + 1]` is where node
+        // `a`'s successors begin, then moved up by one while they are placed: no second array.
+        let mut start = vec![0u32; n + 2];
         for (a, _) in edges.clone().filter(ok) {
-            start[a as usize + 1] += 1;
+            start[a as usize + 2] += 1;
         }
-        for i in 0..n {
-            start[i + 1] += start[i];
+        for i in 2..n + 2 {
+            start[i] += start[i - 1];
         }
-        let mut fill = start.clone();
-        let mut to = vec![0u32; start[n] as usize];
+        let mut to = vec![0u32; start[n + 1] as usize];
         for (a, b) in edges.filter(ok) {
-            to[fill[a as usize] as usize] = b;
-            fill[a as usize] += 1;
+            let at = &mut start[a as usize + 1];
+            to[*at as usize] = b;
+            *at += 1;
         }
+        start.pop();
         Csr { start, to }
     }
 
     /// Every edge, as `(from, to)`.
     pub fn edges(&self) -> impl Iterator<Item = (u32, u32)> + Clone + '_ {
-        (0..self.nodes() as u32).flat_map(move |v| self.succ(v).iter().map(move |&w| (v, w)))
+        edges_of(self)
     }
 
     /// The reversed graph (predecessors).
     pub fn reversed(&self) -> Csr {
-        Csr::from_edges(self.nodes(), self.edges().map(|(a, b)| (b, a)))
+        reversed(self)
     }
 }
 
@@ -61,7 +123,7 @@ impl Csr {
 pub const NONE: u32 = u32::MAX;
 
 /// Reverse postorder of the nodes reachable from `root` (iterative DFS).
-pub fn reverse_postorder(g: &Csr, root: u32) -> Vec<u32> {
+pub fn reverse_postorder<G: Adjacency + ?Sized>(g: &G, root: u32) -> Vec<u32> {
     let n = g.nodes();
     let mut seen = vec![false; n];
     let mut post = Vec::with_capacity(n);
@@ -86,14 +148,14 @@ pub fn reverse_postorder(g: &Csr, root: u32) -> Vec<u32> {
 }
 
 /// Immediate dominator of every node (`NONE` for unreachable nodes; the root is its own).
-pub fn immediate_dominators(g: &Csr, root: u32) -> Vec<u32> {
+pub fn immediate_dominators<G: Adjacency + ?Sized>(g: &G, root: u32) -> Vec<u32> {
     let n = g.nodes();
     let rpo = reverse_postorder(g, root);
     let mut order = vec![NONE; n];
     for (i, &v) in rpo.iter().enumerate() {
         order[v as usize] = i as u32;
     }
-    let preds = g.reversed();
+    let preds = reversed(g);
     let mut idom = vec![NONE; n];
     idom[root as usize] = root;
     let intersect = |idom: &[u32], mut a: u32, mut b: u32| -> u32 {
@@ -131,9 +193,14 @@ pub fn immediate_dominators(g: &Csr, root: u32) -> Vec<u32> {
     idom
 }
 
-/// Retained size of every node: its own size plus that of every node it dominates.
-pub fn retained_sizes(g: &Csr, root: u32, idom: &[u32], size: &[u64]) -> Vec<u64> {
-    let mut retained: Vec<u64> = size.to_vec();
+/// Retained size of every node: its own size (`size(v)`) plus that of every node it dominates.
+pub fn retained_sizes<G: Adjacency + ?Sized>(
+    g: &G,
+    root: u32,
+    idom: &[u32],
+    size: impl Fn(u32) -> u64,
+) -> Vec<u64> {
+    let mut retained: Vec<u64> = (0..g.nodes() as u32).map(size).collect();
     let rpo = reverse_postorder(g, root);
     for &v in rpo.iter().rev() {
         let d = idom[v as usize];
@@ -158,7 +225,8 @@ mod tests {
         let g = csr(6, &[(0, 1), (0, 2), (1, 3), (2, 3), (3, 4)]);
         let idom = immediate_dominators(&g, 0);
         assert_eq!(idom, vec![0, 0, 0, 0, 3, NONE]);
-        let r = retained_sizes(&g, 0, &idom, &[1, 10, 20, 100, 1000, 7]);
+        let sizes = [1, 10, 20, 100, 1000, 7];
+        let r = retained_sizes(&g, 0, &idom, |v| sizes[v as usize]);
         assert_eq!(r, vec![1131, 10, 20, 1100, 1000, 7]);
     }
 
@@ -176,6 +244,23 @@ mod tests {
         // A self loop and a back edge do not change a chain's dominators.
         let g = csr(4, &[(0, 1), (1, 1), (1, 2), (2, 1), (2, 3)]);
         assert_eq!(immediate_dominators(&g, 0), vec![0, 0, 1, 2]);
+    }
+
+    #[test]
+    fn a_super_root_on_top() {
+        // 0 -> 1, 2 -> 1; the super-root 3 above 0 and 2: 1 is dominated by neither.
+        let g = csr(3, &[(0, 1), (2, 1)]);
+        let top = [0, 2];
+        let w = WithRoot { g: &g, top: &top };
+        assert_eq!(w.root(), 3);
+        assert_eq!(immediate_dominators(&w, 3), vec![3, 3, 3, 3]);
+        let with_edges = csr(4, &[(0, 1), (2, 1), (3, 0), (3, 2)]);
+        assert_eq!(reverse_postorder(&w, 3), reverse_postorder(&with_edges, 3));
+        let sizes = [1, 10, 100, 0];
+        assert_eq!(
+            retained_sizes(&w, 3, &[3, 3, 3, 3], |v| sizes[v as usize]),
+            vec![1, 10, 100, 111]
+        );
     }
 
     #[test]

@@ -121,13 +121,14 @@ pub fn build(
     opts: &ExportOptions,
 ) -> GraphExport {
     let mut types = TypeCache::default();
-    let n = g.nodes.len();
+    let n = g.len();
     let mut out = GraphExport::default();
 
     // Types, named as the histogram names them.
     let mut type_ids: FxHashMap<u64, u32> = FxHashMap::default();
     out.nodes.reserve(n);
-    for (i, &(addr, tp)) in g.nodes.iter().enumerate() {
+    for i in 0..n as u32 {
+        let (addr, tp) = g.node(i);
         let type_id = *type_ids.entry(tp).or_insert_with(|| {
             out.type_names.push(types.get(r, tp).map_or_else(
                 || format!("<unreadable type at {tp:#x}>"),
@@ -138,7 +139,7 @@ pub fn build(
         out.nodes.push(ExportNode {
             addr,
             type_id,
-            size: g.sizes.get(i).copied().unwrap_or(0),
+            size: g.size(i),
         });
     }
 
@@ -147,18 +148,18 @@ pub fn build(
     let mut refs_buf = Vec::new();
     let labelled = |types: &mut TypeCache, v: usize, buf: &mut Vec<(u64, Label)>| {
         buf.clear();
-        let (addr, tp) = g.nodes[v];
+        let (addr, tp) = g.node(v as u32);
         if let Some(info) = types.get(r, tp) {
             referents::referents(r, addr, tp, info, buf);
         }
-        buf.retain(|(p, _)| g.index.contains_key(p));
+        buf.retain(|&(p, _)| g.node_of(p).is_some());
     };
     for v in 0..n {
         labelled(&mut types, v, &mut refs_buf);
         for &(p, lab) in &refs_buf {
             if let Label::Field(off) = lab {
-                if is_dict_slot(r, &mut types, g.nodes[v].1, off) {
-                    if let Some(&j) = g.index.get(&p) {
+                if is_dict_slot(r, &mut types, g.node(v as u32).1, off) {
+                    if let Some(j) = g.node_of(p) {
                         namespace[j as usize] = true;
                     }
                 }
@@ -177,7 +178,7 @@ pub fn build(
             && refs_buf
                 .iter()
                 .zip(kept)
-                .all(|(&(p, _), &k)| g.index.get(&p) == Some(&k));
+                .all(|(&(p, _), &k)| g.node_of(p) == Some(k));
         if !matches {
             // The copy read differently this time (it cannot, but never trust it): keep the
             // walk's edges, unnamed.
@@ -210,7 +211,7 @@ pub fn build(
                 Label::Key(_) => (EdgeKind::Internal, names.id("(key)".into())),
                 Label::Member => (EdgeKind::Internal, names.id("(member)".into())),
                 Label::Field(off) => {
-                    let tp = g.nodes[v].1;
+                    let tp = g.node(v as u32).1;
                     if is_dict_slot(r, &mut types, tp, off) {
                         (EdgeKind::Internal, names.id("__dict__".into()))
                     } else if let Some(s) = refs::slot_name(r, tp, off) {

@@ -12,7 +12,7 @@
 //! Secrets: attribute and global names are printed (they are names in code); the keys of plain
 //! dicts are data, printed only with `show_keys`.
 
-use crate::analysis::dominators::{self, Csr, NONE};
+use crate::analysis::dominators::{self, Csr, WithRoot, NONE};
 use crate::analysis::HeapGraph;
 use crate::heap::referents::{self, Label, MANAGED_DICT_LABEL};
 use crate::model::{Reader, TypeCache};
@@ -144,7 +144,7 @@ pub fn analyse(
 ) -> RefsReport {
     let t0 = Instant::now();
     let mut types = TypeCache::default();
-    let n = g.nodes.len();
+    let n = g.len();
     let want = normalise(&q.type_name);
     let mut name_of_tp: FxHashMap<u64, String> = FxHashMap::default();
     let mut name = |types: &mut TypeCache, tp: u64| -> String {
@@ -157,10 +157,8 @@ pub fn analyse(
             })
             .clone()
     };
-    let is_target: Vec<bool> = g
-        .nodes
-        .iter()
-        .map(|&(_, tp)| name(&mut types, tp) == want)
+    let is_target: Vec<bool> = (0..n as u32)
+        .map(|v| name(&mut types, g.node(v).1) == want)
         .collect();
     let mut out = RefsReport {
         type_name: want.clone(),
@@ -168,7 +166,7 @@ pub fn analyse(
     };
     for (i, _) in is_target.iter().enumerate().filter(|(_, &t)| t) {
         out.instances += 1;
-        out.bytes += g.sizes.get(i).copied().unwrap_or(0);
+        out.bytes += g.size(i as u32);
     }
 
     // Referrers: every reference into an instance.
@@ -176,9 +174,7 @@ pub fn analyse(
     for a in 0..n as u32 {
         for &b in g.succ.succ(a) {
             if is_target[b as usize] {
-                *referrers
-                    .entry(name(&mut types, g.nodes[a as usize].1))
-                    .or_default() += 1;
+                *referrers.entry(name(&mut types, g.node(a).1)).or_default() += 1;
             }
         }
     }
@@ -249,11 +245,16 @@ pub fn analyse(
     paths.truncate(q.max_paths);
     out.paths = paths;
     out.cost.paths_ms = t0.elapsed().as_secs_f64() * 1e3;
+    // Only the dominator tree's arrays from here on (at millions of nodes, each of these is tens
+    // of MB).
+    drop((parent, labels, is_target));
 
     // Retained sizes.
     let t1 = Instant::now();
-    let (idom, retained, aug) = dominator_tree(g, &all_roots, &root_of);
-    let per_type = retained_by_type(g, &idom, &retained, &aug, n as u32);
+    let top = super_root_top(g, &all_roots, &root_of);
+    drop(root_of);
+    let (idom, retained) = dominator_tree(g, &top);
+    let per_type = retained_by_type(g, &idom, &retained, n as u32);
     let mut by_name: HashMap<String, RetainedType> = HashMap::new();
     for (tp, (count, bytes, kept)) in per_type {
         let nm = name(&mut types, tp);
@@ -279,8 +280,7 @@ pub fn analyse(
     out.cost.dominators_ms = t1.elapsed().as_secs_f64() * 1e3;
     out.cost.objects = n as u64;
     out.cost.references = g.succ.to.len() as u64;
-    out.cost.graph_bytes =
-        (n * (16 + 8 + 16) + g.succ.to.len() * 4 + g.succ.start.len() * 4) as u64;
+    out.cost.graph_bytes = g.bytes();
     out
 }
 
@@ -315,7 +315,7 @@ pub(super) fn rooted(
     g: &HeapGraph,
     types: &mut TypeCache,
 ) -> Rooted {
-    let n = g.nodes.len();
+    let n = g.len();
     let mut parent = vec![NONE; n];
     let mut root_of = vec![NONE; n];
     let mut all_roots: Vec<Root> = roots(r, interps, threads, g, types);
@@ -367,7 +367,7 @@ fn roots(
     types: &mut TypeCache,
 ) -> Vec<Root> {
     let l = r.l;
-    let node = |addr: u64| g.index.get(&addr).copied();
+    let node = |addr: u64| g.node_of(addr);
     let mut out = Vec::new();
     // Frame locals, innermost frames first.
     for t in threads {
@@ -415,7 +415,8 @@ fn roots(
         }
     }
     // Class attributes of heap types.
-    for &(addr, tp) in &g.nodes {
+    for v in 0..g.len() as u32 {
+        let (addr, tp) = g.node(v);
         let is_heap_type = types.get(r, tp).is_some_and(|t| t.is_type)
             && r.mem
                 .read_u64(addr + l.type_.tp_flags)
@@ -443,7 +444,7 @@ fn namespace_roots(
     out: &mut Vec<Root>,
 ) {
     for (key, value) in r.dict_items(dict).unwrap_or_default() {
-        let (Some(&v), Ok(attr)) = (g.index.get(&value), r.str(key)) else {
+        let (Some(v), Ok(attr)) = (g.node_of(value), r.str(key)) else {
             continue;
         };
         out.push(Root {
@@ -465,11 +466,17 @@ fn instance_dict(r: &Reader<'_>, obj: u64) -> Option<u64> {
     (d != 0).then_some(d)
 }
 
-/// Labels of the references out of a node, by target address (filled once per node).
+/// Labels of the references out of the nodes asked last, by target address: a few nodes' maps,
+/// not one per node on any path (at hundreds of thousands of paths those were the largest
+/// allocation of `refs`). Paths are rendered instance by instance, so the holders they share
+/// (a big list, a module's dict) are asked in runs.
 #[derive(Default)]
 struct LabelCache {
-    by_node: FxHashMap<u32, FxHashMap<u64, Label>>,
+    recent: Vec<(u32, FxHashMap<u64, Label>)>,
 }
+
+/// Nodes whose labels [`LabelCache`] keeps.
+const LABEL_CACHE: usize = 16;
 
 impl LabelCache {
     fn label(
@@ -480,19 +487,29 @@ impl LabelCache {
         from: u32,
         to: u32,
     ) -> Option<Label> {
-        let map = self.by_node.entry(from).or_insert_with(|| {
-            let (addr, tp) = g.nodes[from as usize];
-            let mut refs = Vec::new();
-            if let Some(info) = types.get(r, tp) {
-                referents::referents(r, addr, tp, info, &mut refs);
+        match self.recent.iter().position(|(v, _)| *v == from) {
+            Some(k) => {
+                let e = self.recent.remove(k);
+                self.recent.push(e);
             }
-            let mut m = FxHashMap::default();
-            for (p, lab) in refs {
-                m.entry(p).or_insert(lab);
+            None => {
+                let (addr, tp) = g.node(from);
+                let mut refs = Vec::new();
+                if let Some(info) = types.get(r, tp) {
+                    referents::referents(r, addr, tp, info, &mut refs);
+                }
+                let mut m = FxHashMap::default();
+                for (p, lab) in refs {
+                    m.entry(p).or_insert(lab);
+                }
+                if self.recent.len() >= LABEL_CACHE {
+                    self.recent.remove(0);
+                }
+                self.recent.push((from, m));
             }
-            m
-        });
-        map.get(&g.nodes[to as usize].0).copied()
+        }
+        let (_, map) = self.recent.last()?;
+        map.get(&g.node(to).0).copied()
     }
 }
 
@@ -507,7 +524,7 @@ fn render(
     show_keys: bool,
 ) -> (Vec<String>, String) {
     let type_name = |types: &mut TypeCache, v: u32| -> String {
-        let tp = g.nodes[v as usize].1;
+        let tp = g.node(v).1;
         types
             .get(r, tp)
             .map_or_else(|| "?".into(), |t| short(&t.name).to_string())
@@ -532,7 +549,7 @@ fn render(
             Some(Label::Key(_)) => (format!("{holder} key"), format!("{holder} key")),
             Some(Label::Member) => (format!("{holder} member"), format!("{holder} member")),
             Some(Label::Field(off)) => {
-                let from_tp = g.nodes[from as usize].1;
+                let from_tp = g.node(from).1;
                 let is_type = types.get(r, from_tp).is_some_and(|t| t.is_type);
                 // An instance's `__dict__` (managed or at tp_dictoffset), a class's tp_dict.
                 let is_dict = off == MANAGED_DICT_LABEL
@@ -550,7 +567,7 @@ fn render(
                     let s = format!("{holder}.{attr}");
                     (s.clone(), s)
                 } else {
-                    let s = slot_name(r, g.nodes[from as usize].1, off)
+                    let s = slot_name(r, g.node(from).1, off)
                         .map_or_else(|| format!("{holder}+{off:#x}"), |n| format!("{holder}.{n}"));
                     (s.clone(), s)
                 }
@@ -626,29 +643,42 @@ pub(crate) fn slot_name(r: &Reader<'_>, tp: u64, off: u64) -> Option<String> {
 }
 
 /// The dominator tree over the graph plus a super-root (node `n`) above every root, the frozen
-/// generation and every object no root reaches. Returns idom, retained sizes and the graph used.
-pub(super) fn dominator_tree(
-    g: &HeapGraph,
-    roots: &[Root],
-    root_of: &[u32],
-) -> (Vec<u32>, Vec<u64>, Csr) {
-    let n = g.nodes.len();
-    let mut aug = Csr {
-        start: g.succ.start.clone(),
-        to: g.succ.to.clone(),
-    };
+/// generation and every object no root reaches (the graph's edges are not copied for it: see
+/// `super_rooted`). Returns idom and retained sizes, over `g.len() + 1` nodes.
+fn dominator_tree(g: &HeapGraph, top: &[u32]) -> (Vec<u32>, Vec<u64>) {
+    let aug = super_rooted(g, top);
+    let idom = dominators::immediate_dominators(&aug, aug.root());
+    let n = g.len() as u32;
+    let retained =
+        dominators::retained_sizes(
+            &aug,
+            aug.root(),
+            &idom,
+            |v| {
+                if v < n {
+                    g.size(v)
+                } else {
+                    0
+                }
+            },
+        );
+    (idom, retained)
+}
+
+/// The super-root's successors: every root, the frozen generation and every object no root
+/// reaches, sorted.
+pub(super) fn super_root_top(g: &HeapGraph, roots: &[Root], root_of: &[u32]) -> Vec<u32> {
+    let n = g.len();
     let mut top: Vec<u32> = roots.iter().map(|r| r.node).collect();
-    top.extend((0..n as u32).filter(|&v| root_of[v as usize] == NONE));
+    top.extend((0..n as u32).filter(|&v| root_of.get(v as usize) == Some(&NONE)));
     top.sort_unstable();
     top.dedup();
-    aug.to.extend(top);
-    aug.start.push(aug.to.len() as u32);
-    let idom = dominators::immediate_dominators(&aug, n as u32);
-    let mut sizes = g.sizes.clone();
-    sizes.resize(n, 0);
-    sizes.push(0);
-    let retained = dominators::retained_sizes(&aug, n as u32, &idom, &sizes);
-    (idom, retained, aug)
+    top
+}
+
+/// The graph with the super-root (node `g.len()`) above `top`.
+pub(super) fn super_rooted<'g>(g: &'g HeapGraph, top: &'g [u32]) -> WithRoot<'g> {
+    WithRoot { g: &g.succ, top }
 }
 
 /// Per type: instances, bytes, and the retained size of the instances that no other instance of
@@ -657,12 +687,11 @@ fn retained_by_type(
     g: &HeapGraph,
     idom: &[u32],
     retained: &[u64],
-    aug: &Csr,
     super_root: u32,
 ) -> FxHashMap<u64, (u64, u64, u64)> {
     // Children in the dominator tree.
     let children = Csr::from_edges(
-        aug.nodes(),
+        idom.len(),
         idom.iter()
             .enumerate()
             .filter(|&(v, &d)| d != NONE && d as usize != v)
@@ -673,7 +702,7 @@ fn retained_by_type(
     // (node, entered)
     let mut stack = vec![(super_root, false)];
     while let Some((v, entered)) = stack.pop() {
-        let tp = g.nodes.get(v as usize).map(|&(_, tp)| tp);
+        let tp = ((v as usize) < g.len()).then(|| g.node(v).1);
         if entered {
             if let Some(tp) = tp {
                 if let Some(c) = open.get_mut(&tp) {
@@ -685,7 +714,7 @@ fn retained_by_type(
         if let Some(tp) = tp {
             let e = out.entry(tp).or_default();
             e.0 += 1;
-            e.1 += g.sizes.get(v as usize).copied().unwrap_or(0);
+            e.1 += g.size(v);
             let c = open.entry(tp).or_default();
             if *c == 0 {
                 e.2 += retained[v as usize];

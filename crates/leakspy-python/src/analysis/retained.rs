@@ -9,7 +9,7 @@
 //! set of owners), as retained sizes of different types overlap.
 
 use super::dominators::{self, NONE};
-use super::refs::{dominator_tree, rooted, Rooted};
+use super::refs::{rooted, super_root_top, super_rooted, Rooted};
 use super::HeapGraph;
 use crate::model::{Reader, TypeCache};
 use crate::stacks::RawThread;
@@ -27,18 +27,20 @@ pub fn retained_by_owner(
     g: &HeapGraph,
     groups: &FxHashMap<u64, u32>,
 ) -> FxHashMap<u64, u64> {
-    let n = g.nodes.len();
+    let n = g.len();
     let mut out = FxHashMap::default();
     if n == 0 || groups.is_empty() {
         return out;
     }
     let mut types = TypeCache::default();
     let Rooted { roots, root_of, .. } = rooted(r, interps, threads, g, &mut types);
-    let (idom, _, aug) = dominator_tree(g, &roots, &root_of);
-    let order = dominators::reverse_postorder(&aug, n as u32);
+    let top = super_root_top(g, &roots, &root_of);
+    let aug = super_rooted(g, &top);
+    let idom = dominators::immediate_dominators(&aug, aug.root());
+    let order = dominators::reverse_postorder(&aug, aug.root());
     let mut group_of = vec![NONE; n];
     for (addr, &k) in groups {
-        if let Some(&i) = g.index.get(addr) {
+        if let Some(i) = g.node_of(*addr) {
             if let Some(slot) = group_of.get_mut(i as usize) {
                 *slot = k;
             }
@@ -74,8 +76,8 @@ pub fn retained_by_owner(
             };
             owner[vi] = o;
             if o != NONE {
-                let addr = g.nodes[o as usize].0;
-                *out.entry(addr).or_insert(0) += g.sizes.get(vi).copied().unwrap_or(0);
+                let addr = g.node(o).0;
+                *out.entry(addr).or_insert(0) += g.size(v);
             }
         }
     }
@@ -89,15 +91,13 @@ mod tests {
     use crate::record::pages::tests::{layout, Flat};
 
     fn graph(n: usize, edges: &[(u32, u32)], sizes: &[u64]) -> HeapGraph {
-        HeapGraph {
-            nodes: (0..n as u64).map(|i| (0x1000 + 16 * i, 0x77)).collect(),
-            index: (0..n as u32)
-                .map(|i| (0x1000 + 16 * u64::from(i), i))
-                .collect(),
-            succ: Csr::from_edges(n, edges.iter().copied()),
-            sizes: sizes.to_vec(),
-            frozen: Vec::new(),
-        }
+        let nodes: Vec<(u64, u64)> = (0..n as u64).map(|i| (0x1000 + 16 * i, 0x77)).collect();
+        HeapGraph::new(
+            &nodes,
+            sizes,
+            Csr::from_edges(n, edges.iter().copied()),
+            Vec::new(),
+        )
     }
 
     #[test]

@@ -136,7 +136,8 @@ impl<'r, 'a> HeapWalker<'r, 'a> {
     /// The reference graph kept by [`HeapWalker::keep_graph`], once the walk is done.
     pub fn take_graph(&mut self) -> Option<HeapGraph> {
         let g = self.consumers.as_mut()?.graph.take()?;
-        Some(g.finish(self.census.take_index()))
+        let (objects, index) = self.census.take_indexed();
+        Some(g.finish(objects, index))
     }
 
     /// Finish: name the types, group allocation sites and sort.

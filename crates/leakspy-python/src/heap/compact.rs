@@ -128,63 +128,167 @@ impl AddrSet {
     }
 }
 
-/// The objects found so far: membership always, indexes (order found) only when asked for.
+/// The objects found so far: membership always; with indexes (order found), every object in
+/// index order and the table that finds one by address.
 #[derive(Debug, Default)]
 pub struct Seen {
     set: AddrSet,
-    index: Option<FxHashMap<u64, u32>>,
+    indexed: Option<(Objects, IndexTable)>,
 }
 
 impl Seen {
-    /// Also keep every object's index ([`Seen::get`] answers it, [`Seen::take_index`] hands it over).
+    /// Also keep every object in order, and its index ([`Seen::get`] answers it,
+    /// [`Seen::take_indexed`] hands them over).
     pub fn with_index() -> Self {
         Seen {
             set: AddrSet::default(),
-            index: Some(FxHashMap::default()),
+            indexed: Some(Default::default()),
         }
+    }
+
+    /// Whether indexes are kept ([`Seen::with_index`]).
+    pub fn is_indexed(&self) -> bool {
+        self.indexed.is_some()
     }
 
     pub fn contains(&self, a: u64) -> bool {
-        match &self.index {
-            Some(ix) => ix.contains_key(&a),
-            None => self.set.contains(a),
-        }
+        self.set.contains(a)
     }
 
     /// Whether `a` was found; with the index kept, its index (without it, [`u32::MAX`]: callers
-    /// use indexes only when they asked for them).
+    /// use indexes only when they asked for them). The set answers first: most addresses asked
+    /// about are not objects, and a miss in the table probes further than a hit.
     pub fn get(&self, a: u64) -> Option<u32> {
-        match &self.index {
-            Some(ix) => ix.get(&a).copied(),
-            None => self.set.contains(a).then_some(u32::MAX),
+        if !self.set.contains(a) {
+            return None;
+        }
+        match &self.indexed {
+            Some((objects, table)) => table.get(a, objects),
+            None => Some(u32::MAX),
         }
     }
 
-    /// Add `a` as object `i`; whether it was new.
-    pub fn insert(&mut self, a: u64, i: u32) -> bool {
-        match &mut self.index {
-            Some(ix) => match ix.entry(a) {
-                std::collections::hash_map::Entry::Occupied(_) => false,
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(i);
-                    true
-                }
-            },
-            None => self.set.insert(a),
+    /// Add `a`; whether it was new. With indexes kept, use [`Seen::insert_object`].
+    pub fn insert(&mut self, a: u64) -> bool {
+        self.indexed.is_none() && self.set.insert(a)
+    }
+
+    /// With indexes kept: add object `a` of type `tp` as the next object, unless it was found
+    /// before; its index. Follow with [`Seen::push_size`].
+    pub fn insert_object(&mut self, a: u64, tp: u64) -> Option<u32> {
+        let (objects, table) = self.indexed.as_mut()?;
+        if !self.set.insert(a) {
+            return None;
         }
+        let i = objects.len() as u32;
+        table.insert(a, i, objects);
+        objects.push(a, tp);
+        Some(i)
+    }
+
+    /// With indexes kept: the size of the object [`Seen::insert_object`] added last.
+    pub fn push_size(&mut self, size: u64) {
+        if let Some((objects, _)) = self.indexed.as_mut() {
+            objects.push_size(size);
+        }
+    }
+
+    /// The objects in index order (with indexes kept).
+    pub fn objects(&self) -> Option<&Objects> {
+        self.indexed.as_ref().map(|(objects, _)| objects)
     }
 
     /// [`AddrSet::scan`] of the addresses found (nothing when the index is kept: the index's
     /// owner walks its objects in index order instead).
     pub fn scan(&self, cursor: &mut ScanCursor, max: usize, out: &mut Vec<u64>) {
-        if self.index.is_none() {
+        if self.indexed.is_none() {
             self.set.scan(cursor, max, out);
         }
     }
 
-    /// The address -> index map (empty unless [`Seen::with_index`]).
-    pub fn take_index(&mut self) -> FxHashMap<u64, u32> {
-        self.index.take().unwrap_or_default()
+    /// The objects in index order and their address table (empty unless [`Seen::with_index`]).
+    pub fn take_indexed(&mut self) -> (Objects, IndexTable) {
+        self.indexed.take().unwrap_or_default()
+    }
+}
+
+/// An empty slot of [`IndexTable`] (no object has this index: `MAX_OBJECTS` is far below).
+const EMPTY: u32 = u32::MAX;
+
+/// Address -> index of the objects of an [`Objects`] list: open addressing over `u32` slots
+/// (linear probing, at most 3/4 full), the address of a slot's object read back from the list.
+/// 5.3–10.7 bytes per object, where a hash map of `(u64, u32)` costs 22–43 (and both tables
+/// while it grows).
+#[derive(Debug, Default, Clone)]
+pub struct IndexTable {
+    slots: Vec<u32>,
+    len: usize,
+}
+
+impl IndexTable {
+    fn home(a: u64, mask: usize) -> usize {
+        let h = (a >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h ^ (h >> 29)) as usize & mask
+    }
+
+    /// The index of the object at `a` in `objects`.
+    pub fn get(&self, a: u64, objects: &Objects) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = Self::home(a, mask);
+        // At most 3/4 full: an empty slot ends every probe.
+        for _ in 0..self.slots.len() {
+            let s = *self.slots.get(i)?;
+            if s == EMPTY {
+                return None;
+            }
+            if objects.get(s as usize).map(|(addr, _)| addr) == Some(a) {
+                return Some(s);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Add `a` as object `i` (not pushed to `objects` yet; every earlier index is), unless it
+    /// is there; whether it was new.
+    pub fn insert(&mut self, a: u64, i: u32, objects: &Objects) -> bool {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow(objects);
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = Self::home(a, mask);
+        loop {
+            match self.slots[at] {
+                EMPTY => break,
+                s if objects.get(s as usize).map(|(addr, _)| addr) == Some(a) => return false,
+                _ => at = (at + 1) & mask,
+            }
+        }
+        self.slots[at] = i;
+        self.len += 1;
+        true
+    }
+
+    fn grow(&mut self, objects: &Objects) {
+        let cap = (self.slots.len() * 2).max(1024);
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; cap]);
+        let mask = cap - 1;
+        for s in old.into_iter().filter(|&s| s != EMPTY) {
+            let a = objects.get(s as usize).map_or(0, |(addr, _)| addr);
+            let mut at = Self::home(a, mask);
+            while self.slots[at] != EMPTY {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = s;
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.slots.capacity() * 4
     }
 }
 
@@ -261,6 +365,14 @@ impl Objects {
         Some((addr, tp))
     }
 
+    /// Bytes held (the vectors' capacity, the side maps' entries).
+    pub fn bytes(&self) -> usize {
+        self.packed.capacity() * 8
+            + self.sizes.capacity() * 2
+            + self.types.capacity() * 8
+            + (self.type_ids.capacity() + self.odd.capacity() + self.big.capacity()) * 24
+    }
+
     /// `sys.getsizeof` of object `i` (0 if unknown).
     pub fn size(&self, i: usize) -> u64 {
         match self.sizes.get(i) {
@@ -320,6 +432,30 @@ mod tests {
         }
 
         #[test]
+        fn the_index_table_is_a_map(addrs in proptest::collection::vec(any::<u64>(), 0..3000), probe in any::<u64>()) {
+            // Any addresses (aligned or not, escapes too), many of them repeated and neighbours.
+            let mut objects = Objects::default();
+            let mut table = IndexTable::default();
+            let mut h: FxHashMap<u64, u32> = FxHashMap::default();
+            for &a in &addrs {
+                for b in [a, a & !7, (a % (1 << 20)) & !15] {
+                    let i = objects.len() as u32;
+                    let new = table.insert(b, i, &objects);
+                    prop_assert_eq!(new, !h.contains_key(&b));
+                    if new {
+                        objects.push(b, 1);
+                        h.insert(b, i);
+                    }
+                }
+            }
+            for (&a, &i) in &h {
+                prop_assert_eq!(table.get(a, &objects), Some(i));
+            }
+            prop_assert_eq!(table.get(probe, &objects), h.get(&probe).copied());
+            prop_assert!(table.bytes() <= (h.len() * 4).max(1024) * 4 * 2);
+        }
+
+        #[test]
         fn objects_keep_what_was_pushed(v in proptest::collection::vec((any::<u64>(), 0u64..5, any::<u64>(), any::<bool>()), 0..100)) {
             // Half of them realistic (aligned user-space addresses, sizes below 64 KiB), the others
             // anything (the escapes).
@@ -344,17 +480,17 @@ mod tests {
     #[test]
     fn seen_with_and_without_index() {
         let mut s = Seen::default();
-        assert!(s.insert(0x1000, 0));
-        assert!(!s.insert(0x1000, 1));
+        assert!(s.insert(0x1000));
+        assert!(!s.insert(0x1000));
         assert_eq!(s.get(0x1000), Some(u32::MAX));
         assert_eq!(s.get(0x1008), None);
-        assert!(s.take_index().is_empty());
+        assert!(s.objects().is_none());
         let mut s = Seen::with_index();
-        assert!(s.insert(0x1000, 0));
-        assert!(s.insert(0x1008, 1));
-        assert!(!s.insert(0x1000, 2));
+        assert_eq!(s.insert_object(0x1000, 7), Some(0));
+        assert_eq!(s.insert_object(0x1008, 7), Some(1));
+        assert_eq!(s.insert_object(0x1000, 7), None);
         assert_eq!(s.get(0x1008), Some(1));
         assert!(s.contains(0x1000));
-        assert_eq!(s.take_index().len(), 2);
+        assert_eq!(s.take_indexed().0.len(), 2);
     }
 }

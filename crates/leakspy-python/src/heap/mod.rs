@@ -21,7 +21,7 @@ pub mod untracked;
 
 use crate::model::sizes::{getsizeof, getsizeof_untracked};
 use crate::model::{Reader, TypeCache, TypeInfo};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 pub use compact::{Objects, Seen};
 
@@ -102,11 +102,11 @@ pub struct Census<'r, 'a> {
     /// Untracked objects are looked for too: every object found is remembered in `seen` (the
     /// reference walk starts from all of them and must not count one twice).
     pub(crate) whole: bool,
-    /// Every object found in order, its type and `sys.getsizeof`: only with
-    /// [`Census::keep_index`] (the refs graph's node order). Without it the reference walk scans
-    /// `seen` instead, and no per-object list is held.
-    pub(crate) all: Option<Objects>,
-    /// Objects the reference walk itself adds when there is no `all` (their references are still
+    /// How many of the objects kept in order (`seen`'s, with [`Census::keep_index`]: the refs
+    /// graph's node order) the reference walk has read the references of (a second walk goes on
+    /// from there). Without them the reference walk scans `seen`, and no per-object list is held.
+    pub(crate) all_walked: usize,
+    /// Objects the reference walk itself adds when there is no object list (their references are still
     /// to be read): in order, and as a set (the scan of `seen` skips them).
     pub(crate) pending: Option<(Objects, FxHashSet<u64>)>,
     /// The addresses found (and, with [`Census::keep_index`], their indexes).
@@ -131,7 +131,7 @@ impl<'r, 'a> Census<'r, 'a> {
             per_list: vec![0; r.l.gc.list_heads.len()],
             budget: MAX_OBJECTS,
             whole,
-            all: None,
+            all_walked: 0,
             pending: None,
             seen: Seen::default(),
             types_seen: FxHashSet::default(),
@@ -149,14 +149,16 @@ impl<'r, 'a> Census<'r, 'a> {
     /// Keep the address -> index map of every object found ([`Census::take_index`]; the refs
     /// graph needs it), and the objects in order. Call before the walk.
     pub fn keep_index(&mut self) {
-        self.seen = Seen::with_index();
-        self.all = self.whole.then(Objects::default);
+        if self.whole {
+            self.seen = Seen::with_index();
+        }
     }
 
-    /// Address -> index of every object found (whole-heap censuses after [`Census::keep_index`],
-    /// else empty), for the refs graph.
-    pub fn take_index(&mut self) -> FxHashMap<u64, u32> {
-        self.seen.take_index()
+    /// Every object found, in index order, and the table of their addresses (whole-heap
+    /// censuses after [`Census::keep_index`], else empty): the refs graph's nodes.
+    pub fn take_indexed(&mut self) -> (Objects, compact::IndexTable) {
+        self.all_walked = 0;
+        self.seen.take_indexed()
     }
 
     /// Finish the walk's own figures (objects per GC list).
@@ -207,15 +209,13 @@ impl<'r, 'a> Census<'r, 'a> {
     ) {
         let r = self.r;
         let mut index = None;
-        if let Some(all) = self.all.as_mut() {
-            let i = all.len() as u32;
-            if !self.seen.insert(obj, i) {
+        if self.seen.is_indexed() {
+            let Some(i) = self.seen.insert_object(obj, tp) else {
                 return;
-            }
-            all.push(obj, tp);
+            };
             index = Some(i);
         } else if self.whole {
-            if !self.seen.insert(obj, u32::MAX) {
+            if !self.seen.insert(obj) {
                 return;
             }
             if let Some((pending, set)) = self.pending.as_mut() {
@@ -258,8 +258,8 @@ impl<'r, 'a> Census<'r, 'a> {
             }
             None => 0,
         };
-        if let Some(all) = self.all.as_mut() {
-            all.push_size(size);
+        if self.seen.is_indexed() {
+            self.seen.push_size(size);
         } else if let Some((pending, _)) = self.pending.as_mut() {
             pending.push_size(size);
         }

@@ -317,8 +317,11 @@ impl crate::heap::Census<'_, '_> {
         let mut outside = 0u64;
         let mut parts = Vec::new();
         let arenas_known = !ranges.is_empty();
-        let mut source = RoundSource::default();
-        if self.all.is_none() {
+        let mut source = RoundSource {
+            next: self.all_walked,
+            ..RoundSource::default()
+        };
+        if !self.seen.is_indexed() {
             self.pending = Some(Default::default());
         }
         let mut window = crate::heap::Objects::default();
@@ -438,10 +441,10 @@ impl crate::heap::Census<'_, '_> {
                 "{missed_in_arenas} referenced objects in arenas were not found by the block pass"
             );
         }
-        // The object list served the reference walk only: free it before the report (and `refs`'
-        // analysis) is built. The seen set stays, so a second call finds nothing twice.
-        if let Some(all) = self.all.as_mut() {
-            *all = crate::heap::Objects::default();
+        // The object list stays (the refs graph's nodes, `Census::take_objects`); the seen set
+        // too, so a second call finds nothing twice.
+        if let Some(all) = self.seen.objects() {
+            self.all_walked = all.len();
         }
         self.pending = None;
     }
@@ -490,7 +493,7 @@ impl RoundSource {
                     first_index: start as u32,
                 })
             };
-        if let Some(all) = c.all.as_ref() {
+        if let Some(all) = c.seen.objects() {
             return from_list(all, &mut self.next, window);
         }
         let (pending, skip) = c.pending.as_ref()?;
