@@ -30,6 +30,12 @@ pub const CENSUS_BYTES_PER_OBJECT: u64 = 32;
 /// object (VmHWM 13 MiB at 3.5M objects, 12 MiB at 1.5M).
 pub const GC_ONLY_BYTES_PER_OBJECT: u64 = 4;
 
+/// The same for `refs` (and `--heapsnapshot`, `record --retained`): the census's object list and
+/// address table, the reference graph and the dominator tree's arrays. Measured (peak RSS minus
+/// the copy, benches/memory.sh, pyenv 3.12.1): 60 bytes per object at 1.52M objects, 58 at 3.62M,
+/// 56 at 5.42M (about 1.9 references per object). Rounded up.
+pub const GRAPH_BYTES_PER_OBJECT: u64 = 64;
+
 /// Resident heap bytes per object, for the estimate made before the walk: measured 44 (7.0M
 /// small objects in 312 MB) to 490 (0.68M objects holding 1.5 KB bytes in 330 MB); near the
 /// dense end, so that the estimate errs towards bounded mode. The walk itself counts: bounded mode stops (and refuses) as soon as the objects
@@ -92,7 +98,9 @@ pub fn decide(
         },
     };
     let objects = plan.heap_resident_bytes / HEAP_BYTES_PER_OBJECT;
-    let per_object = if gc_only {
+    let per_object = if graph {
+        GRAPH_BYTES_PER_OBJECT
+    } else if gc_only {
         GC_ONLY_BYTES_PER_OBJECT
     } else {
         CENSUS_BYTES_PER_OBJECT
@@ -108,7 +116,7 @@ pub fn decide(
     let mib = |b: u64| b.div_ceil(1 << 20);
     if graph {
         return Err(Error::MemoryLimit(format!(
-            "the reference graph of pid {pid} needs more than {} MiB (a copy of {} MiB, the \
+            "the reference graph of pid {pid} needs an estimated {} MiB (a copy of {} MiB, the \
              census, the graph) and leakspy may use {} MiB ({reason}); bounded mode keeps no \
              graph: run `leakspy dump` for the census (bounded), or give leakspy more memory \
              (--max-memory, a larger cgroup limit)",
@@ -243,6 +251,11 @@ mod tests {
         assert!(b.cache_bytes > MIN_CACHE_BYTES && b.cache_bytes <= MAX_CACHE_BYTES);
         // The graph is refused under the same limit; leakspy itself not fitting is refused.
         assert!(decide(plan(300), Some(400 << 20), none, true, false, 1).is_err());
+        // What fits the census alone may not fit the graph (64 bytes per object, not 32).
+        assert!(decide(plan(300), Some(600 << 20), none, false, false, 1)
+            .unwrap()
+            .is_none());
+        assert!(decide(plan(300), Some(600 << 20), none, true, false, 1).is_err());
         assert!(matches!(
             decide(plan(300), Some(10 << 20), none, false, false, 1),
             Err(Error::MemoryLimit(_))

@@ -98,7 +98,8 @@ pub struct RetainedType {
 pub struct Cost {
     pub objects: u64,
     pub references: u64,
-    /// Bytes of the graph arrays (nodes, index, edges, sizes).
+    /// Bytes the graph holds (node list with sizes, address table, edges and offsets), from the
+    /// arrays' capacities.
     pub graph_bytes: u64,
     pub paths_ms: f64,
     pub dominators_ms: f64,
