@@ -111,7 +111,8 @@ impl Sink for Graph {
 
 impl Graph {
     /// The finished graph, given the census's objects (in index order) and address -> index map.
-    pub fn finish(self, objects: Objects, index: IndexTable) -> HeapGraph {
+    pub fn finish(self, mut objects: Objects, index: IndexTable) -> HeapGraph {
+        objects.shrink_to_fit();
         let n = objects.len();
         let mut start = self.start;
         let mut to = self.to;

@@ -365,6 +365,12 @@ impl Objects {
         Some((addr, tp))
     }
 
+    /// Give back the vectors' growth slack (the list is complete).
+    pub fn shrink_to_fit(&mut self) {
+        self.packed.shrink_to_fit();
+        self.sizes.shrink_to_fit();
+    }
+
     /// Bytes held (the vectors' capacity, the side maps' entries).
     pub fn bytes(&self) -> usize {
         self.packed.capacity() * 8

@@ -25,9 +25,15 @@ impl Census<'_, '_> {
             Ok(_) => {
                 self.stats.partial = true;
                 self.stats.torn = true;
+                // Free-threaded builds have no GC lists: the collector frees objects of the heaps.
+                let what = if l.free_threaded.is_some() {
+                    "objects in mimalloc's heaps may be half freed"
+                } else {
+                    "the GC lists may be torn"
+                };
                 self.stats
                     .warnings
-                    .push("a garbage collection was running: the GC lists may be torn".into());
+                    .push(format!("a garbage collection was running: {what}"));
             }
             Err(e) => self
                 .stats
