@@ -139,6 +139,21 @@ pub fn block_object(
         if !word_at(block.bytes, data + c).is_some_and(refcnt_ok) {
             continue;
         }
+        // A GC object the block pass meets was not on any GC list, so it must be untracked: from
+        // 3.8 (flag bits in the links) an untracked object's `_gc_next` (the PyGC_Head right
+        // before the object; a 3.12+ pre-header comes before that) is 0, from its
+        // allocation on. A block with a link there is not an object of this type any more (its
+        // memory was reused: sid 3.14 showed a 64-byte buffer whose words read as a live-looking
+        // `Order` with a link where `_gc_next` would be). 3.6/3.7 leave `gc_next` unset until
+        // the object is first tracked.
+        // (Free-threaded builds have no PyGC_Head.)
+        if c != 0
+            && l.free_threaded.is_none()
+            && l.gc.flag_mask != 0
+            && word_at(block.bytes, data + c - head).is_none_or(|w| w != 0)
+        {
+            continue;
+        }
         let obj = block.addr + data + c;
         if fits(r, obj, info, space - c) {
             return Some((obj, tp));
