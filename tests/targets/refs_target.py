@@ -41,8 +41,14 @@ class Cache:
     pass
 
 
+class Order:
+    pass
+
+
 # A module global: a dict whose str key is data (printed only with --show-keys), holding a list.
 registry = {"tenant-7": [Session() for _ in range(5)]}
+# A module global dict keyed by ints: data too, folded like list indices.
+orders = {n: Order() for n in range(8)}
 # A class attribute.
 Cache.entries = [Token() for _ in range(3)]
 # An instance attribute of a module global.
@@ -75,6 +81,8 @@ truth = {
         M + ".Session": {"count": 5, "root_kind": "module_global", "referrer": "builtins.list",
                          "shape": M + ".registry -> dict[<str>] -> list[*] -> " + M + ".Session",
                          "shape_keys": M + ".registry -> dict['tenant-7'] -> list[*] -> " + M + ".Session"},
+        M + ".Order": {"count": 8, "root_kind": "module_global", "referrer": "builtins.dict",
+                       "shape": M + ".orders -> dict[<int>] -> " + M + ".Order"},
         M + ".Token": {"count": 3, "root_kind": "class_attribute", "referrer": "builtins.list",
                        "shape": M + ".Cache.entries -> list[*] -> " + M + ".Token"},
         M + ".Item": {"count": 4, "root_kind": "module_global", "referrer": "builtins.list",

@@ -545,7 +545,18 @@ fn render(
             }
             Some(Label::Value { key }) => {
                 let s = format!("{holder}[{}]", key_text(r, types, key, show_keys));
-                (s.clone(), s)
+                // Int keys are data like list indices: one shape for `{0: a, 1: b, ...}`.
+                let int = r
+                    .type_of(key)
+                    .ok()
+                    .and_then(|tp| types.get(r, tp))
+                    .is_some_and(|t| t.name == "builtins.int");
+                let shape = if int && !show_keys {
+                    format!("{holder}[<int>]")
+                } else {
+                    s.clone()
+                };
+                (s, shape)
             }
             Some(Label::Key(_)) => (format!("{holder} key"), format!("{holder} key")),
             Some(Label::Member) => (format!("{holder} member"), format!("{holder} member")),
