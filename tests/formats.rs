@@ -112,6 +112,17 @@ fn shape_of(steps: &[Value], target: &str) -> String {
         }
         out.push(match kind.as_str() {
             "element" => format!("{h}[*]"),
+            // An int dict key (`[0]`): leakspy's shapes fold those like list indices.
+            _ if name.len() > 2
+                && name.starts_with('[')
+                && name.ends_with(']')
+                && name[1..name.len() - 1]
+                    .trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+            {
+                format!("{h}[<int>]")
+            }
             _ if name.starts_with('[') => format!("{h}{name}"),
             _ => format!("{h}.{name}"),
         });
