@@ -11,7 +11,7 @@
 use super::arenas::{self, ArenaStats, ArenaTable};
 use super::compact::{Objects, Seen};
 use super::referents::referents;
-use super::untracked::{block_object, in_ranges, TypeGate};
+use super::untracked::{block_object, holds_seen, in_ranges, TypeGate};
 use crate::error::{Error, Result};
 use crate::model::sizes::{getsizeof_untracked, outside_arenas};
 use crate::model::{Reader, TypeCache};
@@ -87,6 +87,9 @@ pub(crate) fn blocks(
                 let mut types = types.clone();
                 let mut bad = 0;
                 let res = arenas::for_each_block_in(r, table, range, &mut bad, &mut |b| {
+                    if holds_seen(r, &b, seen) {
+                        return;
+                    }
                     let Some((obj, tp)) = block_object(r, &b, &mut gate, &mut types) else {
                         return;
                     };

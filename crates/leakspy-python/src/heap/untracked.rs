@@ -106,6 +106,22 @@ fn word_at(bytes: &[u8], at: u64) -> Option<u64> {
     ))
 }
 
+/// Whether a pymalloc block holds, at a GC object's offset, an object the GC lists gave already
+/// (`seen`). Such a block is that object: the block pass skips it without validating it (most
+/// blocks of a heap are tracked objects, and reading the word at offset 8 as a type pointer there
+/// reads `_gc_prev` and follows it to a random other object).
+pub fn holds_seen(r: &Reader<'_>, block: &Block<'_>, seen: &super::compact::Seen) -> bool {
+    let data = match debug_header(block.bytes) {
+        Some(requested) if requested <= block.size.saturating_sub(16) => 16,
+        _ => 0,
+    };
+    let head = r.l.gc.head_size;
+    let pre = r.l.misc.preheader_size;
+    [head, head + pre]
+        .into_iter()
+        .any(|c| c + 16 <= block.size && seen.contains(block.addr + data + c))
+}
+
 /// The object a pymalloc block holds, as `(object address, type)`, if it validates.
 pub fn block_object(
     r: &Reader<'_>,
