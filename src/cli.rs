@@ -110,9 +110,10 @@ pub struct RefsArgs {
     #[arg(long)]
     pub show_keys: bool,
 
-    /// The most memory leakspy may use (512M, 2G). The reference graph has no bounded mode: when
-    /// the copy, census and graph would not fit, refs is refused (exit 12). Default: the smaller
-    /// of MemAvailable and leakspy's cgroup headroom.
+    /// The most memory leakspy may use (512M, 2G). When the copy and the graph would not fit,
+    /// refs runs bounded (no copy, a block cache, the target paused until the answer is worked
+    /// out); exit 12 when even the graph does not fit. Default: the smaller of MemAvailable and
+    /// leakspy's cgroup headroom.
     #[arg(long, value_name = "SIZE", value_parser = leakspy_python::budget::parse_size)]
     pub max_memory: Option<u64>,
 
@@ -645,7 +646,7 @@ With \fB--core\fR: the file is not a usable core (not an ELF core, truncated, un
 The target is already traced by another process (gdb, strace, py-spy); \fB--nonblocking\fR reads without attaching.
 .TP
 \fB12\fR
-Even bounded mode does not fit in the memory leakspy may use (\fB--max-memory\fR, MemAvailable, the cgroup's limit), or \fBrefs\fR needs more: raise the limit, or try \fB--gc-only\fR.
+Even bounded mode does not fit in the memory leakspy may use (\fB--max-memory\fR, MemAvailable, the cgroup's limit): raise the limit, or try \fB--gc-only\fR (or \fBdump\fR instead of \fBrefs\fR).
 .SH ENVIRONMENT
 .TP
 \fBRUST_LOG\fR

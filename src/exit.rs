@@ -18,7 +18,7 @@ pub const BINARIES: i32 = 9;
 pub const BAD_CORE: i32 = 10;
 /// The target is already traced by another process (gdb, strace, py-spy): it cannot be paused.
 pub const ALREADY_TRACED: i32 = 11;
-/// Even bounded mode does not fit in the memory leakspy may use (or `refs` needs its graph).
+/// Even bounded mode does not fit in the memory leakspy may use (census or `refs` graph).
 pub const MEMORY_LIMIT: i32 = 12;
 
 /// Print `e` as one line on stderr and return its exit code.

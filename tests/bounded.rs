@@ -17,7 +17,9 @@
 //! Holder and Pair counts exactly, and report their own peak (VmHWM) under 100 MiB. Then the
 //! refusals, each exit 12 with one line on stderr: `--max-memory 30M` (leakspy itself does not
 //! fit), `--max-memory 50M` (the census outgrows it during the walk; the target is not harmed and
-//! the next dump works) and `refs` under 100M (no bounded graph).
+//! the next dump works) and `refs` under 60M (the graph, 64 bytes per object, outgrows it). Then
+//! `refs` bounded: under prlimit and `--max-memory 100M` its peak stays under 100 MiB and its
+//! answer (instances, referrers, paths, retained sizes) equals the ordinary copy's exactly.
 
 mod common;
 
@@ -210,6 +212,8 @@ fn check(name: &str) {
     let out = run_leakspy(["dump", "--pid", &pid, "--max-memory", "50M", "-q"]);
     let line = assert_clean_error(&out, 12, "dump --max-memory 50M");
     assert!(line.contains("the walk had found"), "{line}");
+    // The census outgrowing the limit applies to the graph too: at 64 bytes per object, 0.68M
+    // objects do not fit in 60M (they do in 100M, below).
     let out = run_leakspy([
         "refs",
         "--pid",
@@ -217,11 +221,72 @@ fn check(name: &str) {
         "--type",
         "__main__.Holder",
         "--max-memory",
-        "100M",
+        "60M",
         "-q",
     ]);
-    let line = assert_clean_error(&out, 12, "refs --max-memory 100M");
-    assert!(line.contains("graph"), "{line}");
+    let line = assert_clean_error(&out, 12, "refs --max-memory 60M");
+    assert!(line.contains("the walk had found"), "{line}");
+
+    // `refs` bounded: under the same limit, the same answer as the ordinary copy's, exactly.
+    let refs_args = |bounded: bool| {
+        let mut a = vec![
+            "refs",
+            "--pid",
+            &pid,
+            "--type",
+            "__main__.Holder",
+            "--json",
+            "-q",
+        ];
+        if bounded {
+            a.extend(["--max-memory", "100M"]);
+        }
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let args = refs_args(true);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ctx = format!("[prlimit --as=300M] leakspy {}", args.join(" "));
+    let out = leakspy_prlimit(300 << 20, &args);
+    assert_eq!(out.status.code(), Some(0), "{ctx}\n{}", show_output(&out));
+    let bounded: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let b = &bounded["bounded"];
+    assert!(
+        b.is_object(),
+        "{ctx}: bounded mode not announced\n{bounded:#}"
+    );
+    assert_eq!(b["exact"], true, "{ctx}");
+    assert_eq!(b["bytes_per_object"], 64, "{ctx}");
+    let peak = b["peak_rss_bytes"].as_u64().expect("peak_rss_bytes");
+    assert!(
+        peak < LIMIT,
+        "{ctx}: leakspy's peak {peak} >= the limit {LIMIT}"
+    );
+    let out = run_leakspy(refs_args(false));
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let ordinary: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        ordinary["bounded"].is_null(),
+        "the ordinary refs ran bounded"
+    );
+    let answer = |v: &Value| {
+        let mut r = v["refs"].clone();
+        r.as_object_mut().expect("refs").remove("cost"); // timings
+        r
+    };
+    assert_eq!(answer(&bounded), answer(&ordinary), "{ctx}");
+    assert_eq!(
+        bounded["refs"]["instances"], truth["counts"]["__main__.Holder"],
+        "{ctx}"
+    );
+    assert_eq!(
+        bounded["refs"]["cost"]["objects"], ordinary["refs"]["cost"]["objects"],
+        "{ctx}: graph sizes"
+    );
+    eprintln!(
+        "{ctx}: peak {} MiB, {} evictions",
+        peak >> 20,
+        b["evictions"]
+    );
     drop(t);
 }
 

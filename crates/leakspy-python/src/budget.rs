@@ -8,6 +8,11 @@
 //! stays stopped for the whole walk instead of only the copy: the picture is as consistent as a
 //! copied one, the pause as long as the walk. With `--nonblocking` it runs meanwhile and the result
 //! may race (not exact). When even the census cannot fit, the dump is refused.
+//!
+//! The reference graph (`refs`, `--heapsnapshot`, `record --retained`) is bounded the same way,
+//! checked at [`GRAPH_BYTES_PER_OBJECT`]: the graph is built from cached reads, and the target
+//! stays paused until the analysis that reads the target (paths and their labels, the dominator
+//! tree) is done, so the pause is the whole command.
 
 use crate::error::{Error, Result};
 use leakspy_memory::proc::Headroom;
@@ -80,15 +85,15 @@ pub struct Plan {
 
 /// Decide between the ordinary copy and bounded mode. `max_memory` is `--max-memory`; without it
 /// the headroom decides. Returns `None` for the ordinary copy; refuses (Error::MemoryLimit) when
-/// even bounded mode does not fit, or the reference graph (`graph`) is wanted under a limit the
-/// copy exceeds.
+/// even bounded mode does not fit. A reference graph (`graph`: `refs`, `--heapsnapshot`,
+/// `--retained`) is bounded too: its census is the graph ([`GRAPH_BYTES_PER_OBJECT`]), and the
+/// target stays paused until the graph's analysis (paths, dominators) has read what it needs.
 pub fn decide(
     plan: Plan,
     max_memory: Option<u64>,
     headroom: Headroom,
     graph: bool,
     gc_only: bool,
-    pid: i32,
 ) -> Result<Option<BoundedInfo>> {
     let (limit, reason) = match max_memory {
         Some(m) => (m, "max-memory"),
@@ -112,18 +117,6 @@ pub fn decide(
         .saturating_add(BASE_BYTES);
     if ordinary <= limit {
         return Ok(None);
-    }
-    let mib = |b: u64| b.div_ceil(1 << 20);
-    if graph {
-        return Err(Error::MemoryLimit(format!(
-            "the reference graph of pid {pid} needs an estimated {} MiB (a copy of {} MiB, the \
-             census, the graph) and leakspy may use {} MiB ({reason}); bounded mode keeps no \
-             graph: run `leakspy dump` for the census (bounded), or give leakspy more memory \
-             (--max-memory, a larger cgroup limit)",
-            mib(ordinary),
-            mib(plan.copy_bytes),
-            mib(limit)
-        )));
     }
     if limit < BASE_BYTES + MIN_CACHE_BYTES {
         return Err(refusal(limit, reason, None));
@@ -172,9 +165,18 @@ pub fn refusal(limit: u64, reason: &str, found: Option<(u64, u64)>) -> Error {
             mib(MIN_CACHE_BYTES)
         ),
     };
+    let fix = match found {
+        Some((_, per)) if per >= GRAPH_BYTES_PER_OBJECT => {
+            "raise --max-memory (or the cgroup's limit), or run `leakspy dump`, whose census \
+             needs half the memory of the graph"
+        }
+        _ => {
+            "raise --max-memory (or the cgroup's limit), or count GC-tracked objects only with \
+             --gc-only"
+        }
+    };
     Error::MemoryLimit(format!(
-        "even bounded mode does not fit: {what} the {} MiB leakspy may use ({reason}): raise \
-         --max-memory (or the cgroup's limit), or count GC-tracked objects only with --gc-only",
+        "even bounded mode does not fit: {what} the {} MiB leakspy may use ({reason}): {fix}",
         mib(limit)
     ))
 }
@@ -230,12 +232,12 @@ mod tests {
     fn decides_copy_bounded_or_refusal() {
         let none = Headroom::default();
         // Fits: the ordinary copy.
-        assert!(decide(plan(100), Some(1 << 30), none, false, false, 1)
+        assert!(decide(plan(100), Some(1 << 30), none, false, false)
             .unwrap()
             .is_none());
         // 300 MiB heap under 100 MiB: bounded, with the smallest cache (the estimated census
         // leaves no room; the walk decides).
-        let b = decide(plan(300), Some(100 << 20), none, false, false, 1)
+        let b = decide(plan(300), Some(100 << 20), none, false, false)
             .unwrap()
             .unwrap();
         assert_eq!(b.reason, "max-memory");
@@ -245,19 +247,26 @@ mod tests {
             ((100 << 20) - BASE_BYTES - b.cache_bytes) / CENSUS_BYTES_PER_OBJECT
         );
         // Under 400 MiB: a larger cache, never above the largest.
-        let b = decide(plan(300), Some(400 << 20), none, false, false, 1)
+        let b = decide(plan(300), Some(400 << 20), none, false, false)
             .unwrap()
             .unwrap();
         assert!(b.cache_bytes > MIN_CACHE_BYTES && b.cache_bytes <= MAX_CACHE_BYTES);
-        // The graph is refused under the same limit; leakspy itself not fitting is refused.
-        assert!(decide(plan(300), Some(400 << 20), none, true, false, 1).is_err());
+        // The graph is bounded too, with its own bytes per object; leakspy itself not fitting is
+        // refused.
+        let g = decide(plan(300), Some(400 << 20), none, true, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.bytes_per_object, GRAPH_BYTES_PER_OBJECT);
+        assert!(g.max_objects() < b.max_objects());
         // What fits the census alone may not fit the graph (64 bytes per object, not 32).
-        assert!(decide(plan(300), Some(600 << 20), none, false, false, 1)
+        assert!(decide(plan(300), Some(600 << 20), none, false, false)
             .unwrap()
             .is_none());
-        assert!(decide(plan(300), Some(600 << 20), none, true, false, 1).is_err());
+        assert!(decide(plan(300), Some(600 << 20), none, true, false)
+            .unwrap()
+            .is_some());
         assert!(matches!(
-            decide(plan(300), Some(10 << 20), none, false, false, 1),
+            decide(plan(300), Some(10 << 20), none, false, false),
             Err(Error::MemoryLimit(_))
         ));
         // Without the option, the headroom decides.
@@ -266,13 +275,13 @@ mod tests {
             cgroup: Some(400 << 20),
         };
         assert_eq!(
-            decide(plan(300), None, h, false, false, 1)
+            decide(plan(300), None, h, false, false)
                 .unwrap()
                 .unwrap()
                 .reason,
             "cgroup"
         );
-        assert!(decide(plan(300), None, none, false, false, 1)
+        assert!(decide(plan(300), None, none, false, false)
             .unwrap()
             .is_none());
     }

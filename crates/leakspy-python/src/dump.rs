@@ -185,14 +185,7 @@ pub fn dump(pid: i32, opts: &DumpOptions, progress: &mut dyn FnMut(u64)) -> Resu
         };
         let graph =
             opts.refs.is_some() || opts.export_graph.is_some() || opts.retained_of.is_some();
-        crate::budget::decide(
-            plan,
-            opts.max_memory,
-            proc::headroom(),
-            graph,
-            opts.gc_only,
-            pid,
-        )?
+        crate::budget::decide(plan, opts.max_memory, proc::headroom(), graph, opts.gc_only)?
     };
     let want = |m: &leakspy_memory::Mapping| bounded.is_none() && dense(m);
     if opts.nonblocking {

@@ -16,6 +16,11 @@ struct RefsJson<'a> {
     paused: bool,
     partial: bool,
     warnings: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
+    /// Bounded mode (a heap that did not fit): the same object as `dump --json`'s `bounded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bounded: Option<&'a leakspy_python::budget::BoundedInfo>,
     refs: &'a RefsReport,
 }
 
@@ -28,6 +33,8 @@ pub fn render_json(report: &DumpReport, refs: &RefsReport, w: &mut dyn Write) ->
         paused: report.paused,
         partial: report.partial,
         warnings: &report.warnings,
+        notes: &report.notes,
+        bounded: report.bounded.as_ref(),
         refs,
     };
     serde_json::to_writer(&mut *w, &doc)?;
@@ -48,6 +55,9 @@ pub fn render_text(report: &DumpReport, refs: &RefsReport, w: &mut dyn Write) ->
         report.pause_ms,
         report.total_ms
     )?;
+    for note in &report.notes {
+        writeln!(w, "note: {note}")?;
+    }
     crate::render_warnings(report, w)?;
     writeln!(
         w,
