@@ -64,11 +64,23 @@ pub const MAX_READ: usize = 64 << 20;
 pub trait Memory: Sync {
     /// Fill `buf` with the bytes at `addr`. Either all of `buf` is filled or an error is returned.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError>;
+
+    /// The 8 little-endian bytes at `addr`. The walkers read mostly words through `&dyn Memory`,
+    /// where [`Memory::read`]'s run-time length costs a `memcpy` call per word; a copy of the
+    /// target overrides this with one load.
+    fn read_word(&self, addr: u64) -> Result<u64, ReadError> {
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
 }
 
 impl<M: Memory + ?Sized> Memory for &M {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         (**self).read(addr, buf)
+    }
+    fn read_word(&self, addr: u64) -> Result<u64, ReadError> {
+        (**self).read_word(addr)
     }
 }
 
@@ -92,7 +104,7 @@ pub trait MemoryExt: Memory {
         Ok(i32::from_le_bytes(self.read_array(addr)?))
     }
     fn read_u64(&self, addr: u64) -> Result<u64, ReadError> {
-        Ok(u64::from_le_bytes(self.read_array(addr)?))
+        self.read_word(addr)
     }
     fn read_i64(&self, addr: u64) -> Result<i64, ReadError> {
         Ok(i64::from_le_bytes(self.read_array(addr)?))

@@ -32,6 +32,11 @@ thread_local! {
     /// many small reads of one object or pool skip the cache's lock. An evicted segment stays
     /// readable here (its bytes are what was copied; at most one block per thread).
     static LAST_SEGMENT: std::cell::RefCell<LastSegment> = const { std::cell::RefCell::new(None) };
+    /// The index of the copied region that served this thread's last read (reads are strongly
+    /// local). Per thread, not per snapshot: a shared one bounced between the cores of a walk
+    /// whose threads read different regions (the two ends of a GC list), and a stale index only
+    /// misses (each use checks it against the regions).
+    static LAST_REGION: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// One copied piece of a block: the block clipped to one mapping.
@@ -65,8 +70,6 @@ pub struct Snapshot<M: Memory> {
     regions: Vec<(u64, PageBuf)>,
     /// Buffers allocated by [`Snapshot::prepare`]: (start, end, buffer).
     prepared: Vec<(u64, u64, PageBuf)>,
-    /// Index of the region that served the last read (reads are strongly local).
-    last_region: AtomicUsize,
     blocks: Mutex<HashMap<u64, Vec<Segment>>>,
     /// Bounded mode ([`Snapshot::limit_cache`]): the most bytes the block cache holds, and the
     /// blocks in the order they were copied (the oldest is evicted first).
@@ -87,7 +90,6 @@ impl<M: Memory> Snapshot<M> {
             maps,
             regions: Vec::new(),
             prepared: Vec::new(),
-            last_region: AtomicUsize::new(0),
             blocks: Mutex::new(HashMap::new()),
             cache_limit: None,
             cache_order: Mutex::new((std::collections::VecDeque::new(), 0)),
@@ -248,7 +250,7 @@ impl<M: Memory> Snapshot<M> {
             let off = addr.checked_sub(*start)? as usize;
             data.as_slice().get(off..off.checked_add(len)?)
         };
-        if let Some(s) = hit(self.last_region.load(Ordering::Relaxed)) {
+        if let Some(s) = hit(LAST_REGION.with(std::cell::Cell::get)) {
             return Some(s);
         }
         let i = self
@@ -256,7 +258,7 @@ impl<M: Memory> Snapshot<M> {
             .partition_point(|r| r.0 <= addr)
             .checked_sub(1)?;
         let s = hit(i)?;
-        self.last_region.store(i, Ordering::Relaxed);
+        LAST_REGION.with(|c| c.set(i));
         Some(s)
     }
 
@@ -440,6 +442,20 @@ fn seg_end(s: &Segment) -> u64 {
 }
 
 impl<M: Memory> Memory for Snapshot<M> {
+    fn read_word(&self, addr: u64) -> Result<u64, ReadError> {
+        if !self.aborted.load(Ordering::Relaxed) {
+            if let Some(w) = self
+                .region(addr, 8)
+                .and_then(|s| <[u8; 8]>::try_from(s).ok())
+            {
+                return Ok(u64::from_le_bytes(w));
+            }
+        }
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         if self.aborted.load(Ordering::Relaxed) {
             return Err(ReadError::Io { errno: 125 });
@@ -603,12 +619,16 @@ mod tests {
             let n = buf.len().min(bytes.len() - at);
             snap.read(base + at as u64, &mut buf[..n]).unwrap();
             assert_eq!(&buf[..n], &bytes[at..at + n], "at {at}");
+            // A word, in one region or across a seam (the fallback), as `read` gives it.
+            let word = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+            assert_eq!(snap.read_word(base + at as u64).unwrap(), word, "word at {at}");
         }
         assert_eq!(
             snap.inner().reads.load(Ordering::Relaxed),
             after_copy,
             "reads across the seams come from the copy"
         );
+        assert!(snap.read_word(base + 3 * 4096 - 4).is_err(), "a word past the end");
     }
 
     /// Bounded mode: the cache never holds more than its limit, evicted blocks read again

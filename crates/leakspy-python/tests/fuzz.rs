@@ -1075,7 +1075,8 @@ fn layout(file: &str) -> Layout {
 
 /// An arena of zeros with `words` (arena offset, value) written in.
 fn arena_with(words: &[(u64, u64)]) -> Arena {
-    let mut bytes = vec![0u8; ARENA as usize];
+    let end = words.iter().map(|&(off, _)| off + 8).max().unwrap_or(0);
+    let mut bytes = vec![0u8; ARENA.max(end.next_multiple_of(ARENA)) as usize];
     for &(off, v) in words {
         put(&mut bytes, BASE + off, v);
     }
@@ -1309,6 +1310,60 @@ fn gc_list_consistent_and_half_updated() {
     // A NULL next in the middle (the head's tail is elsewhere): torn, not the end of the list.
     let (_, torn, w) = walk_gen0(&[(HEAD, a, b), (a, x, HEAD), (x, 0, a), (b, HEAD, x)]);
     assert!(torn, "{w:?}");
+}
+
+/// A list of thousands of nodes with the shapes above near its head, in its middle and near its
+/// tail: every count and verdict exact.
+#[test]
+fn gc_list_long_walked_from_both_ends() {
+    const N: usize = 3 * 4096 + 123;
+    let node = |i: usize| BASE + 0x10000 + 32 * i as u64;
+    let list = |n: usize| -> Vec<(u64, u64, u64)> {
+        let at = |i: usize| {
+            if i == usize::MAX || i == n {
+                HEAD
+            } else {
+                node(i)
+            }
+        };
+        let mut links = vec![(HEAD, node(0), node(n - 1))];
+        links.extend((0..n).map(|i| (node(i), at(i + 1), at(i.wrapping_sub(1)))));
+        links
+    };
+    let set = |links: &mut Vec<(u64, u64, u64)>, i: usize, next: u64, prev: u64| {
+        links[i + 1] = (node(i), next, prev);
+    };
+    let (n, torn, w) = walk_gen0(&list(N));
+    assert_eq!((n, torn), (N as u64, false), "{w:?}");
+    for i in [10, N / 2, N - 10] {
+        // Removing node i: its neighbours link each other except for the next one's back link.
+        let mut links = list(N);
+        set(&mut links, i - 1, node(i + 1), node(i - 2));
+        let (n, torn, w) = walk_gen0(&links);
+        assert_eq!((n, torn), (N as u64 - 1, false), "removing {i}: {w:?}");
+        // A back link to a node that does not link back: torn after the i nodes before it.
+        let mut links = list(N);
+        set(&mut links, i, node(i + 1), BASE + 0x8000);
+        let (n, torn, w) = walk_gen0(&links);
+        assert_eq!(
+            (n, torn),
+            (i as u64, true),
+            "broken back link at {i}: {w:?}"
+        );
+        assert!(w.iter().any(|w| w.contains("broken back link")), "{w:?}");
+        // A garbage next link.
+        let mut links = list(N);
+        set(&mut links, i, u64::MAX - 7, node(i - 1));
+        let (n, torn, w) = walk_gen0(&links);
+        assert_eq!((n, torn), (i as u64, true), "garbage link at {i}: {w:?}");
+    }
+    // Appending a node at the tail: its links not written yet, the head still names the old tail.
+    let mut links = list(N);
+    links[0] = (HEAD, node(0), node(N - 2));
+    set(&mut links, N - 2, node(N - 1), node(N - 3));
+    set(&mut links, N - 1, 0, 0);
+    let (n, torn, w) = walk_gen0(&links);
+    assert_eq!((n, torn), (N as u64, false), "{w:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -80,9 +80,8 @@ impl Census<'_, '_> {
         let l = self.r.l;
         let mask = !l.gc.flag_mask;
         let link = |addr: u64| -> Result<(u64, u64)> {
-            let hdr = self.r.mem.read_array::<16>(addr)?;
-            let next = u64::from_le_bytes(hdr[0..8].try_into().unwrap_or_default()) & mask;
-            let back = u64::from_le_bytes(hdr[8..16].try_into().unwrap_or_default()) & mask;
+            let next = self.r.mem.read_word(addr)? & mask;
+            let back = self.r.mem.read_word(addr.wrapping_add(8))? & mask;
             Ok((next, back))
         };
         let (first, head_tail) = link(head)?;
