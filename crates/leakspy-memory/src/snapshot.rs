@@ -621,14 +621,21 @@ mod tests {
             assert_eq!(&buf[..n], &bytes[at..at + n], "at {at}");
             // A word, in one region or across a seam (the fallback), as `read` gives it.
             let word = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-            assert_eq!(snap.read_word(base + at as u64).unwrap(), word, "word at {at}");
+            assert_eq!(
+                snap.read_word(base + at as u64).unwrap(),
+                word,
+                "word at {at}"
+            );
         }
         assert_eq!(
             snap.inner().reads.load(Ordering::Relaxed),
             after_copy,
             "reads across the seams come from the copy"
         );
-        assert!(snap.read_word(base + 3 * 4096 - 4).is_err(), "a word past the end");
+        assert!(
+            snap.read_word(base + 3 * 4096 - 4).is_err(),
+            "a word past the end"
+        );
     }
 
     /// Bounded mode: the cache never holds more than its limit, evicted blocks read again
