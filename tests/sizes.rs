@@ -283,3 +283,44 @@ fn sizes_service_3_11_7() {
 fn sizes_service_3_12_1() {
     check_service("service-3.12.1");
 }
+
+/// Objects can hold more than the RSS: a 256 MiB `numpy.zeros` buffer is never written, so the
+/// kernel backs none of it. The report says so instead of a share above 100% with "the rest is
+/// allocator slack".
+#[test]
+fn objects_beyond_the_rss_numpy_3_12_1() {
+    let Some(interp) = venv("numpy-3.12.1") else {
+        return;
+    };
+    let (t, ready) = spawn_target(&interp, "untouched_target.py", &[]);
+    let truth: Value = serde_json::from_str(&ready).expect("truth line");
+    let (sizeof, rss) = (
+        truth["sizeof"].as_u64().unwrap(),
+        truth["rss"].as_u64().unwrap(),
+    );
+    assert!(sizeof > 2 * rss, "the array's pages are resident: {truth}");
+    let pid = t.pid().to_string();
+    let out = run_leakspy(["dump", "--pid", &pid, "--json", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let (bytes, ours) = (
+        report["heap"]["bytes"].as_u64().unwrap(),
+        report["memory"]["rss"].as_u64().unwrap(),
+    );
+    assert!(
+        bytes >= sizeof && bytes > ours,
+        "objects {bytes}, RSS {ours}"
+    );
+    let out = run_leakspy(["dump", "--pid", &pid, "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Python objects hold"))
+        .unwrap_or_else(|| panic!("no objects line:\n{text}"));
+    assert!(
+        line.contains("more than the RSS") && line.contains("not resident"),
+        "{line}"
+    );
+    assert!(!line.contains("the rest is"), "{line}");
+}

@@ -126,11 +126,12 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         if !h.types.is_empty() && h.untracked_counted {
             writeln!(
                 w,
-                "        Python objects hold {} ({:.0}% of RSS): GC-tracked {}, untracked {}; the rest is allocator slack and native memory",
+                "        Python objects hold {} ({:.0}% of RSS): GC-tracked {}, untracked {}; {}",
                 human_bytes(h.bytes),
                 pct(h.bytes),
                 human_bytes(h.tracked_bytes),
                 human_bytes(h.bytes.saturating_sub(h.tracked_bytes)),
+                beyond_objects(h.bytes, m.rss, "allocator slack and native memory"),
             )?;
             if let Some(out) = h.outside_arenas_bytes {
                 writeln!(
@@ -143,9 +144,14 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
         } else if !h.types.is_empty() {
             writeln!(
                 w,
-                "        GC-tracked objects hold {} ({:.0}% of RSS); the rest is untracked objects (str, bytes, int, ...; not counted with --gc-only), allocator slack and native memory",
+                "        GC-tracked objects hold {} ({:.0}% of RSS); {}",
                 human_bytes(h.bytes),
-                pct(h.bytes)
+                pct(h.bytes),
+                beyond_objects(
+                    h.bytes,
+                    m.rss,
+                    "untracked objects (str, bytes, int, ...; not counted with --gc-only), allocator slack and native memory"
+                ),
             )?;
         }
     }
@@ -434,9 +440,36 @@ fn render_thread(t: &ThreadReport, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w)
 }
 
+/// What the RSS holds besides the objects' `bytes` (`rest`), or why the objects can hold more than
+/// the RSS: `sys.getsizeof` counts buffers whose pages were never touched (the kernel backs them
+/// only when written: `numpy.zeros`, calloc) or were swapped out.
+fn beyond_objects(bytes: u64, rss: u64, rest: &str) -> String {
+    if bytes <= rss {
+        return format!("the rest is {rest}");
+    }
+    format!(
+        "{} more than the RSS: their sizes count pages not resident (buffers never written, such as \
+         numpy.zeros' and calloc's, or swapped out)",
+        human_bytes(bytes - rss)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_beyond_the_rss_are_explained() {
+        assert_eq!(
+            beyond_objects(10, 20, "slack"),
+            "the rest is slack",
+            "under the RSS"
+        );
+        assert_eq!(beyond_objects(20, 20, "slack"), "the rest is slack");
+        let over = beyond_objects(26_138_354, 26_112_000, "slack");
+        assert!(over.starts_with("25.7 KiB more than the RSS"), "{over}");
+        assert!(over.contains("not resident"), "{over}");
+    }
 
     #[test]
     fn units() {
