@@ -718,10 +718,15 @@ fn record_from_start_finds_the_demo_leak_in_its_own_code() {
         return;
     };
     let demo = repo_root().join("examples/leaky_service.py");
-    let args: [&std::ffi::OsStr; 8] = [
+    // Sessions are charged when a sample lands inside `Session.__init__` (1 in 125-250 samples): 200
+    // samples/s for 3 s caught 1-9 of them on a loaded machine, and once none (the test failed
+    // under CI's load); 1000/s for 5 s catches 13-20.
+    let args: [&std::ffi::OsStr; 10] = [
         "record".as_ref(),
+        "--rate".as_ref(),
+        "1000".as_ref(),
         "--duration".as_ref(),
-        "3s".as_ref(),
+        "5s".as_ref(),
         "--json".as_ref(),
         "-q".as_ref(),
         "--".as_ref(),
