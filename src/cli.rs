@@ -223,7 +223,8 @@ pub struct DumpArgs {
     #[arg(long)]
     pub nonblocking: bool,
 
-    /// Stacks only: skip the heap walk.
+    /// Stacks only: skip the heap walk (the memory line comes from the kernel's approximate
+    /// counters in /proc/PID/status, without the split by mapping).
     #[arg(long)]
     pub no_heap: bool,
 

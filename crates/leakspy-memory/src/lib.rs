@@ -73,6 +73,13 @@ pub trait Memory: Sync {
         self.read(addr, &mut b)?;
         Ok(u64::from_le_bytes(b))
     }
+
+    /// Whether `addr` lies in a writable mapping, when this memory knows the target's map (a copy
+    /// does; `None`: unknown). Scans for heap pointers ask before reading at a candidate: a read of
+    /// a page the target never touched maps it into the target (its RSS grows) and costs a syscall.
+    fn writable_at(&self, _addr: u64) -> Option<bool> {
+        None
+    }
 }
 
 impl<M: Memory + ?Sized> Memory for &M {
@@ -81,6 +88,9 @@ impl<M: Memory + ?Sized> Memory for &M {
     }
     fn read_word(&self, addr: u64) -> Result<u64, ReadError> {
         (**self).read_word(addr)
+    }
+    fn writable_at(&self, addr: u64) -> Option<bool> {
+        (**self).writable_at(addr)
     }
 }
 

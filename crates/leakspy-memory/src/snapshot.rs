@@ -456,6 +456,14 @@ impl<M: Memory> Memory for Snapshot<M> {
         Ok(u64::from_le_bytes(b))
     }
 
+    /// From the memory map of the copy's moment (unknown without one); unmapped is not writable.
+    fn writable_at(&self, addr: u64) -> Option<bool> {
+        if self.maps.is_empty() {
+            return None;
+        }
+        Some(maps::find(&self.maps, addr).is_some_and(|m| m.writable))
+    }
+
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         if self.aborted.load(Ordering::Relaxed) {
             return Err(ReadError::Io { errno: 125 });

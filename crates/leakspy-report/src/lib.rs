@@ -110,19 +110,32 @@ pub fn render_text(report: &DumpReport, top: usize, w: &mut dyn Write) -> io::Re
                 0.0
             }
         };
-        writeln!(
-            w,
-            "Memory: RSS {} = anonymous {} ({:.0}%), [heap] {} ({:.0}%), files {} ({:.0}%), [stack] {}, other {}",
-            human_bytes(m.rss),
-            human_bytes(m.anonymous),
-            pct(m.anonymous),
-            human_bytes(m.heap),
-            pct(m.heap),
-            human_bytes(m.file),
-            pct(m.file),
-            human_bytes(m.stack),
-            human_bytes(m.other)
-        )?;
+        match (m.heap, m.stack) {
+            (Some(heap), Some(stack)) => writeln!(
+                w,
+                "Memory: RSS {} = anonymous {} ({:.0}%), [heap] {} ({:.0}%), files {} ({:.0}%), [stack] {}, other {}",
+                human_bytes(m.rss),
+                human_bytes(m.anonymous),
+                pct(m.anonymous),
+                human_bytes(heap),
+                pct(heap),
+                human_bytes(m.file),
+                pct(m.file),
+                human_bytes(stack),
+                human_bytes(m.other)
+            )?,
+            // The kernel's counters (stacks only): no split by mapping, and approximate.
+            _ => writeln!(
+                w,
+                "Memory: RSS ~{} = anonymous ~{} ({:.0}%), files ~{} ({:.0}%), shared ~{} (the kernel's counters, approximate; without --no-heap: exact, by mapping)",
+                human_bytes(m.rss),
+                human_bytes(m.anonymous),
+                pct(m.anonymous),
+                human_bytes(m.file),
+                pct(m.file),
+                human_bytes(m.other)
+            )?,
+        }
         if !h.types.is_empty() && h.untracked_counted {
             writeln!(
                 w,

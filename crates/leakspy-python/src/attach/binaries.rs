@@ -248,8 +248,11 @@ pub fn parse_image(bytes: &[u8], path: &str, opened: String, base: u64) -> Resul
                 continue;
             }
             if let Some(name) = strtab.get_at(s.st_name) {
+                // Objects only: `PyObject_Type` is a function, and reading its code as a type
+                // maps pages of text into the target.
                 if dynamic
                     && !s.is_import()
+                    && s.st_type() == goblin::elf::sym::STT_OBJECT
                     && (name.starts_with("Py") || name.starts_with("_Py"))
                     && name.ends_with("_Type")
                 {

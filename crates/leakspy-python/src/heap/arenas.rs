@@ -129,7 +129,10 @@ pub fn find_table(
 /// the debug allocator hooks (debug builds), the requested size in the debug header.
 fn scan(r: &Reader<'_>, om: &Obmalloc, addr: u64, len: u64) -> Option<ArenaTable> {
     crate::model::scan_words(r, addr, len, |p| {
-        if !p.is_multiple_of(16) {
+        // The table is a malloc'd block: in writable memory. Most words of a data section point
+        // at code and constants; reading there would map pages into the target (a stripped static
+        // build, debian's python3.11: 10 MB read, +3.4 MiB of the target's RSS, 0.7 s).
+        if !p.is_multiple_of(16) || r.mem.writable_at(p) == Some(false) {
             return None;
         }
         {
@@ -159,15 +162,25 @@ fn valid_table(r: &Reader<'_>, om: &Obmalloc, table: u64, entries: u64) -> bool 
     if table == 0 || entries == 0 || entries > MAX_ARENAS {
         return false;
     }
-    let Ok(raw) = r
-        .mem
-        .read_vec(table, (entries * om.arena_object_size) as usize)
-    else {
+    // A malloc'd block lies in writable memory, both ends of it.
+    let last = table.saturating_add(entries * om.arena_object_size - 1);
+    if r.mem.writable_at(table) == Some(false) || r.mem.writable_at(last) == Some(false) {
         return false;
-    };
+    }
+    // Read a few entries at a time: a wrong candidate fails on its first ones, before megabytes
+    // of whatever follows it are read.
+    const CHUNK: u64 = 64;
+    let mut raw = Vec::new();
     let mut used = 0;
     for i in 0..entries {
-        let Some(a) = arena_at(om, &raw, i) else {
+        if i % CHUNK == 0 {
+            let n = CHUNK.min(entries - i) * om.arena_object_size;
+            match r.mem.read_vec(table + i * om.arena_object_size, n as usize) {
+                Ok(v) => raw = v,
+                Err(_) => return false,
+            }
+        }
+        let Some(a) = arena_at(om, &raw, i % CHUNK) else {
             return false;
         };
         if a.address == 0 {
@@ -178,6 +191,10 @@ fn valid_table(r: &Reader<'_>, om: &Obmalloc, table: u64, entries: u64) -> bool 
         }
         let first = round_up(a.address, om.pool_size);
         if a.pool_address > first {
+            // Arenas are anonymous mappings: a wrong candidate's "arena" in code is not read.
+            if r.mem.writable_at(first) == Some(false) {
+                return false;
+            }
             match r.mem.read_u32(first.saturating_add(om.pool_arenaindex)) {
                 Ok(ix) if u64::from(ix) == i => used += 1,
                 _ => return false,

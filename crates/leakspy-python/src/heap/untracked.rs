@@ -63,11 +63,14 @@ impl TypeGate {
         if self.memo_no.get(slot) == Some(&tp) {
             return false;
         }
-        let verdict = match r.type_of(tp) {
-            Ok(meta) if self.known.contains(&meta) => {
+        // Type objects are data (static types in .data, heap types on the heap): a "type" in code
+        // or constants is not read (that would map the page into the target).
+        let verdict = match r.mem.writable_at(tp).unwrap_or(true).then(|| r.type_of(tp)) {
+            None => false,
+            Some(Ok(meta)) if self.known.contains(&meta) => {
                 types.get(r, meta).is_some_and(|m| m.is_type) && types.get(r, tp).is_some()
             }
-            _ => false,
+            Some(_) => false,
         };
         if verdict {
             self.memo_yes.insert(tp);
@@ -195,6 +198,11 @@ pub fn object_type(
     gate: &mut TypeGate,
     types: &mut TypeCache,
 ) -> Option<u64> {
+    // Objects are data: a candidate in code or constants (a pointer field that is not an object
+    // reference) is not read; reading it would map the page into the target.
+    if r.mem.writable_at(addr) == Some(false) {
+        return None;
+    }
     let (live, tp) = match &r.l.free_threaded {
         // Free-threaded: the 32-byte split header (ob_tid, ..., ob_ref_local, ob_ref_shared,
         // ob_type); a live object has a local count (immortal: u32::MAX) or a shared one.
