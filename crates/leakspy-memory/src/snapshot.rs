@@ -543,6 +543,30 @@ mod tests {
     }
 
     #[test]
+    fn writable_at_answers_from_the_map() {
+        let flat = Flat {
+            base: 0x1000,
+            bytes: vec![0; 0x3000],
+        };
+        let none = Snapshot::new(&flat, Vec::new());
+        assert_eq!(none.writable_at(0x1000), None, "no map: unknown");
+        let code = Mapping {
+            writable: false,
+            executable: true,
+            ..mapping(0x3000, 0x4000)
+        };
+        let snap = Snapshot::new(&flat, vec![mapping(0x1000, 0x2000), code]);
+        assert_eq!(snap.writable_at(0x1fff), Some(true));
+        assert_eq!(snap.writable_at(0x2000), Some(false), "unmapped");
+        assert_eq!(snap.writable_at(0x3000), Some(false), "code");
+        assert_eq!(
+            (&snap).writable_at(0x1000),
+            Some(true),
+            "through a reference"
+        );
+    }
+
+    #[test]
     fn reads_across_blocks_and_caches() {
         let base = BLOCK - 16;
         let bytes: Vec<u8> = (0..(3 * BLOCK as usize)).map(|i| (i % 251) as u8).collect();
