@@ -559,11 +559,10 @@ mod tests {
         assert_eq!(snap.writable_at(0x1fff), Some(true));
         assert_eq!(snap.writable_at(0x2000), Some(false), "unmapped");
         assert_eq!(snap.writable_at(0x3000), Some(false), "code");
-        assert_eq!(
-            (&snap).writable_at(0x1000),
-            Some(true),
-            "through a reference"
-        );
+        fn through<M: Memory>(m: M, addr: u64) -> Option<bool> {
+            m.writable_at(addr)
+        }
+        assert_eq!(through(&snap, 0x1000), Some(true), "through a reference");
     }
 
     #[test]

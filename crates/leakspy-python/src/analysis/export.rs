@@ -205,7 +205,7 @@ pub fn build(
                     EdgeKind::Property,
                     names.id(format!(
                         "[{}]",
-                        refs::key_text(r, &mut types, key, opts.show_keys)
+                        refs::key_text(r, &mut types, key, opts.show_keys).0
                     )),
                 ),
                 Label::Key(_) => (EdgeKind::Internal, names.id("(key)".into())),

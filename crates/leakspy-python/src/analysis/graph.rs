@@ -75,7 +75,6 @@ impl HeapGraph {
 /// The graph being built: edges per node in index order (the nodes are the census's).
 #[derive(Debug, Default)]
 pub struct Graph {
-    nodes: u32,
     start: Vec<u32>,
     to: Vec<u32>,
     frozen: Vec<u32>,
@@ -86,8 +85,6 @@ impl Sink for Graph {
         let Some(i) = o.index else {
             return;
         };
-        debug_assert_eq!(i, self.nodes);
-        self.nodes = self.nodes.max(i.saturating_add(1));
         if o.frozen {
             self.frozen.push(i);
         }
@@ -100,7 +97,8 @@ impl Sink for Graph {
     fn references(&mut self, from: u32, to: &[u32]) {
         // Nodes whose references were not reported (none before `from`) have none.
         if (from as usize) < self.start.len() {
-            // Reported before (a second walk): the first report stands.
+            // Reported before (the walk reports each node once; should one ever come twice, the
+            // first report stands and the starts stay ascending).
             return;
         }
         self.start.resize(from as usize, self.to.len() as u32);

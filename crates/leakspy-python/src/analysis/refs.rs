@@ -544,13 +544,9 @@ fn render(
                 (format!("{holder}.{a}"), format!("{holder}.{a}"))
             }
             Some(Label::Value { key }) => {
-                let s = format!("{holder}[{}]", key_text(r, types, key, show_keys));
+                let (text, int) = key_text(r, types, key, show_keys);
+                let s = format!("{holder}[{text}]");
                 // Int keys are data like list indices: one shape for `{0: a, 1: b, ...}`.
-                let int = r
-                    .type_of(key)
-                    .ok()
-                    .and_then(|tp| types.get(r, tp))
-                    .is_some_and(|t| t.name == "builtins.int");
                 let shape = if int && !show_keys {
                     format!("{holder}[<int>]")
                 } else {
@@ -597,13 +593,19 @@ fn render(
 }
 
 /// A dict key in a path: attribute-like names and ints always; other str keys only when asked.
-pub(crate) fn key_text(r: &Reader<'_>, types: &mut TypeCache, key: u64, show: bool) -> String {
+/// Also whether the key is an int (paths fold int keys into one shape, like list indices).
+pub(crate) fn key_text(
+    r: &Reader<'_>,
+    types: &mut TypeCache,
+    key: u64,
+    show: bool,
+) -> (String, bool) {
     let tname = r
         .type_of(key)
         .ok()
         .and_then(|tp| types.get(r, tp).map(|t| t.name.clone()))
         .unwrap_or_default();
-    match tname.as_str() {
+    let text = match tname.as_str() {
         "builtins.str" if show => r.str(key).map_or_else(
             |_| "<str>".into(),
             |s| {
@@ -623,7 +625,8 @@ pub(crate) fn key_text(r: &Reader<'_>, types: &mut TypeCache, key: u64, show: bo
             .flatten()
             .map_or_else(|| "<int>".into(), |v| v.to_string()),
         other => format!("<{}>", short(other)),
-    }
+    };
+    (text, tname == "builtins.int")
 }
 
 /// The `__slots__` member (`tp_members`) at `off` of instances of `tp` or its bases.
@@ -658,8 +661,7 @@ pub(crate) fn slot_name(r: &Reader<'_>, tp: u64, off: u64) -> Option<String> {
 /// generation and every object no root reaches (the graph's edges are not copied for it: see
 /// `super_rooted`). Returns idom and retained sizes, over `g.len() + 1` nodes.
 fn dominator_tree(g: &HeapGraph, top: &[u32]) -> (Vec<u32>, Vec<u64>) {
-    let aug = super_rooted(g, top);
-    let idom = dominators::immediate_dominators(&aug, aug.root());
+    let (aug, idom) = dominated(g, top);
     let n = g.len() as u32;
     let retained =
         dominators::retained_sizes(
@@ -691,6 +693,13 @@ pub(super) fn super_root_top(g: &HeapGraph, roots: &[Root], root_of: &[u32]) -> 
 /// The graph with the super-root (node `g.len()`) above `top`.
 pub(super) fn super_rooted<'g>(g: &'g HeapGraph, top: &'g [u32]) -> WithRoot<'g> {
     WithRoot { g: &g.succ, top }
+}
+
+/// The graph under the super-root and its immediate dominators (over `g.len() + 1` nodes).
+pub(super) fn dominated<'g>(g: &'g HeapGraph, top: &'g [u32]) -> (WithRoot<'g>, Vec<u32>) {
+    let aug = super_rooted(g, top);
+    let idom = dominators::immediate_dominators(&aug, aug.root());
+    (aug, idom)
 }
 
 /// Per type: instances, bytes, and the retained size of the instances that no other instance of

@@ -9,7 +9,7 @@
 //! set of owners), as retained sizes of different types overlap.
 
 use super::dominators::{self, NONE};
-use super::refs::{rooted, super_root_top, super_rooted, Rooted};
+use super::refs::{dominated, rooted, super_root_top, Rooted};
 use super::HeapGraph;
 use crate::model::{Reader, TypeCache};
 use crate::stacks::RawThread;
@@ -35,8 +35,7 @@ pub fn retained_by_owner(
     let mut types = TypeCache::default();
     let Rooted { roots, root_of, .. } = rooted(r, interps, threads, g, &mut types);
     let top = super_root_top(g, &roots, &root_of);
-    let aug = super_rooted(g, &top);
-    let idom = dominators::immediate_dominators(&aug, aug.root());
+    let (aug, idom) = dominated(g, &top);
     let order = dominators::reverse_postorder(&aug, aug.root());
     let mut group_of = vec![NONE; n];
     for (addr, &k) in groups {

@@ -231,25 +231,33 @@ impl IndexTable {
         (h ^ (h >> 29)) as usize & mask
     }
 
+    /// The slot holding an index whose address (`addr`) is `a`, or else the empty slot the probe
+    /// from `a`'s home ends at. At most 3/4 full, so every probe ends at an empty slot
+    /// (`Err(None)` only for a table with none: empty).
+    fn probe(
+        slots: &[u32],
+        a: u64,
+        addr: impl Fn(u32) -> Option<u64>,
+    ) -> Result<usize, Option<usize>> {
+        if slots.is_empty() {
+            return Err(None);
+        }
+        let mask = slots.len() - 1;
+        let mut i = Self::home(a, mask);
+        for _ in 0..slots.len() {
+            match slots[i] {
+                EMPTY => return Err(Some(i)),
+                s if addr(s) == Some(a) => return Ok(i),
+                _ => i = (i + 1) & mask,
+            }
+        }
+        Err(None)
+    }
+
     /// The index of the object at `a` in `objects`.
     pub fn get(&self, a: u64, objects: &Objects) -> Option<u32> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mask = self.slots.len() - 1;
-        let mut i = Self::home(a, mask);
-        // At most 3/4 full: an empty slot ends every probe.
-        for _ in 0..self.slots.len() {
-            let s = *self.slots.get(i)?;
-            if s == EMPTY {
-                return None;
-            }
-            if objects.get(s as usize).map(|(addr, _)| addr) == Some(a) {
-                return Some(s);
-            }
-            i = (i + 1) & mask;
-        }
-        None
+        let at = Self::probe(&self.slots, a, |s| objects.get(s as usize).map(|(x, _)| x)).ok()?;
+        self.slots.get(at).copied()
     }
 
     /// Add `a` as object `i` (not pushed to `objects` yet; every earlier index is), unless it
@@ -258,31 +266,25 @@ impl IndexTable {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow(objects);
         }
-        let mask = self.slots.len() - 1;
-        let mut at = Self::home(a, mask);
-        loop {
-            match self.slots[at] {
-                EMPTY => break,
-                s if objects.get(s as usize).map(|(addr, _)| addr) == Some(a) => return false,
-                _ => at = (at + 1) & mask,
+        match Self::probe(&self.slots, a, |s| objects.get(s as usize).map(|(x, _)| x)) {
+            Err(Some(at)) => {
+                self.slots[at] = i;
+                self.len += 1;
+                true
             }
+            _ => false,
         }
-        self.slots[at] = i;
-        self.len += 1;
-        true
     }
 
     fn grow(&mut self, objects: &Objects) {
         let cap = (self.slots.len() * 2).max(1024);
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; cap]);
-        let mask = cap - 1;
         for s in old.into_iter().filter(|&s| s != EMPTY) {
             let a = objects.get(s as usize).map_or(0, |(addr, _)| addr);
-            let mut at = Self::home(a, mask);
-            while self.slots[at] != EMPTY {
-                at = (at + 1) & mask;
+            // The entries are distinct: the probe only looks for an empty slot.
+            if let Err(Some(at)) = Self::probe(&self.slots, a, |_| None) {
+                self.slots[at] = s;
             }
-            self.slots[at] = s;
         }
     }
 
