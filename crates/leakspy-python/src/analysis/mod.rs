@@ -1,6 +1,6 @@
 //! Consumers of the objects the heap walkers find (each a [`crate::heap::Sink`]: [`histogram`],
 //! [`sites`], [`origins`], [`graph`]; wired together by [`walk`]), and what is computed from them: allocation
-//! sites from the target's tracemalloc tables ([`tracemalloc`]), origin hints ([`origins`]), who
+//! sites from the target's tracemalloc tables ([`tracemalloc`], kept in a [`tracemap`]), origin hints ([`origins`]), who
 //! holds what ([`refs`], with [`dominators`] for retained sizes; [`retained`] per owner for `record`), and the resident-memory
 //! breakdown ([`memstats`]).
 //!
@@ -16,6 +16,7 @@ pub mod refs;
 pub mod retained;
 pub mod sites;
 pub mod tracemalloc;
+pub mod tracemap;
 pub mod walk;
 
 pub use graph::HeapGraph;

@@ -159,9 +159,9 @@ impl Sink for Sites {
         let mut site = 0;
         if let Some(traces) = &self.traces {
             let flags = o.info.map_or(0, |t| t.flags);
-            if let Some(&tb) = traces
+            if let Some(tb) = traces
                 .by_ptr
-                .get(&tracemalloc::alloc_start(r, o.addr, flags))
+                .get(tracemalloc::alloc_start(r, o.addr, flags))
             {
                 let e = self.by_site.entry((o.tp, tb)).or_insert((0, 0));
                 e.0 += 1;

@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::model::Reader;
 use leakspy_layout::Tracemalloc as TmLayout;
 use leakspy_memory::MemoryExt;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -50,7 +49,7 @@ pub const HINT: &str = "`leakspy record --pid PID` samples where objects are bor
 /// The traces table, loaded: allocation pointer -> traceback address.
 #[derive(Debug, Default)]
 pub struct Traces {
-    pub by_ptr: FxHashMap<u64, u64>,
+    pub by_ptr: super::tracemap::TraceMap,
     pub source: String,
 }
 
@@ -177,7 +176,7 @@ fn read_table(
     tm: &TmLayout,
     table: u64,
     warnings: &mut Vec<String>,
-) -> Result<FxHashMap<u64, u64>> {
+) -> Result<super::tracemap::TraceMap> {
     let nentries = r.mem.read_u64(table + tm.ht_nentries)?;
     let nbuckets = r.mem.read_u64(table + tm.ht_nbuckets)?;
     let buckets = r.ptr(table + tm.ht_buckets)?;
@@ -195,14 +194,23 @@ fn read_table(
         }
         None => None,
     };
-    let heads = r
-        .mem
-        .read_vec(buckets, (nbuckets.saturating_mul(8)).min(1 << 30) as usize)?;
-    let mut out =
-        FxHashMap::with_capacity_and_hasher(nentries.min(MAX_TRACES) as usize, Default::default());
+    let nbuckets = nbuckets.min(1 << 27);
+    let mut out = super::tracemap::TraceMap::with_capacity(nentries.min(MAX_TRACES) as usize);
     let mut seen = 0u64;
     let mut broken = 0u64;
-    for head in heads.chunks_exact(8) {
+    // The bucket heads a chunk at a time: the table keeps twice as many buckets as entries, and
+    // a whole copy of them (64 MB at 2.5M traces) would sit beside the map being filled.
+    const CHUNK: u64 = 8192;
+    let mut heads = Vec::new();
+    for b in 0..nbuckets {
+        if b % CHUNK == 0 {
+            let n = CHUNK.min(nbuckets - b);
+            heads = r.mem.read_vec(buckets + b * 8, (n * 8) as usize)?;
+        }
+        let at = ((b % CHUNK) * 8) as usize;
+        let Some(head) = heads.get(at..at + 8) else {
+            break;
+        };
         let mut e = u64::from_le_bytes(head.try_into().unwrap_or_default());
         if e > leakspy_memory::MAX_USER_ADDRESS {
             broken += 1;
