@@ -262,19 +262,26 @@ fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), 
     if interp == 0 {
         return Err("no interpreter yet (interpreters.head is NULL)".into());
     }
-    let tstate = mem
-        .read_ptr(interp + l.interp.threads_head)
-        .map_err(|e| e.to_string())?;
-    if tstate != 0 {
-        let back = mem
-            .read_ptr(tstate + l.tstate.interp)
+    // Threads come and go while we look: the head we read may be freed and reused before we follow it.
+    // A wrong offset never points back; the right one does once no thread is starting or ending, so
+    // the thread check is retried inside the same window as the GC heads below.
+    let thread_ok = || -> std::result::Result<(), String> {
+        let tstate = mem
+            .read_ptr(interp + l.interp.threads_head)
             .map_err(|e| e.to_string())?;
-        if back != interp {
-            return Err(format!(
-                "thread state {tstate:#x} does not point back to interpreter {interp:#x}"
-            ));
+        if tstate != 0 {
+            let back = mem
+                .read_ptr(tstate + l.tstate.interp)
+                .map_err(|e| e.to_string())?;
+            if back != interp {
+                return Err(format!(
+                    "thread state {tstate:#x} does not point back to interpreter {interp:#x}"
+                ));
+            }
         }
-    }
+        Ok(())
+    };
+    let mut threads_pending = true;
     let gc = l.gc_state(runtime, interp);
     // The target is running: a collection rearranges the lists (and `_gc_prev` holds reference counts
     // meanwhile), and busy threads rewrite generation 0 between our two reads. A head at the wrong
@@ -290,6 +297,12 @@ fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), 
     let deadline = std::time::Instant::now() + PROBE_WINDOW;
     let mut last = String::new();
     loop {
+        if threads_pending {
+            match thread_ok() {
+                Ok(()) => threads_pending = false,
+                Err(e) => last = e,
+            }
+        }
         pending.retain(|&i| {
             let (head, name) = heads[i];
             match list_head_ok(mem, head, l.gc.flag_mask) {
@@ -304,7 +317,7 @@ fn probe(mem: &dyn Memory, runtime: u64, l: &Layout) -> std::result::Result<(), 
                 }
             }
         });
-        if pending.is_empty() {
+        if pending.is_empty() && !threads_pending {
             break;
         }
         if std::time::Instant::now() > deadline {
