@@ -115,9 +115,10 @@ pub struct HeapHistogram {
     /// Something went wrong mid-walk; the numbers cover what was read.
     #[serde(skip)]
     pub partial: bool,
-    /// The picture looked torn: a GC list (or, set by the dump, a thread list or stack) changed
-    /// under the copy, as when a pause catches the GIL holder halfway through an update. A paused
-    /// dump takes such a picture again; other partial results (unsizable objects) are not retaken.
+    /// The picture looked torn: a GC list or a pymalloc pool (or, set by the dump, a thread list or
+    /// stack) changed under the copy, as when a pause catches the GIL holder halfway through an
+    /// update. A paused dump takes such a picture again; other partial results (unsizable objects)
+    /// are not retaken.
     #[serde(skip)]
     pub torn: bool,
     /// The first few objects that could not be sized. In a paused picture these are mostly objects

@@ -83,7 +83,7 @@ pub struct WalkStats {
     pub size_error_addrs: Vec<u64>,
     /// Something went wrong mid-walk; the numbers cover what was read.
     pub partial: bool,
-    /// A GC list changed under the copy (see `HeapHistogram::torn`).
+    /// A GC list or a pymalloc pool changed under the copy (see `HeapHistogram::torn`).
     pub torn: bool,
     pub warnings: Vec<String>,
 }

@@ -338,6 +338,9 @@ impl crate::heap::Census<'_, '_> {
                     "{bad_pools} pymalloc pools could not be read or did not hold together"
                 ));
                 self.stats.partial = true;
+                // A pause that catches the GIL holder inside pymalloc (a free list or a count half
+                // updated) tears a pool like a GC list: a paused dump takes the picture again.
+                self.stats.torn = true;
             }
             ranges.extend(crate::heap::arenas::arena_ranges(r, &table));
         }
