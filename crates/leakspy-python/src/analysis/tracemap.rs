@@ -44,18 +44,13 @@ impl TraceMap {
         m
     }
 
-    fn home(key: u64, mask: usize) -> usize {
-        let h = (key >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h ^ (h >> 29)) as usize & mask
-    }
-
     /// The slot holding `key`, or the empty slot its probe ends at (`Err`); `None` for no slots.
     fn probe(slots: &[u64], key: u64) -> Option<Result<usize, usize>> {
         if slots.is_empty() {
             return None;
         }
         let mask = slots.len() - 1;
-        let mut i = Self::home(key, mask);
+        let mut i = crate::heap::compact::home_slot(key, mask);
         // At most 3/4 full: an empty slot ends every probe.
         for _ in 0..slots.len() {
             match slots[i] {

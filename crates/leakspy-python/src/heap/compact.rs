@@ -225,12 +225,15 @@ pub struct IndexTable {
     len: usize,
 }
 
-impl IndexTable {
-    fn home(a: u64, mask: usize) -> usize {
-        let h = (a >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h ^ (h >> 29)) as usize & mask
-    }
+/// The home slot of an 8-aligned address in an open-addressing table of `mask + 1` slots (a power
+/// of two): a Fibonacci hash of the address without its alignment bits. Shared by [`IndexTable`] and
+/// the tracemalloc map, so that both spread a heap's addresses the same way.
+pub(crate) fn home_slot(a: u64, mask: usize) -> usize {
+    let h = (a >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h ^ (h >> 29)) as usize & mask
+}
 
+impl IndexTable {
     /// The slot holding an index whose address (`addr`) is `a`, or else the empty slot the probe
     /// from `a`'s home ends at. At most 3/4 full, so every probe ends at an empty slot
     /// (`Err(None)` only for a table with none: empty).
@@ -243,7 +246,7 @@ impl IndexTable {
             return Err(None);
         }
         let mask = slots.len() - 1;
-        let mut i = Self::home(a, mask);
+        let mut i = home_slot(a, mask);
         for _ in 0..slots.len() {
             match slots[i] {
                 EMPTY => return Err(Some(i)),
